@@ -1,0 +1,36 @@
+# newswatch: `make test` and `make demo` create .venv and install everything themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint typecheck install clean bench golden
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q tests
+
+demo: $(STAMP)
+	$(BIN)/newswatch demo
+
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden_regen
+
+bench: $(STAMP)
+	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,163 @@
+"""Load newswatch.yaml: parse with line numbers, validate, and report every error as
+`file:line: key.path: message`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from config.models import Config
+
+ENV_VAR = "NEWSWATCH_CONFIG"
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.path}:" if self.path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; carries every problem found."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path("config") / "newswatch.yaml"
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip types to plain Python, so pydantic sees ordinary values."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _line_of(tree: Any, loc: Iterable[Any]) -> tuple[int | None, str]:
+    """The 1-based line of the deepest node of `loc` present in the YAML tree, and the
+    dotted key path (list indexes in brackets)."""
+    node = tree
+    line: int | None = None
+    parts: list[str] = []
+    for key in loc:
+        if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
+            line = node.lc.key(key)[0] + 1
+            parts.append(key)
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lc.item(key)[0] + 1
+            parts.append(f"[{key}]")
+            node = node[key]
+        elif isinstance(key, str) and isinstance(node, CommentedMap):
+            # a key that is missing (required) or unknown: point at its parent mapping
+            parts.append(key)
+            node = None
+        elif isinstance(key, int | str) and not isinstance(node, CommentedMap | CommentedSeq):
+            # pydantic's union branch names and the like: not part of the YAML path
+            continue
+    path = ".".join(parts).replace(".[", "[")
+    return line, path
+
+
+def _duplicates(tree: Any, file: str) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    if not isinstance(tree, CommentedMap):
+        return issues
+    for section in ("sources", "watches"):
+        items = tree.get(section)
+        if not isinstance(items, CommentedSeq):
+            continue
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if not isinstance(item, CommentedMap) or not isinstance(item.get("name"), str):
+                continue
+            name = item["name"]
+            line, path = _line_of(tree, (section, i, "name"))
+            if name in first:
+                issues.append(ConfigIssue(
+                    file, line, path,
+                    f"duplicate name {name!r} (first used by {section}[{first[name]}])",
+                ))
+            else:
+                first[name] = i
+    return issues
+
+
+def parse_config_text(text: str, file: str, base_dir: Path | None = None) -> Config:
+    """Validate config text; raise ConfigError listing every problem."""
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigIssue(file, line, "", f"YAML: {exc.problem or exc}")]) from None
+    if tree is None:
+        tree = CommentedMap()
+    if not isinstance(tree, CommentedMap):
+        raise ConfigError([ConfigIssue(file, 1, "", "the config must be a YAML mapping")])
+    issues = _duplicates(tree, file)
+    context = {"base_dir": base_dir if base_dir is not None else Path(file).resolve().parent}
+    try:
+        config = Config.model_validate(_plain(tree), context=context)
+    except ValidationError as exc:
+        for err in exc.errors():
+            line, path = _line_of(tree, err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif err["type"] == "string_pattern_mismatch" and path.endswith("name"):
+                msg = f"bad name {err['input']!r}: use lowercase letters, digits, _ and -"
+            elif msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            issue = ConfigIssue(file, line, path, msg)
+            if "duplicate name" in msg and any(i.path.startswith(path) for i in issues):
+                continue
+            if issue not in issues:
+                issues.append(issue)
+        raise ConfigError(issues) from None
+    if issues:
+        raise ConfigError(issues)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file (default: $NEWSWATCH_CONFIG, else config/newswatch.yaml)."""
+    file = Path(path) if path is not None else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        issue = ConfigIssue(str(file), None, "", f"cannot read: {exc.strerror}")
+        raise ConfigError([issue]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue(str(file), None, "", f"not UTF-8: {exc}")]) from None
+    return parse_config_text(text, str(file), file.resolve().parent)

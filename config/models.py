@@ -1,0 +1,284 @@
+"""The config file's schema as pydantic models: every key is typed, unknown keys are errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from config.units import parse_duration, parse_size
+
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+
+
+def _duration(value: object) -> timedelta:
+    return parse_duration(value)
+
+
+def _optional_window(value: object) -> timedelta | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    return parse_duration(value)
+
+
+def _regex(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a regex must be a string")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regex {value!r}: {exc}") from exc
+    return value
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a URL must be a string")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value.strip()
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Window = Annotated[timedelta | None, BeforeValidator(_optional_window)]
+Regex = Annotated[str, BeforeValidator(_regex)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+Email = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve_path(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return str(path.resolve())
+
+
+class CrawlOptions(Strict):
+    """Crawl settings: the `crawl:` defaults, which any source may override."""
+
+    user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
+    obey_robots: bool = True
+    max_age: Window = timedelta(days=3)
+    concurrency_per_domain: int = Field(2, ge=1, le=32)
+    download_delay: Duration = timedelta(seconds=0.5)
+    allow_private: bool | list[Network] = False
+    timeout: Duration = timedelta(seconds=30)
+    max_page_size: Size = 5 * 1024 * 1024
+    max_redirects: int = Field(5, ge=0, le=20)
+    extract_timeout: Duration = timedelta(seconds=20)
+
+    @field_validator("allow_private", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(v), strict=False) for v in value]
+        return value
+
+
+_CRAWL_KEYS = tuple(CrawlOptions.model_fields)
+
+
+class Follow(Strict):
+    allow: list[Regex] = []
+    deny: list[Regex] = []
+    depth: int = Field(1, ge=1, le=5)
+
+
+class Source(Strict):
+    """One news site: where to find its articles and how often to look."""
+
+    name: Name
+    feeds: list[HttpUrl] = []
+    sitemaps: list[HttpUrl] = []
+    pages: list[HttpUrl] = []
+    site: HttpUrl | None = None
+    follow: Follow = Follow()
+    every: Duration | None = None
+    cron: str | None = None
+    # crawl overrides; None means "use the crawl: default"
+    user_agent: str | None = None
+    obey_robots: bool | None = None
+    max_age: Window = Field(default=None, validate_default=False)
+    concurrency_per_domain: int | None = Field(None, ge=1, le=32)
+    download_delay: Duration | None = None
+    allow_private: bool | list[Network] | None = None
+    timeout: Duration | None = None
+    max_page_size: Size | None = None
+    max_redirects: int | None = Field(None, ge=0, le=20)
+    extract_timeout: Duration | None = None
+
+    @field_validator("allow_private", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(v), strict=False) for v in value]
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"bad cron expression {value!r}: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Source:
+        if not (self.feeds or self.sitemaps or self.pages or self.site):
+            raise ValueError("a source needs at least one of feeds, sitemaps, pages or site")
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either every or cron, not both")
+        if self.every is not None and self.every.total_seconds() < 1:
+            raise ValueError("every must be at least 1s")
+        return self
+
+    def crawl(self, defaults: CrawlOptions) -> CrawlOptions:
+        """The crawl options in force for this source: its overrides over the defaults."""
+        overrides = {k: getattr(self, k) for k in _CRAWL_KEYS if k in self.model_fields_set}
+        return defaults.model_copy(update=overrides)
+
+    @property
+    def interval(self) -> timedelta:
+        return self.every if self.every is not None else timedelta(hours=1)
+
+    def start_urls(self) -> list[str]:
+        return [*self.feeds, *self.sitemaps, *self.pages, *([self.site] if self.site else [])]
+
+
+_DIGEST = re.compile(r"^(immediate|hourly|daily|weekly|daily@([01]\d|2[0-3]):[0-5]\d)$")
+
+
+def _digest(value: object) -> str:
+    if not isinstance(value, str) or not _DIGEST.match(value):
+        raise ValueError(
+            f"bad digest {value!r}: use immediate, hourly, daily, daily@HH:MM or weekly"
+        )
+    return value
+
+
+Digest = Annotated[str, BeforeValidator(_digest)]
+
+
+class Watch(Strict):
+    """A named query; its matches are alerted to `to` (default: alerts.to)."""
+
+    name: Name
+    query: str = Field(min_length=1)
+    to: list[Email] | None = None
+    digest: Digest = "immediate"
+
+
+class Smtp(Strict):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    ca_file: str | None = None
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _resolve_path(value, info)
+
+
+class Alerts(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: str = Field("newswatch <newswatch@localhost>", alias="from")
+    to: list[Email] = []
+    ops: list[Email] | None = None
+    smtp: Smtp | None = None
+    maildir: str | None = None
+    templates: str | None = None
+
+    @field_validator("maildir", "templates")
+    @classmethod
+    def _paths(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _check(self) -> Alerts:
+        if self.smtp is not None and self.maildir is not None:
+            raise ValueError("give either smtp or maildir, not both")
+        return self
+
+
+class Config(Strict):
+    """The whole newswatch.yaml."""
+
+    database: str = "newswatch.db"
+    timezone: str = "UTC"
+    crawl: CrawlOptions = CrawlOptions()
+    sources: list[Source] = []
+    terms: dict[Name, list[Annotated[str, Field(min_length=1)]]] = {}
+    watches: list[Watch] = []
+    alerts: Alerts = Alerts()
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str, info: ValidationInfo) -> str:
+        if "://" in value:
+            return value
+        return "sqlite:///" + _resolve_path(value, info)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("sources", "watches")
+    @classmethod
+    def _unique(cls, items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in items:
+            if item.name in seen:
+                raise ValueError(f"duplicate name {item.name!r}")
+            seen.add(item.name)
+        return items
+
+    def source(self, name: str) -> Source:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        raise KeyError(name)
+
+    def recipients(self, watch: Watch) -> list[str]:
+        return list(watch.to if watch.to is not None else self.alerts.to)
+
+    @property
+    def ops_recipients(self) -> list[str]:
+        return list(self.alerts.ops if self.alerts.ops is not None else self.alerts.to)

@@ -1,0 +1,46 @@
+"""Scrapy settings for newswatch (scrapy.cfg points here). Per-source options from the
+YAML config are layered on top by spiders.loader as each spider's custom_settings."""
+
+BOT_NAME = "newswatch"
+SPIDER_LOADER_CLASS = "spiders.loader.ConfigSpiderLoader"
+NEWSWATCH_CONFIG = None  # None: $NEWSWATCH_CONFIG, else config/newswatch.yaml
+NEWSWATCH_DRY_RUN = False
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DNS_RESOLVER = "spiders.safety.GuardedResolver"
+
+# politeness
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_MAX_DELAY = 30.0
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.5
+COOKIES_ENABLED = False
+RETRY_TIMES = 1
+
+# safety: small, fast, few redirects, no remote consoles
+TELNETCONSOLE_ENABLED = False
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 0
+REDIRECT_MAX_TIMES = 5
+METAREFRESH_ENABLED = False
+
+DOWNLOADER_MIDDLEWARES = {
+    "spiders.safety.AddressGuardMiddleware": 40,
+    "store.middleware.KnownArticlesMiddleware": 60,
+    "store.middleware.ConditionalRequestsMiddleware": 70,
+}
+ITEM_PIPELINES = {
+    "pipeline.clean.CleanPipeline": 100,
+    "pipeline.dedupe.DedupePipeline": 200,
+    "pipeline.store.StorePipeline": 400,
+}
+EXTENSIONS = {
+    "store.runs.RunRecorder": 500,
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+STATS_DUMP = False

@@ -1,0 +1,116 @@
+"""The `newswatch` command line. Exit codes: 0 ok, 1 a source failed, 2 bad config or
+usage."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from config.loader import ConfigError, default_config_path, load_config
+from config.models import Config
+from config.units import format_duration
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _load(path: Path) -> Config:
+    return load_config(path)
+
+
+def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
+    out = Console(file=sys.stdout, highlight=False)
+    out.print(f"config {path}: OK")
+    out.print(f"database: {config.database}")
+    out.print(f"timezone: {config.timezone}")
+    for src in config.sources:
+        opts = src.crawl(config.crawl)
+        when = f"cron {src.cron}" if src.cron else f"every {format_duration(src.interval)}"
+        kinds = [k for k in ("feeds", "sitemaps", "pages") if getattr(src, k)]
+        if src.site:
+            kinds.append("site")
+        window = format_duration(opts.max_age) if opts.max_age else "none"
+        out.print(f"source {src.name}: {', '.join(kinds)}; {len(src.start_urls())} URL(s); "
+                  f"{when}; max_age {window}; robots {'on' if opts.obey_robots else 'off'}")
+    for watch in config.watches:
+        to = ", ".join(config.recipients(watch)) or "(no recipients)"
+        out.print(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})")
+    if config.alerts.smtp:
+        out.print(f"alerts: SMTP {config.alerts.smtp.host}:{config.alerts.smtp.port}")
+    elif config.alerts.maildir:
+        out.print(f"alerts: maildir {config.alerts.maildir}")
+    else:
+        out.print("alerts: no delivery configured (alerts stay in the outbox)")
+    return EXIT_OK
+
+
+def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.crawl import print_summary, run_crawl
+
+    known = {s.name for s in config.sources}
+    unknown = [n for n in args.source or [] if n not in known]
+    if unknown:
+        print(f"newswatch: unknown source(s): {', '.join(unknown)}; "
+              f"configured: {', '.join(sorted(known)) or 'none'}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not config.sources:
+        print("newswatch: the config has no sources", file=sys.stderr)
+        return EXIT_CONFIG
+    console = Console(file=sys.stdout)
+    results = run_crawl(config, path, args.source, args.dry_run, console)
+    print_summary(results, console)
+    return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("-c", "--config", type=Path, default=None,
+                       help="config file (default: $NEWSWATCH_CONFIG or config/newswatch.yaml)")
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        return p
+
+    p = add("crawl", "crawl all (or the named) sources once")
+    p.add_argument("--source", action="append", metavar="NAME", help="only this source")
+    p.add_argument("--dry-run", action="store_true", help="store nothing, send nothing")
+    p.set_defaults(func=cmd_crawl)
+    p = add("check", "validate the config and print what it would do")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_CONFIG
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("scrapy.statscollectors", "scrapy.middleware", "scrapy.extensions.telnet",
+                  "scrapy.addons", "scrapy.crawler", "scrapy.core.engine",
+                  "scrapy.extensions.logstats", "scrapy.utils.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    path: Path = args.config or default_config_path()
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        print(f"newswatch: {len(exc.issues)} error(s) in the config:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return EXIT_CONFIG
+    return int(args.func(args, config, path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Dedupe: give each article its canonical URL (the page's `<link rel=canonical>` when
+it stays on the source's domains) and drop pages already stored under that URL,
+remembering the variant so that the next crawl does not download it at all."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urljoin
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from spiders.items import ArticlePage
+from spiders.urls import clean_url, registered_domain, url_key
+from store.db import ArticleRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+def canonical_for(item: ArticlePage, domains: list[str]) -> str:
+    canonical = (item.extracted or {}).get("canonical")
+    if canonical:
+        absolute = urljoin(item.url, canonical)
+        host = registered_domain(absolute)
+        if absolute.startswith(("http://", "https://")) and any(
+            host == d or host.endswith("." + d) for d in domains
+        ):
+            return clean_url(absolute)
+    return clean_url(item.url)
+
+
+class DedupePipeline:
+    def __init__(self, crawler: Crawler):
+        self.stats = crawler.stats
+        self.store = Store.shared(crawler.spidercls.config.database)  # type: ignore[attr-defined]
+        self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
+        self.seen: set[str] = set()
+        self.name: str = crawler.spidercls.name
+        self.domains: list[str] = list(crawler.spidercls.allowed_domains)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, ArticlePage):
+            return item
+        url = canonical_for(item, self.domains)
+        key = url_key(url)
+        item.url = url
+        item.aliases = {url_key(item.request_url), url_key(item.url)} - {key}
+        if key in self.seen or self.store.is_known(key):
+            if self.stats is not None:
+                self.stats.inc_value("newswatch/known")
+            if not self.dry_run and key not in self.seen:
+                self.store.add_article(ArticleRecord(url=url, url_key=key, source=self.name,
+                                                     aliases=tuple(item.aliases)))
+            raise DropItem(f"already stored as {url}", log_level="DEBUG")
+        self.seen.add(key)
+        return item

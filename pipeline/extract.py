@@ -1,0 +1,79 @@
+"""The extraction step that runs inside worker processes: bytes in, clean article out.
+Kept free of Scrapy and the reactor so that it pickles cheaply and can be killed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trafilatura
+from charset_normalizer import from_bytes
+from lxml import html as lxml_html
+from trafilatura.deduplication import content_fingerprint
+from w3lib.encoding import html_to_unicode
+
+# fewer words than this is a menu or a caption that trafilatura fell back on, not an article
+MIN_WORDS = 12
+
+DATE_PARAMS = {
+    "extensive_search": True,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+
+
+def _detect(body: bytes) -> str | None:
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    matches = list(from_bytes(body[:200_000]))
+    if not matches:
+        return "cp1252"
+    best = matches[0]
+    # on a tie, windows-1252 (the web's legacy default) beats its Central/Baltic cousins
+    for m in matches:
+        if m.chaos == best.chaos and m.coherence == best.coherence and m.encoding == "cp1252":
+            return "cp1252"
+    return str(best.encoding)
+
+
+def decode(body: bytes, header_charset: str | None) -> tuple[str, str]:
+    """Header charset, BOM, <meta charset>, then detection (pages often declare none)."""
+    ctype = f"text/html; charset={header_charset}" if header_charset else None
+    encoding, text = html_to_unicode(ctype, body, auto_detect_fun=_detect)
+    return encoding, text
+
+
+def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str, Any]:
+    """Title, text, author, date, language, site name, canonical URL and fingerprint.
+    `text` is None when the page holds no article text."""
+    encoding, markup = decode(body, header_charset)
+    try:
+        tree = lxml_html.document_fromstring(markup)
+    except Exception:  # lxml raises several kinds on junk; all mean "no article"
+        return {"text": None, "encoding": encoding}
+    lang = (tree.get("lang") or tree.get("xml:lang") or "").strip() or None
+    canonical = None
+    for link in tree.iterfind(".//head/link[@rel]"):
+        if link.get("rel", "").lower() == "canonical" and link.get("href"):
+            canonical = link.get("href", "").strip()
+            break
+    doc = trafilatura.bare_extraction(
+        tree, url=url, with_metadata=True, include_comments=False,
+        date_extraction_params=DATE_PARAMS,
+    )
+    if doc is None or isinstance(doc, dict) or len((doc.text or "").split()) < MIN_WORDS:
+        return {"text": None, "encoding": encoding, "language": lang, "canonical": canonical}
+    text = (doc.text or "").strip()
+    return {
+        "title": doc.title,
+        "text": text,
+        "author": doc.author,
+        "date": doc.date,
+        "language": (lang or doc.language or None),
+        "sitename": doc.sitename,
+        "canonical": canonical,
+        "fingerprint": content_fingerprint(text),
+        "encoding": encoding,
+    }

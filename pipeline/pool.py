@@ -1,0 +1,52 @@
+"""The process pool that runs extraction off the reactor thread: one per process,
+shared by every crawler in it, workers recycled after a number of pages because
+trafilatura's caches grow, a page that overruns its time limit kills its worker."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from typing import Any, ClassVar
+
+from pebble import ProcessPool
+
+log = logging.getLogger(__name__)
+
+PAGES_PER_WORKER = 250
+
+
+def _warm() -> None:
+    # import in the worker before the first page so its time limit is not eaten by imports
+    import pipeline.extract  # noqa: F401
+
+
+class ExtractionPool:
+    _pool: ClassVar[ProcessPool | None] = None
+    _users: ClassVar[int] = 0
+
+    @classmethod
+    def acquire(cls, workers: int | None = None) -> ProcessPool:
+        if cls._pool is None:
+            n = workers or int(os.environ.get("NEWSWATCH_EXTRACT_WORKERS", 0)) or (
+                os.cpu_count() or 2)
+            # forkserver: never fork the reactor process with its threads and sockets
+            ctx: Any = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["pipeline.extract"])
+            cls._pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
+                                    initializer=_warm, context=ctx)
+            log.debug("extraction pool started with %d workers", n)
+        cls._users += 1
+        return cls._pool
+
+    @classmethod
+    def release(cls) -> None:
+        cls._users -= 1
+        if cls._users <= 0 and cls._pool is not None:
+            cls._pool.close()
+            cls._pool.join(timeout=10)
+            if cls._pool.active:
+                cls._pool.stop()
+                cls._pool.join()
+            cls._pool = None
+            cls._users = 0

@@ -1,0 +1,74 @@
+"""Store: write each article (and its URL variants) in one short transaction, marking
+the ones published before the source's max_age window as too old to ever alert."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+
+from spiders.items import ArticlePage, StaleLink
+from spiders.links import parse_date
+from spiders.urls import clean_url, url_key
+from store.db import ArticleRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+def published_of(item: ArticlePage) -> datetime | None:
+    """The page's own date, else the feed's or sitemap's."""
+    extracted = item.extracted or {}
+    date = parse_date(extracted.get("date"))
+    return date or item.feed_date
+
+
+def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> ArticleRecord:
+    ex = item.extracted or {}
+    published = published_of(item)
+    # unknown date: the first-seen time (now) counts, which is inside any window
+    too_old = window is not None and published is not None and published < now - window
+    text = ex.get("text")
+    return ArticleRecord(
+        url=item.url, url_key=url_key(item.url), source=item.source,
+        title=ex.get("title") or item.feed_title, text=text, author=ex.get("author"),
+        published=published, language=ex.get("language"), sitename=ex.get("sitename"),
+        fingerprint=ex.get("fingerprint"), too_old=too_old, has_text=bool(text),
+        aliases=tuple(sorted(item.aliases)),
+    )
+
+
+class StorePipeline:
+    def __init__(self, crawler: Crawler):
+        self.stats = crawler.stats
+        self.store = Store.shared(crawler.spidercls.config.database)  # type: ignore[attr-defined]
+        self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
+        self.window: timedelta | None = crawler.spidercls.options.max_age  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(crawler)
+
+    def _count(self, key: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value(f"newswatch/{key}")
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        now = datetime.now(UTC)
+        if isinstance(item, StaleLink):
+            rec = ArticleRecord(url=clean_url(item.url), url_key=url_key(item.url),
+                                source=item.source, title=item.title, published=item.published,
+                                too_old=True, has_text=False)
+        elif isinstance(item, ArticlePage):
+            rec = record_for(item, now, self.window)
+        else:
+            return item
+        if self.dry_run:
+            new = not self.store.is_known(rec.url_key)
+        else:
+            new = self.store.add_article(rec) is not None
+        if new:
+            self._count("too_old" if rec.too_old else "new_articles")
+        return item

@@ -1,0 +1,37 @@
+"""What the spiders hand to the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class ArticlePage:
+    """A fetched article page, not yet cleaned. The body stays bytes so that charset
+    detection and parsing happen in the extraction workers, off the reactor thread."""
+
+    source: str
+    url: str
+    request_url: str
+    body: bytes
+    header_charset: str | None = None
+    feed_title: str | None = None
+    feed_date: datetime | None = None
+    extracted: dict[str, Any] | None = None
+    aliases: set[str] = field(default_factory=set)
+
+    def __repr__(self) -> str:  # items are logged; keep bodies and texts out of the log
+        return f"ArticlePage({self.source}: {self.url})"
+
+
+@dataclass
+class StaleLink:
+    """An article link whose feed or sitemap date is already outside max_age: recorded
+    as seen (and too old) without downloading the page."""
+
+    source: str
+    url: str
+    published: datetime
+    title: str | None = None

@@ -1,0 +1,63 @@
+"""URL normalization: one key per article whatever variant of its URL we meet
+(tracking parameters, fragments, http/https, host case, www., trailing slash, AMP)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "ga_", "hsa_", "at_", "oly_", "vero_")
+_TRACKING = frozenset({
+    "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "mkt_tok",
+    "_hsenc", "_hsmi", "ref", "ref_src", "ref_url", "cmpid", "cmp", "spm", "share",
+    "s_cid", "icid", "ito", "ocid", "ncid", "sr_share",
+    "amp", "outputtype", "output", "amp_js_v", "usqp", "__twitter_impression",
+})
+_AMP_SEGMENT = re.compile(r"(/amp)+/?$|^/amp(?=/)", re.IGNORECASE)
+_AMP_SUFFIX = re.compile(r"\.amp(?=(\.html?)?$)", re.IGNORECASE)
+
+
+def _is_tracking(name: str, value: str) -> bool:
+    low = name.lower()
+    if low in ("outputtype", "output") and value.lower() != "amp":
+        return False
+    return low in _TRACKING or low.startswith(_TRACKING_PREFIXES)
+
+
+def clean_url(url: str) -> str:
+    """The URL to show and link: scheme and host kept, tracking parameters, fragment
+    and AMP variants removed."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not _is_tracking(k, v)]
+    host = (parts.hostname or "").lower()
+    if host.startswith("amp."):
+        host = host[4:]
+    netloc = host
+    if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)):
+        netloc = f"{host}:{parts.port}"
+    path = _AMP_SEGMENT.sub("", parts.path) or "/"
+    path = _AMP_SUFFIX.sub("", path)
+    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), ""))
+
+
+def url_key(url: str) -> str:
+    """The identity of a page: scheme-less, www-less, slash-less, sorted query."""
+    cleaned = canonicalize_url(clean_url(url), keep_fragments=False)
+    parts = urlsplit(cleaned)
+    host = parts.netloc.lower()
+    if host.startswith("www."):
+        host = host[4:]
+    path = parts.path.rstrip("/") or "/"
+    key = host + path
+    if parts.query:
+        key += "?" + parts.query
+    return key
+
+
+def registered_domain(url: str) -> str:
+    """The host without www.: what offsite filtering allows (subdomains included)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host

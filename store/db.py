@@ -1,0 +1,199 @@
+"""Engine set-up and the store's operations. SQLite gets WAL, a busy timeout and
+write transactions that take the write lock up front (BEGIN IMMEDIATE) so that two
+processes never deadlock upgrading read locks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.engine import make_url
+
+from store import schema
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ArticleRecord:
+    """What the pipeline stores for one article page."""
+
+    url: str
+    url_key: str
+    source: str
+    title: str | None = None
+    text: str | None = None
+    author: str | None = None
+    published: datetime | None = None
+    language: str | None = None
+    sitename: str | None = None
+    fingerprint: str | None = None
+    too_old: bool = False
+    has_text: bool = True
+    aliases: tuple[str, ...] = ()
+
+
+class Store:
+    """The operations on the database; each call is one short transaction."""
+
+    _shared: ClassVar[dict[str, Store]] = {}
+
+    @classmethod
+    def shared(cls, url: str) -> Store:
+        """One Store (and one connection pool) per database per process."""
+        if url not in cls._shared:
+            cls._shared[url] = cls(url)
+        return cls._shared[url]
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        schema.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- articles -----------------------------------------------------------------
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(set(keys))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                rows = conn.execute(
+                    select(schema.url_aliases.c.url_key)
+                    .where(schema.url_aliases.c.url_key.in_(chunk))
+                )
+                found.update(r[0] for r in rows)
+            conn.rollback()
+        return found
+
+    def is_known(self, key: str) -> bool:
+        return bool(self.known_keys([key]))
+
+    def add_article(self, rec: ArticleRecord, conn: Connection | None = None) -> int | None:
+        """Insert an article; None if its key was already stored (aliases are still
+        recorded against the existing one)."""
+        if conn is None:
+            with self.tx() as c:
+                return self.add_article(rec, c)
+        existing = conn.execute(
+            select(schema.articles.c.id).where(schema.articles.c.url_key == rec.url_key)
+        ).scalar()
+        new_id: int | None = None
+        if existing is None:
+            new_id = conn.execute(insert(schema.articles).values(
+                url_key=rec.url_key, url=rec.url, source=rec.source, title=rec.title,
+                text=rec.text, author=rec.author, published=rec.published,
+                first_seen=utcnow(), language=rec.language, sitename=rec.sitename,
+                fingerprint=rec.fingerprint, too_old=rec.too_old, has_text=rec.has_text,
+            )).inserted_primary_key[0]  # type: ignore[index]
+            existing = new_id
+        for key in {rec.url_key, *rec.aliases}:
+            present = conn.execute(
+                select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key == key)
+            ).scalar()
+            if present is None:
+                conn.execute(insert(schema.url_aliases).values(url_key=key, article_id=existing))
+        return new_id
+
+    def article(self, article_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.articles).where(schema.articles.c.id == article_id)
+            ).mappings().first()
+            return dict(row) if row else None
+
+    def articles(self, source: str | None = None,
+                 since: datetime | None = None) -> list[dict[str, Any]]:
+        q = select(schema.articles).order_by(schema.articles.c.id)
+        if source is not None:
+            q = q.where(schema.articles.c.source == source)
+        if since is not None:
+            q = q.where(schema.articles.c.first_seen >= since)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- conditional requests -------------------------------------------------------
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.http_validators.c.etag, schema.http_validators.c.last_modified)
+                .where(schema.http_validators.c.url == url)
+            ).first()
+            return (row[0], row[1]) if row else (None, None)
+
+    def save_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        with self.tx() as conn:
+            t = schema.http_validators
+            done = conn.execute(update(t).where(t.c.url == url).values(
+                etag=etag, last_modified=last_modified, checked=utcnow()))
+            if not done.rowcount:
+                conn.execute(insert(t).values(
+                    url=url, etag=etag, last_modified=last_modified, checked=utcnow()))
+
+    # -- runs ---------------------------------------------------------------------
+    def start_run(self, source: str) -> int:
+        with self.tx() as conn:
+            return int(conn.execute(insert(schema.runs).values(
+                source=source, started=utcnow(), status="running")
+            ).inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int],
+                   message: str | None = None) -> None:
+        cols = {k: v for k, v in counts.items() if k in schema.runs.c}
+        with self.tx() as conn:
+            started = conn.execute(
+                select(schema.runs.c.started).where(schema.runs.c.id == run_id)).scalar_one()
+            now = utcnow()
+            conn.execute(update(schema.runs).where(schema.runs.c.id == run_id).values(
+                status=status, finished=now, duration=(now - started).total_seconds(),
+                message=message, **cols))
+
+    def runs(self, source: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        q = select(schema.runs).order_by(schema.runs.c.id.desc()).limit(limit)
+        if source is not None:
+            q = q.where(schema.runs.c.source == source)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,0 +1,97 @@
+"""The database tables (SQLAlchemy Core). Times are stored as UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+articles = Table(
+    "articles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url_key", String(2048), nullable=False, unique=True),
+    Column("url", String(2048), nullable=False),
+    Column("source", String(64), nullable=False, index=True),
+    Column("title", Text),
+    Column("text", Text),
+    Column("author", Text),
+    Column("published", UTCDateTime),
+    Column("first_seen", UTCDateTime, nullable=False, index=True),
+    Column("language", String(16)),
+    Column("sitename", Text),
+    Column("fingerprint", String(64), index=True),
+    Column("too_old", Boolean, nullable=False, default=False),
+    Column("has_text", Boolean, nullable=False, default=True),
+)
+
+# Every URL variant under which an article was fetched or announced, so that a re-crawl
+# skips it before downloading.
+url_aliases = Table(
+    "url_aliases", metadata,
+    Column("url_key", String(2048), primary_key=True),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE")),
+)
+
+http_validators = Table(
+    "http_validators", metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("checked", UTCDateTime),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("started", UTCDateTime, nullable=False),
+    Column("finished", UTCDateTime),
+    Column("duration", Float),
+    Column("pages", Integer, default=0),
+    Column("new_articles", Integer, default=0),
+    Column("too_old", Integer, default=0),
+    Column("no_text", Integer, default=0),
+    Column("known", Integer, default=0),
+    Column("errors", Integer, default=0),
+    Column("links", Integer, default=0),
+    Column("status", String(16), nullable=False, default="running"),
+    Column("message", Text),
+    Index("ix_runs_source_started", "source", "started"),
+)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the fixture news site (one real HTTP server per test session),
+config files written per test, and the CLI run as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.site.server import FixtureServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[FixtureServer]:
+    server = FixtureServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_site(site: FixtureServer) -> Iterator[FixtureServer]:
+    """The session's site with its counters cleared and its switches reset."""
+    site.state.reset_hits()
+    site.state.broken_feed = False
+    site.state.no_text = False
+    yield site
+    site.state.broken_feed = False
+    site.state.no_text = False
+
+
+def write_config(tmp_path: Path, body: str, crawl: str | None = None) -> Path:
+    """A config with the test crawl defaults (loopback allowed, no delays) and `body`."""
+    crawl = crawl if crawl is not None else textwrap.dedent("""\
+        crawl:
+          allow_private: [127.0.0.0/8]
+          download_delay: 0s
+          max_age: 30d
+          timeout: 3s
+          extract_timeout: 20s
+        """)
+    path = tmp_path / "newswatch.yaml"
+    path.write_text("database: nw.db\n" + crawl + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "newswatch.cli", *args]
+    if config is not None:
+        cmd += ["-c", str(config)]
+    full_env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "2", **(env or {})}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=full_env, stdin=subprocess.DEVNULL)
+
+
+def db_rows(config: Path, sql: str) -> list[dict[str, Any]]:
+    db = config.parent / "nw.db"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(sql)]
+    finally:
+        con.close()

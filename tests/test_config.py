@@ -1,0 +1,148 @@
+"""Config validation: good files load, bad ones name file, line and key path."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_config
+from config.units import parse_duration, parse_size
+from tests.conftest import ROOT, run_cli
+
+
+def _load(tmp_path: Path, text: str) -> ConfigError:
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("0s", 0), ("30s", 30), ("15m", 900), ("1h", 3600), ("3d", 259200), ("0.5s", 0.5),
+    ("250ms", 0.25), ("2w", 1209600),
+])
+def test_durations(text: str, expected: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=expected)
+
+
+@pytest.mark.parametrize("bad", ["3x", "m", "-1s", "1 hour", ""])
+def test_bad_durations(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_sizes() -> None:
+    assert parse_size("5MB") == 5_000_000
+    assert parse_size("2MiB") == 2 * 1024 * 1024
+    assert parse_size(100) == 100
+
+
+def test_example_config_is_valid() -> None:
+    config = load_config(ROOT / "config" / "newswatch.yaml")
+    assert config.sources and config.watches
+    assert config.database.startswith("sqlite:///")
+    assert config.database.endswith("data/newswatch.db")
+
+
+def test_source_overrides_crawl_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(textwrap.dedent("""\
+        crawl: {max_age: 3d, concurrency_per_domain: 4}
+        sources:
+          - name: a
+            feeds: [https://example.com/feed]
+            max_age: none
+          - name: b
+            site: https://example.org/
+            every: 15m
+        """), encoding="utf-8")
+    config = load_config(path)
+    a, b = config.sources
+    assert a.crawl(config.crawl).max_age is None
+    assert a.crawl(config.crawl).concurrency_per_domain == 4
+    assert b.crawl(config.crawl).max_age == timedelta(days=3)
+    assert b.interval == timedelta(minutes=15)
+    assert a.interval == timedelta(hours=1)
+
+
+def test_relative_database_is_relative_to_the_file(tmp_path: Path) -> None:
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    (sub / "c.yaml").write_text("database: ../var/n.db\n", encoding="utf-8")
+    assert load_config(sub / "c.yaml").database == f"sqlite:///{tmp_path / 'var' / 'n.db'}"
+
+
+def test_every_error_names_file_line_and_key(tmp_path: Path) -> None:
+    err = _load(tmp_path, """\
+        crawl:
+          max_age: 3x
+          colour: blue
+        sources:
+          - name: dawn
+            feeds: [https://www.dawn.com/feeds/home]
+          - name: Bad Name
+            pages: [ftp://example.com/]
+            follow:
+              allow: ['(']
+          - name: dawn
+            feeds: [https://example.com/f]
+            cron: "99 * * * *"
+          - name: empty
+        """)
+    text = str(err)
+    assert "c.yaml:2: crawl.max_age: bad duration '3x'" in text
+    assert "c.yaml:3: crawl.colour: unknown key" in text
+    assert "c.yaml:7: sources[1].name: bad name 'Bad Name'" in text
+    assert "c.yaml:8: sources[1].pages[0]: not an http(s) URL" in text
+    assert "c.yaml:10: sources[1].follow.allow[0]: bad regex '('" in text
+    assert "c.yaml:11: sources[2].name: duplicate name 'dawn'" in text
+    assert "c.yaml:13: sources[2].cron: bad cron expression" in text
+    assert "c.yaml:14: sources[3]: a source needs at least one of feeds" in text
+    assert len(err.issues) == 8
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    err = _load(tmp_path, "sources:\n  - name: a\n    feeds: [unclosed\n")
+    assert err.issues[0].line is not None
+    assert "YAML" in err.issues[0].message
+
+
+def test_duplicate_keys_are_errors(tmp_path: Path) -> None:
+    err = _load(tmp_path, "timezone: UTC\ntimezone: Asia/Karachi\n")
+    assert err.issues[0].line == 2
+
+
+def test_check_prints_every_error_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("timezone: Mars/Olympus\nsources:\n  - name: x\n    every: soon\n"
+                   "    feeds: [https://e.com/f]\n", encoding="utf-8")
+    proc = run_cli("check", config=bad)
+    assert proc.returncode == 2
+    assert "bad.yaml:1: timezone: unknown timezone 'Mars/Olympus'" in proc.stderr
+    assert "bad.yaml:4: sources[0].every: bad duration 'soon'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_accepts_and_describes_a_good_config() -> None:
+    proc = run_cli("check", config=ROOT / "config" / "newswatch.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "source dawn:" in proc.stdout
+    assert "every 15m" in proc.stdout
+
+
+def test_crawl_with_bad_config_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: 3\n", encoding="utf-8")
+    proc = run_cli("crawl", config=bad)
+    assert proc.returncode == 2
+    assert "bad.yaml:1: sources:" in proc.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("check", config=tmp_path / "nope.yaml")
+    assert proc.returncode == 2
+    assert "nope.yaml" in proc.stderr and "cannot read" in proc.stderr

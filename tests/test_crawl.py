@@ -1,0 +1,258 @@
+"""End to end: `newswatch crawl` in a subprocess against the fixture site, asserting
+what was stored and what was (not) requested."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, db_rows, run_cli, write_config
+from tests.site.server import FixtureServer
+
+FRESH = ["crypto-council-first-meeting", "blockchain-mou-signed", "virtual-assets-ordinance",
+         "cricket-series-preview", "monsoon-dams-report"]
+
+
+def _article_hits(site: FixtureServer) -> int:
+    return sum(n for p, n in site.state.hits.items() if p.startswith("/news/"))
+
+
+def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert "daily" in proc.stdout and "new" in proc.stdout
+    rows = db_rows(cfg, "select * from articles order by url")
+    by_slug = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in rows}
+    assert set(by_slug) == {*FRESH, "old-archive-story"}
+    council = by_slug["crypto-council-first-meeting"]
+    assert council["title"] == "National Crypto Council holds its first meeting in Islamabad"
+    assert council["text"].startswith("The newly formed Pakistan Crypto Council met")
+    assert council["author"] == "Sana Qureshi"
+    assert council["language"] == "en"
+    assert council["has_text"] == 1 and council["too_old"] == 0
+    for r in rows:
+        # the canonical URL: no tracking parameters; no page clutter in the text
+        assert "utm_" not in r["url"]
+        text = r["text"] or ""
+        assert "Latest news" not in text and "Crypto council row" not in text
+        assert "All rights reserved" not in text and "reader42" not in text
+    # the archive story's feed date is outside max_age: recorded, never downloaded
+    old = by_slug["old-archive-story"]
+    assert old["too_old"] == 1 and old["text"] is None
+    assert not any("old-archive-story" in p for p in fresh_site.state.hits)
+    runs = db_rows(cfg, "select * from runs")
+    assert runs[0]["status"] == "ok" and runs[0]["new_articles"] == 5
+
+
+def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
+                                              tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+          - name: daily-sitemap
+            sitemaps: ["{fresh_site.base}/robots.txt"]
+        """)
+    assert run_cli("crawl", "--source", "daily", config=cfg).returncode == 0
+    fresh_site.state.reset_hits()
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    # the feed answered 304 to the conditional request; the sitemap's article URLs
+    # (without tracking parameters) are recognised as the feed's articles: no downloads
+    assert _article_hits(fresh_site) == 0
+    feed_headers = fresh_site.state.headers["/feed.xml"][-1]
+    assert "If-None-Match" in feed_headers
+    assert len(db_rows(cfg, "select id from articles")) == 6
+
+
+def test_sitemaps_from_robots_with_news_and_old_index(fresh_site: FixtureServer,
+                                                     tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: maps
+            sitemaps: ["{fresh_site.base}/robots.txt"]
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    rows = db_rows(cfg, "select url, published, has_text from articles where has_text = 1")
+    assert len(rows) == 5
+    # the child sitemap whose lastmod is older than max_age is not even fetched
+    assert fresh_site.state.count("/sitemap-news.xml") == 1
+    assert fresh_site.state.count("/sitemap-2019.xml") == 0
+
+
+def test_listing_pages_follow_allow_and_deny(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: business
+            pages: ["{fresh_site.base}/section/business/"]
+            follow:
+              allow: ['/news/\\d{{4}}/']
+              deny: ['ordinance']
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    urls = sorted(r["url"] for r in db_rows(cfg, "select url from articles"))
+    assert [u.rstrip("/").rsplit("/", 1)[1] for u in urls] == [
+        "blockchain-mou-signed", "crypto-council-first-meeting"]
+    # menus, footers and the tag page were not followed
+    assert fresh_site.state.count("/about/") == 0
+    assert fresh_site.state.count("/tag/crypto/") == 0
+
+
+def test_site_discovery_finds_the_feed(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: discovered
+            site: "{fresh_site.base}/"
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert fresh_site.state.count("/feed.xml") == 1
+    assert fresh_site.state.count("/sitemap.xml") == 1
+    texts = db_rows(cfg, "select url from articles where has_text = 1")
+    assert len(texts) == 5
+
+
+def test_hostile_pages_are_counted_not_fatal(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: hostile
+            feeds: ["{fresh_site.base}/hostile/feed.xml"]
+            max_age: none
+        """)
+    proc = run_cli("crawl", config=cfg, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in db_rows(
+        cfg, "select url, title, text, has_text from articles")}
+    # undeclared charsets decoded right
+    assert "Café société" in rows["latin1"]["title"]
+    assert "naïve" in rows["latin1"]["text"] and "crêperie" in rows["latin1"]["text"]
+    assert "مجلس العملات الرقمية" in rows["arabic"]["text"]
+    # a page with no article text is stored as seen, without text
+    assert rows["empty"]["has_text"] == 0
+    # nothing stored for the PDF, the 6 MB page, the gzip bomb, the loop, the 500, the slow one
+    for name in ("report.pdf", "huge", "bomb", "loop", "error", "slow", "meta", "private"):
+        assert name not in rows
+    # robots.txt forbids /private/: never requested
+    assert fresh_site.state.count("/private/secret/") == 0
+    run = db_rows(cfg, "select * from runs")[0]
+    assert run["status"] == "ok"
+    assert run["no_text"] == 1
+    # huge, bomb, 500, slow, the redirect loop and the two forbidden redirects
+    assert run["errors"] == 7
+    assert "hostile" in proc.stdout
+
+
+def test_redirects_to_private_and_link_local_addresses_are_refused(
+        fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: hostile
+            feeds: ["{fresh_site.base}/hostile/feed.xml"]
+            max_age: none
+        """)
+    proc = run_cli("crawl", "-v", config=cfg, timeout=180)
+    log = proc.stderr
+    assert "refused non-public address 169.254.169.254" in log
+    assert "refused non-public address 10.0.0.1" in log
+
+
+def test_loopback_is_refused_without_opt_in(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    port = fresh_site.base.rsplit(":", 1)[1]
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: literal
+            feeds: ["{fresh_site.base}/feed.xml"]
+          - name: by-name
+            feeds: ["http://localhost:{port}/atom.xml"]
+        """, crawl="crawl: {download_delay: 0s, timeout: 3s}\n")
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert fresh_site.state.count("/feed.xml") == 0
+    assert fresh_site.state.count("/atom.xml") == 0
+    assert fresh_site.state.count("/robots.txt") == 0
+    statuses = {r["source"]: r["status"] for r in db_rows(cfg, "select * from runs")}
+    assert statuses == {"literal": "failed", "by-name": "failed"}
+
+
+def test_a_source_whose_feeds_all_fail_fails_the_crawl(fresh_site: FixtureServer,
+                                                       tmp_path: Path) -> None:
+    fresh_site.state.broken_feed = True
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: broken
+            feeds: ["{fresh_site.base}/feed.xml"]
+          - name: fine
+            feeds: ["{fresh_site.base}/atom.xml", "{fresh_site.base}/rdf.xml"]
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 1
+    statuses = {r["source"]: r["status"] for r in db_rows(cfg, "select * from runs")}
+    assert statuses == {"broken": "failed", "fine": "ok"}
+    assert len(db_rows(cfg, "select id from articles where source = 'fine'")) == 6
+
+
+def test_max_age_uses_the_page_date(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: national
+            pages: ["{fresh_site.base}/section/national/"]
+            follow: {{allow: ['/news/']}}
+            max_age: 10d
+        """)
+    assert run_cli("crawl", config=cfg).returncode == 0
+    rows = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in db_rows(
+        cfg, "select url, too_old, has_text from articles")}
+    # no feed date here: the archive page is downloaded, its own date puts it out of window
+    assert rows["old-archive-story"]["too_old"] == 1
+    assert rows["old-archive-story"]["has_text"] == 1
+    assert rows["monsoon-dams-report"]["too_old"] == 0
+
+
+def test_dry_run_stores_nothing(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        """)
+    proc = run_cli("crawl", "--dry-run", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert db_rows(cfg, "select id from articles") == []
+    assert _article_hits(fresh_site) == 5
+
+
+def test_unknown_source_is_a_usage_error(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        """)
+    proc = run_cli("crawl", "--source", "nope", config=cfg)
+    assert proc.returncode == 2
+    assert "unknown source" in proc.stderr
+
+
+def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+          - name: maps
+            sitemaps: ["{fresh_site.base}/sitemap.xml"]
+        """)
+    env = {**os.environ, "NEWSWATCH_CONFIG": str(cfg), "NEWSWATCH_EXTRACT_WORKERS": "1"}
+    listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.stdout.split() == ["daily", "maps"], listed.stderr
+    crawled = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "maps"], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert crawled.returncode == 0, crawled.stderr
+    assert len(db_rows(cfg, "select id from articles where has_text = 1")) == 5
