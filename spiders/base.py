@@ -154,12 +154,12 @@ class SpiderBase(scrapy.Spider):
         message = failure.getErrorMessage()
         if failure.check(ForbiddenAddress):
             self.count("refused")
-        elif failure.check(IgnoreRequest) and not failure.check(HttpError):
-            if "robots.txt" in message or "offsite" in message.lower():
-                # the site's wishes and our domain limits, not faults
-                self.count("robots" if "robots" in message else "offsite")
-                log.info("[%s] not fetched %s: %s", self.name, url, message)
-                return
+        elif (failure.check(IgnoreRequest) and not failure.check(HttpError)
+              and ("robots.txt" in message or "offsite" in message.lower())):
+            # the site's wishes and our domain limits, not faults
+            self.count("robots" if "robots" in message else "offsite")
+            log.info("[%s] not fetched %s: %s", self.name, url, message)
+            return
         self.count("errors")
         log.warning("[%s] article %s failed: %s", self.name, url, message)
 

@@ -1,0 +1,123 @@
+"""Crawl throughput: `newswatch crawl` against trafilatura alone, same pages, same run.
+
+    python bench/crawl_throughput.py ../shared/corpus/aeb [--copies 10]
+
+Serves the corpus's HTML pages (repeated to ~1,800 URLs) from a local HTTP server with
+a sitemap, then measures
+  1. baseline: the same extraction function over every page, one process, no network;
+  2. newswatch: `newswatch crawl` (subprocess, whole command: start-up, download,
+     extraction in the worker pool, storage) over the sitemap.
+Prints pages/s of both and their ratio."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.extract import extract_page  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_site(corpus: Path, out: Path, copies: int, base: str) -> list[tuple[str, bytes]]:
+    pages = sorted((corpus / "html").glob("*.html.gz"))
+    bodies = [gzip.decompress(p.read_bytes()) for p in pages]
+    urls: list[tuple[str, bytes]] = []
+    (out / "p").mkdir(parents=True)
+    for c in range(copies):
+        for i, body in enumerate(bodies):
+            name = f"p/{c:02d}-{i:04d}.html"
+            (out / name).write_bytes(body)
+            urls.append((f"{base}/{name}", body))
+    entries = "".join(f"<url><loc>{u}</loc></url>" for u, _ in urls)
+    (out / "sitemap.xml").write_text(
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"{entries}</urlset>", encoding="utf-8")
+    return urls
+
+
+def baseline(urls: list[tuple[str, bytes]]) -> tuple[float, int]:
+    start = time.perf_counter()
+    with_text = 0
+    for url, body in urls:
+        if extract_page(url, body, None).get("text"):
+            with_text += 1
+    return time.perf_counter() - start, with_text
+
+
+def crawl(tmp: Path, base: str, workers: int) -> tuple[float, int, int]:
+    cfg = tmp / "bench.yaml"
+    cfg.write_text(f"""database: bench.db
+crawl:
+  allow_private: [127.0.0.0/8]
+  obey_robots: false
+  max_age: none
+  download_delay: 0s
+  concurrency_per_domain: 16
+sources:
+  - name: corpus
+    sitemaps: ["{base}/sitemap.xml"]
+""", encoding="utf-8")
+    env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": str(workers)}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "newswatch.cli", "crawl", "-c", str(cfg)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"crawl failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    con = sqlite3.connect(tmp / "bench.db")
+    stored = con.execute("select count(*) from articles").fetchone()[0]
+    with_text = con.execute("select count(*) from articles where has_text").fetchone()[0]
+    con.close()
+    return elapsed, stored, with_text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--copies", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        urls = build_site(args.corpus, tmp / "site", args.copies, base)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+             "--directory", str(tmp / "site")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            print(f"{len(urls)} pages, {os.cpu_count()} CPUs, {args.workers} extraction workers")
+            b_time, b_text = baseline(urls)
+            b_rate = len(urls) / b_time
+            print(f"trafilatura alone, one process: {b_time:7.1f} s  {b_rate:6.1f} pages/s "
+                  f"({b_text} with text)")
+            c_time, stored, c_text = crawl(tmp, base, args.workers)
+            c_rate = stored / c_time
+            print(f"newswatch crawl (whole command): {c_time:7.1f} s  {c_rate:6.1f} pages/s "
+                  f"({stored} stored, {c_text} with text)")
+            print(f"ratio: {c_rate / b_rate:.2f}x")
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()

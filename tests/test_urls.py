@@ -1,0 +1,55 @@
+"""URL keys and the address guard."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from spiders.safety import is_allowed
+from spiders.urls import clean_url, url_key
+
+VARIANTS = [
+    "https://www.dawn.com/news/1900000/crypto-council",
+    "http://www.dawn.com/news/1900000/crypto-council",
+    "https://dawn.com/news/1900000/crypto-council/",
+    "https://WWW.DAWN.COM/news/1900000/crypto-council?utm_source=twitter&utm_medium=social",
+    "https://www.dawn.com/news/1900000/crypto-council#comments",
+    "https://www.dawn.com/news/1900000/crypto-council?fbclid=abc123",
+    "https://www.dawn.com/news/1900000/crypto-council/amp/",
+    "https://amp.dawn.com/news/1900000/crypto-council",
+    "https://www.dawn.com/amp/news/1900000/crypto-council",
+]
+
+
+@pytest.mark.parametrize("url", VARIANTS)
+def test_variants_share_one_key(url: str) -> None:
+    assert url_key(url) == "dawn.com/news/1900000/crypto-council"
+
+
+def test_real_query_parameters_are_kept_and_sorted() -> None:
+    assert url_key("https://e.com/story?id=7&page=2") == url_key("https://e.com/story?page=2&id=7")
+    assert url_key("https://e.com/story?id=7") != url_key("https://e.com/story?id=8")
+
+
+def test_clean_url_keeps_scheme_and_port() -> None:
+    assert clean_url("http://127.0.0.1:8080/a/?utm_campaign=x#top") == "http://127.0.0.1:8080/a/"
+
+
+@pytest.mark.parametrize("ip,allow,ok", [
+    ("93.184.216.34", False, True),
+    ("127.0.0.1", False, False),
+    ("10.0.0.1", False, False),
+    ("192.168.1.1", False, False),
+    ("169.254.169.254", False, False),
+    ("::1", False, False),
+    ("fe80::1", False, False),
+    ("::ffff:127.0.0.1", False, False),
+    ("127.0.0.1", True, True),
+    ("127.0.0.1", [ipaddress.ip_network("127.0.0.0/8")], True),
+    ("169.254.169.254", [ipaddress.ip_network("127.0.0.0/8")], False),
+    ("10.0.0.1", [ipaddress.ip_network("127.0.0.0/8")], False),
+    ("0.0.0.0", True, False),
+])
+def test_address_policy(ip: str, allow: bool | list[ipaddress.IPv4Network], ok: bool) -> None:
+    assert is_allowed(ipaddress.ip_address(ip), allow) is ok  # type: ignore[arg-type]
