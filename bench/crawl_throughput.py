@@ -75,9 +75,13 @@ sources:
 """, encoding="utf-8")
     env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": str(workers)}
     start = time.perf_counter()
+    before = os.times()
     proc = subprocess.run([sys.executable, "-m", "newswatch.cli", "crawl", "-c", str(cfg)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = os.times()
+    print(f"  (crawl CPU: {after.children_user - before.children_user:.1f} s user, "
+          f"{after.children_system - before.children_system:.1f} s system)")
     if proc.returncode != 0:
         sys.exit(f"crawl failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}")
     con = sqlite3.connect(tmp / "bench.db")

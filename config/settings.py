@@ -19,8 +19,10 @@ DOWNLOAD_DELAY = 0.5
 COOKIES_ENABLED = False
 RETRY_TIMES = 1
 
-# safety: small, fast, few redirects, no remote consoles
+# safety: small, fast, few redirects, no remote consoles. Scrapy >= 2.19 starts an HTTP
+# server that runs Python code sent to it (RemoteControl) unless told not to.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
@@ -39,6 +41,8 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "store.runs.RunRecorder": 500,
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
 }
 
 LOG_LEVEL = "INFO"

@@ -20,7 +20,10 @@ from store import schema
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, writer: bool = True) -> Engine:
+    """An engine for `url`. On SQLite, a writer engine opens every transaction with
+    BEGIN IMMEDIATE; a reader engine (writer=False) runs its SELECTs in autocommit so
+    that reads never queue for the write lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -39,9 +42,10 @@ def make_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if writer:
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -85,9 +89,12 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         schema.metadata.create_all(self.engine)
+        is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.reader = make_engine(url, writer=False) if is_sqlite else self.engine
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -98,7 +105,7 @@ class Store:
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         keys = list(set(keys))
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             for i in range(0, len(keys), 500):
                 chunk = keys[i:i + 500]
                 rows = conn.execute(
@@ -106,7 +113,6 @@ class Store:
                     .where(schema.url_aliases.c.url_key.in_(chunk))
                 )
                 found.update(r[0] for r in rows)
-            conn.rollback()
         return found
 
     def is_known(self, key: str) -> bool:
@@ -130,16 +136,17 @@ class Store:
                 fingerprint=rec.fingerprint, too_old=rec.too_old, has_text=rec.has_text,
             )).inserted_primary_key[0]  # type: ignore[index]
             existing = new_id
-        for key in {rec.url_key, *rec.aliases}:
-            present = conn.execute(
-                select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key == key)
-            ).scalar()
-            if present is None:
-                conn.execute(insert(schema.url_aliases).values(url_key=key, article_id=existing))
+        keys = {rec.url_key, *rec.aliases}
+        present = set(conn.execute(
+            select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key.in_(keys))
+        ).scalars())
+        missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present)]
+        if missing:
+            conn.execute(insert(schema.url_aliases), missing)
         return new_id
 
     def article(self, article_id: int) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(schema.articles).where(schema.articles.c.id == article_id)
             ).mappings().first()
@@ -152,12 +159,12 @@ class Store:
             q = q.where(schema.articles.c.source == source)
         if since is not None:
             q = q.where(schema.articles.c.first_seen >= since)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     # -- conditional requests -------------------------------------------------------
     def validators(self, url: str) -> tuple[str | None, str | None]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(schema.http_validators.c.etag, schema.http_validators.c.last_modified)
                 .where(schema.http_validators.c.url == url)
@@ -195,5 +202,5 @@ class Store:
         q = select(schema.runs).order_by(schema.runs.c.id.desc()).limit(limit)
         if source is not None:
             q = q.where(schema.runs.c.source == source)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]

@@ -256,3 +256,20 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
                              env=env, capture_output=True, text=True, timeout=120)
     assert crawled.returncode == 0, crawled.stderr
     assert len(db_rows(cfg, "select id from articles where has_text = 1")) == 5
+
+
+def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    """Neither the telnet console nor Scrapy's code-running remote-control server may
+    start: a crawl opens no listening socket at all."""
+    cfg = write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        """)
+    proc = run_cli("crawl", "-v", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    enabled = proc.stderr.split("Enabled extensions:", 1)[1].split("]", 1)[0]
+    assert "TelnetConsole" not in enabled
+    assert "RemoteControl" not in enabled
+    assert "Telnet console listening" not in proc.stderr
+    assert "remote control" not in proc.stderr.lower()
