@@ -15,16 +15,20 @@ FRESH = ["crypto-council-first-meeting", "blockchain-mou-signed", "virtual-asset
          "cricket-series-preview", "monsoon-dams-report"]
 
 
+def daily_config(tmp_path: Path, site: FixtureServer) -> Path:
+    return write_config(tmp_path, f"""
+        sources:
+          - name: daily
+            feeds: ["{site.base}/feed.xml"]
+        """)
+
+
 def _article_hits(site: FixtureServer) -> int:
     return sum(n for p, n in site.state.hits.items() if p.startswith("/news/"))
 
 
 def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        """)
+    cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
     assert "daily" in proc.stdout and "new" in proc.stdout
@@ -218,11 +222,7 @@ def test_max_age_uses_the_page_date(fresh_site: FixtureServer, tmp_path: Path) -
 
 
 def test_dry_run_stores_nothing(fresh_site: FixtureServer, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        """)
+    cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", "--dry-run", config=cfg)
     assert proc.returncode == 0, proc.stderr
     assert db_rows(cfg, "select id from articles") == []
@@ -230,11 +230,7 @@ def test_dry_run_stores_nothing(fresh_site: FixtureServer, tmp_path: Path) -> No
 
 
 def test_unknown_source_is_a_usage_error(fresh_site: FixtureServer, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        """)
+    cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", "--source", "nope", config=cfg)
     assert proc.returncode == 2
     assert "unknown source" in proc.stderr
@@ -261,11 +257,7 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
 def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
     """Neither the telnet console nor Scrapy's code-running remote-control server may
     start: a crawl opens no listening socket at all."""
-    cfg = write_config(tmp_path, f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        """)
+    cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", "-v", config=cfg)
     assert proc.returncode == 0, proc.stderr
     enabled = proc.stderr.split("Enabled extensions:", 1)[1].split("]", 1)[0]
