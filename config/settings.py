@@ -33,6 +33,8 @@ DOWNLOADER_MIDDLEWARES = {
     "spiders.safety.AddressGuardMiddleware": 40,
     "store.middleware.KnownArticlesMiddleware": 60,
     "store.middleware.ConditionalRequestsMiddleware": 70,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
 }
 ITEM_PIPELINES = {
     "pipeline.clean.CleanPipeline": 100,
@@ -48,3 +50,9 @@ EXTENSIONS = {
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 STATS_DUMP = False
+
+# components a news crawl does not use; each costs reactor time on every request
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
