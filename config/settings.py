@@ -16,7 +16,6 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.5
-COOKIES_ENABLED = False
 RETRY_TIMES = 1
 
 # safety: small, fast, few redirects, no remote consoles. Scrapy >= 2.19 starts an HTTP
@@ -29,6 +28,11 @@ DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 5
 METAREFRESH_ENABLED = False
 
+# components a news crawl does not use (None) cost reactor time on every request
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
 DOWNLOADER_MIDDLEWARES = {
     "spiders.safety.AddressGuardMiddleware": 40,
     "store.middleware.KnownArticlesMiddleware": 60,
@@ -43,16 +47,8 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "store.runs.RunRecorder": 500,
-    "scrapy.extensions.telnet.TelnetConsole": None,
-    "scrapy.extensions.remote_control.RemoteControl": None,
 }
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 STATS_DUMP = False
-
-# components a news crawl does not use; each costs reactor time on every request
-SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
-    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
-}

@@ -89,12 +89,14 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         schema.metadata.create_all(self.engine)
-        is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.reader = make_engine(url, writer=False) if is_sqlite else self.engine
+        # only SQLite needs a separate reader; elsewhere one pool serves both
+        self.reader = (make_engine(url, writer=False) if self.engine.dialect.name == "sqlite"
+                       else self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
-        self.reader.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:

@@ -255,8 +255,8 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
 
 
 def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
-    """Neither the telnet console nor Scrapy's code-running remote-control server may
-    start: a crawl opens no listening socket at all."""
+    """Neither the telnet console nor Scrapy's code-running remote-control server is
+    enabled in a crawl."""
     cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", "-v", config=cfg)
     assert proc.returncode == 0, proc.stderr
