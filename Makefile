@@ -31,6 +31,7 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb
+	$(BIN)/python -m bench.match_throughput ../shared/corpus/aeb
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from config.models import Config
+from rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
 ENV_VAR = "NEWSWATCH_CONFIG"
 
@@ -112,6 +114,40 @@ def _duplicates(tree: Any, file: str) -> list[ConfigIssue]:
     return issues
 
 
+def _query_issues(tree: CommentedMap, file: str) -> list[ConfigIssue]:
+    """What needs the term sets and the whole query: unknown @names, and queries that
+    would match articles holding none of their terms. Syntax errors are left to the
+    models, which report them with the rest."""
+    sets: dict[str, tuple[Term, ...]] = {}
+    terms = tree.get("terms")
+    if isinstance(terms, CommentedMap):
+        for name, entries in terms.items():
+            if isinstance(entries, CommentedSeq):
+                valid = []
+                for entry in entries:
+                    with contextlib.suppress(QueryError):
+                        valid.append(parse_term(str(entry)))
+                sets[str(name)] = tuple(valid)
+    issues: list[ConfigIssue] = []
+    watches = tree.get("watches")
+    if not isinstance(watches, CommentedSeq):
+        return issues
+    for i, watch in enumerate(watches):
+        query = watch.get("query") if isinstance(watch, CommentedMap) else None
+        if not isinstance(query, str):
+            continue
+        try:
+            parse_syntax(query)
+        except QueryError:
+            continue
+        try:
+            parse_query(query, sets)
+        except QueryError as exc:
+            line, path = _line_of(tree, ("watches", i, "query"))
+            issues.append(ConfigIssue(file, line, path, f"bad query: {exc}"))
+    return issues
+
+
 def parse_config_text(text: str, file: str, base_dir: Path | None = None) -> Config:
     """Validate config text; raise ConfigError listing every problem."""
     yaml = YAML(typ="rt")
@@ -125,7 +161,7 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None) -> Con
         tree = CommentedMap()
     if not isinstance(tree, CommentedMap):
         raise ConfigError([ConfigIssue(file, 1, "", "the config must be a YAML mapping")])
-    issues = _duplicates(tree, file)
+    issues = _duplicates(tree, file) + _query_issues(tree, file)
     context = {"base_dir": base_dir if base_dir is not None else Path(file).resolve().parent}
     try:
         config = Config.model_validate(_plain(tree), context=context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,6 +23,7 @@ from pydantic import (
 )
 
 from config.units import parse_duration, parse_size
+from rules.query import QueryError, parse_syntax, parse_term
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
 
@@ -187,11 +190,26 @@ def _digest(value: object) -> str:
 Digest = Annotated[str, BeforeValidator(_digest)]
 
 
+def _parses(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            parse(value)
+        except QueryError as exc:
+            raise ValueError(f"bad {what}: {exc}") from None
+        return value
+    return check
+
+
+# the syntax only: @names are checked against `terms:` by the loader, which sees both
+Query = Annotated[str, Field(min_length=1), AfterValidator(_parses(parse_syntax, "query"))]
+TermEntry = Annotated[str, Field(min_length=1), AfterValidator(_parses(parse_term, "term"))]
+
+
 class Watch(Strict):
     """A named query; its matches are alerted to `to` (default: alerts.to)."""
 
     name: Name
-    query: str = Field(min_length=1)
+    query: Query
     to: list[Email] | None = None
     digest: Digest = "immediate"
 
@@ -240,7 +258,7 @@ class Config(Strict):
     timezone: str = "UTC"
     crawl: CrawlOptions = CrawlOptions()
     sources: list[Source] = []
-    terms: dict[Name, list[Annotated[str, Field(min_length=1)]]] = {}
+    terms: dict[Name, Annotated[list[TermEntry], Field(min_length=1)]] = {}
     watches: list[Watch] = []
     alerts: Alerts = Alerts()
 

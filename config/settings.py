@@ -43,6 +43,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "pipeline.clean.CleanPipeline": 100,
     "pipeline.dedupe.DedupePipeline": 200,
+    "pipeline.match.MatchPipeline": 300,
     "pipeline.store.StorePipeline": 400,
 }
 EXTENSIONS = {

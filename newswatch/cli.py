@@ -13,6 +13,7 @@ from rich.console import Console
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
+from newswatch import explain
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def _load(path: Path) -> Config:
 
 
 def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
-    out = Console(file=sys.stdout, highlight=False)
+    out = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
     out.print(f"config {path}: OK")
     out.print(f"database: {config.database}")
     out.print(f"timezone: {config.timezone}")
@@ -84,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_crawl)
     p = add("check", "validate the config and print what it would do")
     p.set_defaults(func=cmd_check)
+    p = add("match", "explain, per watch, whether one page matches and why")
+    p.add_argument("page", metavar="URL|FILE", help="an http(s) URL or a saved .html file")
+    p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
+    p.set_defaults(func=explain.cmd_match)
+    p = add("backtest", "run watches over stored articles; sends nothing")
+    p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
+    p.add_argument("--query", metavar="Q", help="try a query that is not in the config")
+    p.add_argument("--since", default="30d", metavar="AGE",
+                   help="articles first seen within this age (default 30d; 'all' for all)")
+    p.set_defaults(func=explain.cmd_backtest)
     return parser
 
 

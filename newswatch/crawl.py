@@ -22,7 +22,8 @@ from store.runs import run_counts, run_status
 log = logging.getLogger(__name__)
 
 COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too old"),
-           ("no_text", "no text"), ("known", "known"), ("errors", "errors")]
+           ("no_text", "no text"), ("known", "known"), ("matches", "matches"),
+           ("errors", "errors")]
 
 
 @dataclass

@@ -36,7 +36,7 @@ def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> Ar
         title=ex.get("title") or item.feed_title, text=text, author=ex.get("author"),
         published=published, language=ex.get("language"), sitename=ex.get("sitename"),
         fingerprint=ex.get("fingerprint"), too_old=too_old, has_text=bool(text),
-        aliases=tuple(sorted(item.aliases)),
+        aliases=tuple(sorted(item.aliases)), matches=tuple(item.matches),
     )
 
 
@@ -51,9 +51,9 @@ class StorePipeline:
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         return cls(crawler)
 
-    def _count(self, key: str) -> None:
+    def _count(self, key: str, n: int = 1) -> None:
         if self.stats is not None:
-            self.stats.inc_value(f"newswatch/{key}")
+            self.stats.inc_value(f"newswatch/{key}", n)
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         now = datetime.now(UTC)
@@ -71,4 +71,8 @@ class StorePipeline:
             new = self.store.add_article(rec) is not None
         if new:
             self._count("too_old" if rec.too_old else "new_articles")
+            if rec.matches and not rec.too_old:
+                self._count("matches", len(rec.matches))
+                for m in rec.matches:
+                    log.info("[%s] watch %s matches %s", rec.source, m.watch, rec.url)
         return item

@@ -21,6 +21,7 @@ class ArticlePage:
     feed_date: datetime | None = None
     extracted: dict[str, Any] | None = None
     aliases: set[str] = field(default_factory=set)
+    matches: list[Any] = field(default_factory=list)  # rules.matcher.Match, set by match
 
     def __repr__(self) -> str:  # items are logged; keep bodies and texts out of the log
         return f"ArticlePage({self.source}: {self.url})"

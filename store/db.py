@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 
+from rules.matcher import Match
 from store import schema
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class ArticleRecord:
     too_old: bool = False
     has_text: bool = True
     aliases: tuple[str, ...] = ()
+    matches: tuple[Match, ...] = ()
 
 
 class Store:
@@ -138,6 +140,8 @@ class Store:
                 fingerprint=rec.fingerprint, too_old=rec.too_old, has_text=rec.has_text,
             )).inserted_primary_key[0]  # type: ignore[index]
             existing = new_id
+            if rec.matches and not rec.too_old:
+                self._add_matches(conn, new_id, rec.matches)
         keys = {rec.url_key, *rec.aliases}
         present = set(conn.execute(
             select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key.in_(keys))
@@ -146,6 +150,46 @@ class Store:
         if missing:
             conn.execute(insert(schema.url_aliases), missing)
         return new_id
+
+    def _add_matches(self, conn: Connection, article_id: int, found: Iterable[Match]) -> int:
+        """Store matches of a just-stored article in the caller's transaction."""
+        rows = [{"watch": m.watch, "article_id": article_id, "query": m.query, "hits": m.hits,
+                 "snippets": m.snippets, "matched_at": utcnow()} for m in found]
+        if rows:
+            conn.execute(insert(schema.matches), rows)
+        return len(rows)
+
+    def matches(self, watch: str | None = None, since: datetime | None = None,
+                article_id: int | None = None) -> list[dict[str, Any]]:
+        m, a = schema.matches, schema.articles
+        q = (select(m, a.c.url, a.c.title, a.c.source, a.c.published)
+             .join(a, a.c.id == m.c.article_id).order_by(m.c.id))
+        if watch is not None:
+            q = q.where(m.c.watch == watch)
+        if since is not None:
+            q = q.where(m.c.matched_at >= since)
+        if article_id is not None:
+            q = q.where(m.c.article_id == article_id)
+        with self.reader.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def iter_articles(self, since: datetime | None = None,
+                      batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Stored articles with text that could have alerted (not too old), oldest first,
+        read in batches so a large database is never held in memory."""
+        a = schema.articles
+        last = 0
+        while True:
+            q = (select(a).where(a.c.id > last, a.c.has_text.is_(True), a.c.too_old.is_(False))
+                 .order_by(a.c.id).limit(batch))
+            if since is not None:
+                q = q.where(a.c.first_seen >= since)
+            with self.reader.connect() as conn:
+                rows = [dict(r) for r in conn.execute(q).mappings()]
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1]["id"]
 
     def article(self, article_id: int) -> dict[str, Any] | None:
         with self.reader.connect() as conn:

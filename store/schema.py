@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -69,6 +71,22 @@ url_aliases = Table(
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE")),
 )
 
+# A (watch, article) pair is stored once: re-crawls, URL variants and edits of the
+# watch's query never add a second row, so they can never alert twice.
+matches = Table(
+    "matches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch", String(64), nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("query", Text, nullable=False),
+    Column("hits", JSON, nullable=False),
+    Column("snippets", JSON, nullable=False),
+    Column("matched_at", UTCDateTime, nullable=False),
+    UniqueConstraint("watch", "article_id", name="uq_matches_watch_article"),
+    Index("ix_matches_matched_at", "matched_at"),
+)
+
 http_validators = Table(
     "http_validators", metadata,
     Column("url", String(2048), primary_key=True),
@@ -89,6 +107,7 @@ runs = Table(
     Column("too_old", Integer, default=0),
     Column("no_text", Integer, default=0),
     Column("known", Integer, default=0),
+    Column("matches", Integer, default=0),
     Column("errors", Integer, default=0),
     Column("links", Integer, default=0),
     Column("status", String(16), nullable=False, default="running"),

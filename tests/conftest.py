@@ -32,9 +32,11 @@ def fresh_site(site: FixtureServer) -> Iterator[FixtureServer]:
     site.state.reset_hits()
     site.state.broken_feed = False
     site.state.no_text = False
+    articles = list(site.state.articles)
     yield site
     site.state.broken_feed = False
     site.state.no_text = False
+    site.state.articles = articles
 
 
 def write_config(tmp_path: Path, body: str, crawl: str | None = None) -> Path:

@@ -1,0 +1,165 @@
+"""`newswatch match` and `newswatch backtest`: the ways to try a watch before it goes
+live. Both only read; neither stores a match nor sends anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from config.models import Config
+from config.units import parse_duration
+from rules.matcher import Document, Explanation, Matcher
+from rules.query import QueryError, parse_query, term_sets
+from rules.snippets import Snippet
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def marked(snippet: Snippet, bold: bool) -> str:
+    """A snippet with its hits marked: bold on a terminal, **stars** elsewhere."""
+    text, out, pos = snippet["text"], [], 0
+    on, off = ("\033[1;33m", "\033[0m") if bold else ("**", "**")
+    for a, b in snippet["highlights"]:
+        out += [text[pos:a], on, text[a:b], off]
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
+    by_term: dict[str, list[str]] = {}
+    for h in hits:
+        found = ", ".join(f'"{w}"' for w in h["found"])
+        by_term.setdefault(str(h["term"]), []).append(f"{h['field']} ×{h['count']} ({found})")
+    return [f"{term}: {'; '.join(where)}" for term, where in by_term.items()]
+
+
+def _print_explanation(e: Explanation, out: TextIO, bold: bool) -> None:
+    verdict = "MATCH" if e.matched else "no match"
+    out.write(f"\n{'✔' if e.matched else '✘'} {e.watch}: {verdict}\n    query: {e.query}\n")
+    for line in hit_lines(e.hits):
+        out.write(f"    hit  {line}\n")
+    for reason in e.missing:
+        out.write(f"    why not: {reason}\n")
+    if e.matched:
+        for snip in e.snippets:
+            out.write(f"    » {marked(snip, bold)}\n")
+
+
+def _watch_list(config: Config, names: list[str] | None,
+                query: str | None) -> list[tuple[str, str]] | str:
+    """The (name, query) pairs to run, or an error message."""
+    if query is not None:
+        try:
+            parse_query(query, term_sets(config.terms))
+        except QueryError as exc:
+            pointer = " " * ((exc.column or 1) - 1) + "^"
+            return f"bad query: {exc}\n  {query}\n  {pointer}"
+        return [("query", query)]
+    chosen = [w for w in config.watches if not names or w.name in names]
+    unknown = sorted(set(names or []) - {w.name for w in config.watches})
+    if unknown:
+        known = ", ".join(w.name for w in config.watches) or "none"
+        return f"unknown watch(es): {', '.join(unknown)}; configured: {known}"
+    if not chosen:
+        return "the config has no watches (give one with --query)"
+    return [(w.name, w.query) for w in chosen]
+
+
+def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from pipeline.extract import extract_page
+
+    out = sys.stdout
+    watches = _watch_list(config, args.watch, None)
+    if isinstance(watches, str):
+        print(f"newswatch: {watches}", file=sys.stderr)
+        return EXIT_USAGE
+    target = args.page
+    source = ""
+    if Path(target).is_file():
+        body = Path(target).read_bytes()
+        url, charset = Path(target).resolve().as_uri(), None
+    elif target.startswith(("http://", "https://")):
+        from newswatch.fetch import FetchError, fetch_page
+
+        try:
+            page = fetch_page(config, path, target)
+        except FetchError as exc:
+            print(f"newswatch: cannot fetch {target}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        body, url, charset, source = page["body"], page["url"], page["charset"], \
+            page["source"] or ""
+    else:
+        print(f"newswatch: {target} is neither a file nor an http(s) URL", file=sys.stderr)
+        return EXIT_USAGE
+    ex = extract_page(url, body, charset)
+    matcher = Matcher(watches, config.terms)
+    out.write(f"page: {url}" + (f" (source {source})" if source else "") + "\n")
+    if not ex.get("text"):
+        out.write("no article text found on this page: no watch can match it "
+                  "(a menu, an index or an empty page?)\n")
+        return EXIT_OK
+    title = ex.get("title") or ""
+    out.write(f"title: {title}\n")
+    out.write(f"text: {len(ex['text'].split())} words; published {ex.get('date') or 'unknown'};"
+              f" language {ex.get('language') or 'unknown'}\n")
+    doc = Document.of(title=title, text=ex["text"], url=url, source=source)
+    bold = out.isatty()
+    for e in matcher.explain(doc):
+        _print_explanation(e, out, bold)
+    return EXIT_OK
+
+
+def _since(value: str) -> timedelta | None:
+    if value.strip().lower() in ("all", "none"):
+        return None
+    return parse_duration(value)
+
+
+def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from store.db import Store
+
+    if args.query is not None and args.watch:
+        print("newswatch: give --watch or --query, not both", file=sys.stderr)
+        return EXIT_USAGE
+    watches = _watch_list(config, args.watch, args.query)
+    if isinstance(watches, str):
+        print(f"newswatch: {watches}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        window = _since(args.since)
+    except ValueError as exc:
+        print(f"newswatch: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    matcher = Matcher(watches, config.terms)
+    store = Store(config.database)
+    cutoff = datetime.now(UTC) - window if window else None
+    out = sys.stdout
+    seen = 0
+    per_watch: Counter[str] = Counter()
+    matched_articles = 0
+    for art in store.iter_articles(since=cutoff):
+        seen += 1
+        doc = Document.of(title=art["title"], text=art["text"], url=art["url"],
+                          source=art["source"])
+        found = matcher.match(doc)
+        if not found:
+            continue
+        matched_articles += 1
+        day = (art["published"] or art["first_seen"]).strftime("%Y-%m-%d")
+        for m in found:
+            per_watch[m.watch] += 1
+            terms = sorted({str(h["term"]) for h in m.hits})
+            out.write(f"{day}  {art['source']:<14} {m.watch:<20} {art['title'] or '(no title)'}\n"
+                      f"    {art['url']}\n    terms: {', '.join(terms)}\n")
+    store.close()
+    span = f"in the last {args.since}" if window else "in the whole database"
+    out.write(f"\n{matched_articles} of {seen} stored articles {span} would have matched; "
+              "nothing was sent.\n")
+    for name, _ in watches:
+        out.write(f"  {name}: {per_watch[name]}\n")
+    return EXIT_OK

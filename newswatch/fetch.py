@@ -1,0 +1,45 @@
+"""Fetch one page through Scrapy with the crawl's safety settings, outside any crawl:
+nothing is stored, no run is recorded, and a page already stored is fetched anyway."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+
+from config.models import Config
+from newswatch.crawl import scrapy_settings
+from spiders.page import page_spider
+
+log = logging.getLogger(__name__)
+
+
+class FetchError(Exception):
+    pass
+
+
+def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
+    """{url, body, charset, status, source}; FetchError when the page cannot be had."""
+    result: dict[str, Any] = {}
+    settings = scrapy_settings(
+        config_path, dry_run=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
+        EXTENSIONS={"store.runs.RunRecorder": None},
+        DOWNLOADER_MIDDLEWARES={
+            "spiders.safety.AddressGuardMiddleware": 40,
+            "store.middleware.KnownArticlesMiddleware": None,
+            "store.middleware.ConditionalRequestsMiddleware": None,
+        },
+    )
+    level = logging.getLogger().level
+    process = CrawlerProcess(settings)
+    logging.getLogger().setLevel(level)
+    spider = page_spider(config, url, result)
+    process.crawl(spider)
+    process.start()
+    if "body" not in result:
+        raise FetchError(result.get("error") or "no response (refused by robots.txt, the "
+                         "address guard or the size limit; run with -v for details)")
+    result["source"] = getattr(spider, "source_name", None)
+    return result

@@ -1,0 +1,376 @@
+"""Match: every term of every watch found in one Aho-Corasick pass over an article's
+folded words, then only the watches whose terms were hit are evaluated.
+
+A watch that could match an article holding none of its terms (`NOT bitcoin`) is refused
+when it is compiled, which is what makes skipping the watches with no hit exact.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from rules.normalize import Tokens, tokenize
+from rules.query import All, Any_, Leaf, Near, Node, Not, Term, parse_query, term_sets
+from rules.snippets import Snippet, hit_summary, snippets
+
+Span = tuple[str, int, int]  # field, first word, last word (inclusive)
+
+
+class Hits:
+    """What one scan found. `present` holds (term id, field) pairs, so most tests are a
+    set lookup; word positions are worked out only for the terms that need them (NEAR,
+    explanations, snippets)."""
+
+    def __init__(self, fields: Mapping[str, Tokens] | None = None) -> None:
+        self.fields = fields or {}
+        self.present: set[tuple[int, str]] = set()
+        # term id -> (field, offset of its first word in the field's `joined`, words - 1)
+        self.found: dict[int, list[tuple[str, int, int]]] = {}
+        self._spans: dict[int, list[Span]] = {}
+
+    def spans(self, tid: int) -> list[Span]:
+        spans = self._spans.get(tid)
+        if spans is None:
+            spans = []
+            for name, offset, extra in self.found.get(tid, ()):
+                first = bisect_right(self.fields[name].starts, offset) - 1
+                spans.append((name, first, first + extra))
+            self._spans[tid] = spans
+        return spans
+
+
+@dataclass(frozen=True)
+class Document:
+    """An article's fields, each tokenized once."""
+
+    fields: Mapping[str, Tokens]
+
+    @classmethod
+    def of(cls, *, title: str | None = None, text: str | None = None,
+           url: str | None = None, source: str | None = None) -> Document:
+        raw = {"title": title, "text": text, "url": url, "source": source}
+        return cls({name: tokenize(value) for name, value in raw.items()})
+
+
+class _Eval:
+    """A compiled query node; positional nodes also give the spans where they hold."""
+
+    positional = False
+
+    def test(self, hits: Hits) -> bool:
+        raise NotImplementedError
+
+    def spans(self, hits: Hits) -> list[Span]:
+        raise NotImplementedError
+
+
+class _Leaf(_Eval):
+    positional = True
+
+    def __init__(self, tid: int, fields: frozenset[str], label: str):
+        self.tid, self.fields, self.label = tid, fields, label
+        self.keys = tuple((tid, f) for f in sorted(fields))
+
+    def spans(self, hits: Hits) -> list[Span]:
+        return [s for s in hits.spans(self.tid) if s[0] in self.fields]
+
+    def test(self, hits: Hits) -> bool:
+        return not hits.present.isdisjoint(self.keys)
+
+
+class _Any(_Eval):
+    def __init__(self, children: list[_Eval], label: str | None):
+        self.children, self.label = children, label
+        self.positional = all(c.positional for c in children)
+
+    def spans(self, hits: Hits) -> list[Span]:
+        return [s for c in self.children for s in c.spans(hits)]
+
+    def test(self, hits: Hits) -> bool:
+        # plain loops: this runs for every candidate watch, and any() with a generator
+        # costs noticeably more here
+        for c in self.children:  # noqa: SIM110
+            if c.test(hits):
+                return True
+        return False
+
+
+class _All(_Eval):
+    def __init__(self, children: list[_Eval]):
+        self.children = children
+
+    def test(self, hits: Hits) -> bool:
+        for c in self.children:  # noqa: SIM110
+            if not c.test(hits):
+                return False
+        return True
+
+
+class _Not(_Eval):
+    def __init__(self, child: _Eval):
+        self.child = child
+
+    def test(self, hits: Hits) -> bool:
+        return not self.child.test(hits)
+
+
+class _Near(_Eval):
+    positional = True
+
+    def __init__(self, left: _Eval, right: _Eval, distance: int):
+        self.left, self.right, self.distance = left, right, distance
+
+    def spans(self, hits: Hits) -> list[Span]:
+        right = self.right.spans(hits)
+        if not right:
+            return []
+        out: list[Span] = []
+        n = self.distance
+        for f, s1, e1 in self.left.spans(hits):
+            for g, s2, e2 in right:
+                # two distinct occurrences in one field, at most n words between them
+                if f == g and (0 <= s2 - e1 - 1 <= n or 0 <= s1 - e2 - 1 <= n):
+                    out.append((f, min(s1, s2), max(e1, e2)))
+        return out
+
+    def test(self, hits: Hits) -> bool:
+        return bool(self.spans(hits))
+
+
+@dataclass
+class Watch:
+    """One compiled watch."""
+
+    name: str
+    query: str
+    root: _Eval
+    node: Node
+    term_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Match:
+    watch: str
+    query: str
+    hits: list[dict[str, object]]
+    snippets: list[Snippet]
+
+
+@dataclass
+class Explanation:
+    watch: str
+    query: str
+    matched: bool
+    hits: list[dict[str, object]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    snippets: list[Snippet] = field(default_factory=list)
+
+
+class Matcher:
+    """Compiles watches and term sets once; `match` then costs one tokenization and one
+    automaton pass per field, whatever the number of watches."""
+
+    def __init__(self, watches: Iterable[tuple[str, str]],
+                 terms: Mapping[str, Sequence[str]] | None = None):
+        self._sets = term_sets({k: list(v) for k, v in (terms or {}).items()})
+        self._ids: dict[tuple[str, tuple[str, ...] | None], int] = {}
+        self._terms: list[Term] = []
+        self._by_key: dict[str, list[int]] = {}
+        self.watches: list[Watch] = []
+        self._watches_of: dict[int, list[int]] = {}
+        for name, query in watches:
+            self._add(name, query)
+        self._automaton = ahocorasick.Automaton()
+        for key, ids in self._by_key.items():
+            # the value carries what scan needs per hit, so a hit costs no lookups
+            entries = tuple((tid, len(self._terms[tid].words) - 1,
+                             self._terms[tid] if self._terms[tid].exact else None) for tid in ids)
+            self._automaton.add_word(key, (len(key) - 2, entries))
+        if self._by_key:
+            self._automaton.make_automaton()
+
+    def _tid(self, term: Term) -> int:
+        ident = (term.key, term.exact)
+        tid = self._ids.get(ident)
+        if tid is None:
+            tid = self._ids[ident] = len(self._terms)
+            self._terms.append(term)
+            self._by_key.setdefault(term.key, []).append(tid)
+        return tid
+
+    def _compile(self, node: Node) -> _Eval:
+        if isinstance(node, Leaf):
+            label = (f"@{node.group}: " if node.group else "") + node.term.display
+            return _Leaf(self._tid(node.term), node.fields, label)
+        if isinstance(node, Any_):
+            return _Any([self._compile(c) for c in node.children], node.name)
+        if isinstance(node, All):
+            return _All([self._compile(c) for c in node.children])
+        if isinstance(node, Not):
+            return _Not(self._compile(node.child))
+        if isinstance(node, Near):
+            return _Near(self._compile(node.left), self._compile(node.right), node.distance)
+        raise TypeError(f"unexpanded {node!r}")  # SetRefs are expanded by parse_query
+
+    def _add(self, name: str, query: str) -> None:
+        node = parse_query(query, self._sets)
+        root = self._compile(node)
+        ids = frozenset(leaf.tid for leaf in _leaves(root, negated_too=True))
+        index = len(self.watches)
+        self.watches.append(Watch(name, query, root, node, ids))
+        for tid in _triggers(root) or ids:
+            self._watches_of.setdefault(tid, []).append(index)
+
+    def scan(self, doc: Document) -> Hits:
+        """Where each term occurs, in every field."""
+        hits = Hits(doc.fields)
+        if not self._by_key:
+            return hits
+        found, present = hits.found, hits.present
+        for name, tokens in doc.fields.items():
+            if not tokens.raw:
+                continue
+            for end, (back, entries) in self._automaton.iter(tokens.joined):
+                offset = end - back
+                for tid, extra, exact in entries:
+                    if exact is not None:
+                        first = bisect_right(tokens.starts, offset) - 1
+                        if not _same_case(exact, tokens.raw[first:first + extra + 1]):
+                            continue
+                    if tid in found:
+                        found[tid].append((name, offset, extra))
+                    else:
+                        found[tid] = [(name, offset, extra)]
+                    present.add((tid, name))
+        return hits
+
+    def _candidates(self, hits: Hits) -> list[int]:
+        found: set[int] = set()
+        for tid in hits.found:
+            found.update(self._watches_of.get(tid, ()))
+        return sorted(found)
+
+    def _positive_hits(self, watch: Watch, doc: Document,
+                       hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
+        found: dict[str, list[Span]] = {}
+        for leaf in _leaves(watch.root, negated_too=False):
+            spans = leaf.spans(hits)
+            if spans:
+                found.setdefault(leaf.label, []).extend(spans)
+        return hit_summary(found, doc.fields), snippets(found, doc.fields)
+
+    def match(self, doc: Document) -> list[Match]:
+        hits = self.scan(doc)
+        out: list[Match] = []
+        for index in self._candidates(hits):
+            watch = self.watches[index]
+            if watch.root.test(hits):
+                summary, snips = self._positive_hits(watch, doc, hits)
+                out.append(Match(watch.name, watch.query, summary, snips))
+        return out
+
+    def matching_names(self, doc: Document) -> list[str]:
+        hits = self.scan(doc)
+        return [self.watches[i].name for i in self._candidates(hits)
+                if self.watches[i].root.test(hits)]
+
+    def explain(self, doc: Document, names: Iterable[str] | None = None) -> list[Explanation]:
+        wanted = set(names) if names is not None else None
+        hits = self.scan(doc)
+        out: list[Explanation] = []
+        for watch in self.watches:
+            if wanted is not None and watch.name not in wanted:
+                continue
+            matched = watch.root.test(hits)
+            summary, snips = self._positive_hits(watch, doc, hits)
+            missing = [] if matched else _why_not(watch.root, hits)
+            out.append(Explanation(watch.name, watch.query, matched, summary, missing, snips))
+        return out
+
+
+def _same_case(term: Term, raw: Sequence[str]) -> bool:
+    exact = term.exact or ()
+    if len(raw) != len(exact):
+        return False
+    if term.prefix:
+        return all(a == b for a, b in zip(raw[:-1], exact[:-1], strict=True)) and \
+            raw[-1].startswith(exact[-1])
+    return tuple(raw) == exact
+
+
+def _triggers(node: _Eval) -> frozenset[int] | None:
+    """Terms of which at least one must occur for `node` to hold; None when it can hold
+    with none of its terms present. A watch is only evaluated when one of its triggers
+    hits: for `a AND b` that is `a` alone, for `a OR b` either."""
+    if isinstance(node, _Leaf):
+        return frozenset({node.tid})
+    if isinstance(node, _Any):
+        parts = [_triggers(c) for c in node.children]
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*[p for p in parts if p is not None])
+    if isinstance(node, _All):
+        options = [p for p in (_triggers(c) for c in node.children) if p is not None]
+        return min(options, key=len) if options else None
+    if isinstance(node, _Near):
+        left, right = _triggers(node.left), _triggers(node.right)
+        options = [p for p in (left, right) if p is not None]
+        return min(options, key=len) if options else None
+    return None
+
+
+def _leaves(node: _Eval, negated_too: bool) -> list[_Leaf]:
+    """The leaves under `node`; without `negated_too`, only those whose hits count for
+    a match (not the ones under NOT)."""
+    if isinstance(node, _Leaf):
+        return [node]
+    if isinstance(node, _Any | _All):
+        return [leaf for c in node.children for leaf in _leaves(c, negated_too)]
+    if isinstance(node, _Near):
+        return _leaves(node.left, negated_too) + _leaves(node.right, negated_too)
+    if isinstance(node, _Not) and negated_too:
+        return _leaves(node.child, negated_too)
+    return []
+
+
+def _describe(node: _Eval) -> str:
+    if isinstance(node, _Leaf):
+        scope = sorted(node.fields)
+        where = "" if scope == ["text", "title"] else f" in {scope[0]}"
+        return f"{node.label}{where}"
+    if isinstance(node, _Any):
+        if node.label:
+            return "@" + node.label
+        return "(" + " OR ".join(_describe(c) for c in node.children) + ")"
+    if isinstance(node, _All):
+        return "(" + " AND ".join(_describe(c) for c in node.children) + ")"
+    if isinstance(node, _Not):
+        return "NOT " + _describe(node.child)
+    if isinstance(node, _Near):
+        return f"{_describe(node.left)} NEAR/{node.distance} {_describe(node.right)}"
+    return "?"
+
+
+def _why_not(node: _Eval, hits: Hits) -> list[str]:
+    """Reasons a node is false, in words a user can act on."""
+    if isinstance(node, _Leaf):
+        return [f"{_describe(node)}: not found"]
+    if isinstance(node, _Any):
+        if node.label:
+            return [f"@{node.label}: none of its terms found"]
+        return [f"none of {_describe(node)} found"]
+    if isinstance(node, _All):
+        return [r for c in node.children if not c.test(hits) for r in _why_not(c, hits)]
+    if isinstance(node, _Not):
+        return [f"excluded: {_describe(node.child)} found"]
+    if isinstance(node, _Near):
+        sides = [s for s in (node.left, node.right) if not s.test(hits)]
+        if sides:
+            return [r for s in sides for r in _why_not(s, hits)]
+        return [f"{_describe(node.left)} and {_describe(node.right)} both found, but not "
+                f"within {node.distance} words of each other in one field"]
+    return []

@@ -1,0 +1,85 @@
+"""Normalize: split text into Unicode words and fold them (NFKC, case, accents,
+possessives) so that queries and articles meet on the same token stream.
+
+An article field is tokenized once; `Tokens.joined` is the folded words separated by
+single spaces, with a space at each end, which is what the Aho-Corasick automaton scans:
+a whole word is ` word `, a phrase ` crypto council `, a prefix ` crypto`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
+
+import regex
+
+# letters, digits and combining marks of any script; an apostrophe joins two word parts
+# (O'Brien) and a trailing possessive is dropped (Pakistan's, Pakistan’s -> pakistan)
+_WORD = regex.compile(r"[\p{L}\p{N}\p{M}_]+(?:['’][\p{L}\p{N}\p{M}_]+)*")
+_POSSESSIVE = regex.compile(r"['’][sS](?= |$)")
+# format characters hide inside words: soft hyphens, zero-width (non-)joiners, bidi marks
+_FORMAT = regex.compile(r"\p{Cf}+")
+_MARKS = regex.compile(r"\p{Mn}+")
+
+
+def fold(word: str) -> str:
+    """Case and accent folding of one word or of space-separated words."""
+    word = word.casefold()
+    if word.isascii():
+        return word
+    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", word)))
+
+
+def prepare(text: str) -> str:
+    """NFKC with format characters removed: the text that offsets refer to."""
+    return _FORMAT.sub("", unicodedata.normalize("NFKC", text))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One field's words: the prepared text, the words as written (for case-sensitive
+    terms) and folded (for everything else), and `joined` for the automaton. Word
+    offsets are worked out only when a field has hits."""
+
+    text: str
+    raw: tuple[str, ...]
+    folded: tuple[str, ...]
+    joined: str
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @cached_property
+    def starts(self) -> list[int]:
+        return list(accumulate((len(w) + 1 for w in self.folded[:-1]), initial=1))
+
+    @cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        """Each word's (start, end) in `text`, possessive included."""
+        return [m.span() for m in _WORD.finditer(self.text)]
+
+    def token_at(self, offset: int) -> int:
+        """The index of the word that starts at `offset` of `joined`."""
+        return bisect_right(self.starts, offset) - 1
+
+
+def words(text: str) -> list[str]:
+    """The words of a piece of text as written (NFKC, possessives dropped)."""
+    return list(tokenize(text).raw)
+
+
+def tokenize(text: str | None) -> Tokens:
+    prepared = prepare(text or "")
+    found = _WORD.findall(prepared)
+    if not found:
+        return Tokens(prepared, (), (), " ")
+    # all word-level steps run on the space-joined words, at C speed: words hold no spaces
+    line = " ".join(found)
+    if "'" in line or "’" in line:
+        line = _POSSESSIVE.sub("", line).replace("’", "'")
+    raw = line.split(" ")
+    folded = fold(line).split(" ")
+    return Tokens(prepared, tuple(raw), tuple(folded), " " + " ".join(folded) + " ")

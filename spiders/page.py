@@ -1,0 +1,59 @@
+"""One page, fetched the way a source would fetch it (robots.txt, user agent, size and
+redirect limits, the address guard), for `newswatch match URL`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from config.models import Config, Source
+from spiders.base import header_charset
+from spiders.loader import source_settings
+from spiders.safety import AddressPolicy, Allowance
+from spiders.urls import registered_domain
+
+
+def source_for(config: Config, url: str) -> Source | None:
+    """The configured source whose domains hold `url`, if any."""
+    host = registered_domain(url)
+    for src in config.sources:
+        if any(registered_domain(u) == host for u in src.start_urls()):
+            return src
+    return None
+
+
+class PageSpider(Spider):
+    name = "page"
+    url: ClassVar[str]
+    allow_private: ClassVar[Allowance] = False
+    result: ClassVar[dict[str, Any]]
+
+    async def start(self) -> AsyncIterator[Request]:
+        AddressPolicy.register([urlsplit(self.url).hostname or ""], self.allow_private)
+        yield Request(self.url, callback=self.got, errback=self.failed, dont_filter=True)
+
+    def got(self, response: Response) -> None:
+        self.result.update(url=response.url, body=response.body,
+                           charset=header_charset(response), status=response.status)
+
+    def failed(self, failure: Failure) -> None:
+        self.result["error"] = str(failure.value) or type(failure.value).__name__
+
+
+def page_spider(config: Config, url: str, result: dict[str, Any]) -> type[PageSpider]:
+    source = source_for(config, url)
+    options = source.crawl(config.crawl) if source else config.crawl
+    settings = source_settings(config, source) if source else {
+        "USER_AGENT": options.user_agent, "ROBOTSTXT_OBEY": options.obey_robots,
+        "DOWNLOAD_TIMEOUT": options.timeout.total_seconds(),
+        "DOWNLOAD_MAXSIZE": options.max_page_size, "REDIRECT_MAX_TIMES": options.max_redirects,
+    }
+    attrs = {"url": url, "allow_private": options.allow_private, "result": result,
+             "custom_settings": settings, "source_name": source.name if source else None,
+             "__module__": __name__}
+    return type("OnePage", (PageSpider,), attrs)
