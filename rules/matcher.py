@@ -8,7 +8,7 @@ when it is compiled, which is what makes skipping the watches with no hit exact.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import ahocorasick
@@ -20,25 +20,37 @@ from rules.snippets import Snippet, hit_summary, snippets
 Span = tuple[str, int, int]  # field, first word, last word (inclusive)
 
 
-class Hits:
-    """What one scan found. `present` holds (term id, field) pairs, so most tests are a
-    set lookup; word positions are worked out only for the terms that need them (NEAR,
-    explanations, snippets)."""
+FIELD_NAMES = ("title", "text", "url", "source")
+Key = tuple[int, str]  # (term id, field)
 
-    def __init__(self, fields: Mapping[str, Tokens] | None = None) -> None:
+
+class Hits:
+    """What one scan found: (term id, field) -> where in the field's `joined` each
+    occurrence starts. Its keys answer most tests with one lookup; word positions are
+    worked out only for the terms that need them (NEAR, explanations, snippets)."""
+
+    def __init__(self, fields: Mapping[str, Tokens] | None = None,
+                 extra: Sequence[int] = ()) -> None:
         self.fields = fields or {}
-        self.present: set[tuple[int, str]] = set()
-        # term id -> (field, offset of its first word in the field's `joined`, words - 1)
-        self.found: dict[int, list[tuple[str, int, int]]] = {}
+        self.found: dict[Key, list[int]] = {}
+        self._extra = extra  # words - 1, per term id
         self._spans: dict[int, list[Span]] = {}
+
+    def terms(self) -> set[int]:
+        return {tid for tid, _ in self.found}
 
     def spans(self, tid: int) -> list[Span]:
         spans = self._spans.get(tid)
         if spans is None:
             spans = []
-            for name, offset, extra in self.found.get(tid, ()):
-                first = bisect_right(self.fields[name].starts, offset) - 1
-                spans.append((name, first, first + extra))
+            extra = self._extra[tid]
+            for name in FIELD_NAMES:
+                offsets = self.found.get((tid, name))
+                if offsets:
+                    starts = self.fields[name].starts
+                    for offset in offsets:
+                        first = bisect_right(starts, offset) - 1
+                        spans.append((name, first, first + extra))
             self._spans[tid] = spans
         return spans
 
@@ -67,6 +79,24 @@ class _Eval:
     def spans(self, hits: Hits) -> list[Span]:
         raise NotImplementedError
 
+    def expr(self, helpers: list[_Eval]) -> str:
+        """This node as a Python expression over `P` (the (term id, field) pairs
+        present) and `H` (the hits); nodes that need positions go in `helpers`."""
+        helpers.append(self)
+        return f"_h[{len(helpers) - 1}].test(H)"
+
+
+def compile_test(node: _Eval) -> Callable[[dict[Key, list[int]], Hits], bool]:
+    """The node's test as one Python function. Every candidate watch is tested for every
+    article, and a flat boolean expression of set lookups costs a fraction of walking
+    the tree. The source holds only ints, field names and helper indexes, never query
+    text."""
+    helpers: list[_Eval] = []
+    body = node.expr(helpers)
+    fn: Callable[[dict[Key, list[int]], Hits], bool] = eval(
+        f"lambda P, H, _h=_h: {body}", {"_h": helpers})
+    return fn
+
 
 class _Leaf(_Eval):
     positional = True
@@ -79,7 +109,10 @@ class _Leaf(_Eval):
         return [s for s in hits.spans(self.tid) if s[0] in self.fields]
 
     def test(self, hits: Hits) -> bool:
-        return not hits.present.isdisjoint(self.keys)
+        return not hits.found.keys().isdisjoint(self.keys)
+
+    def expr(self, helpers: list[_Eval]) -> str:
+        return "(" + " or ".join(f"{k!r} in P" for k in self.keys) + ")"
 
 
 class _Any(_Eval):
@@ -98,6 +131,9 @@ class _Any(_Eval):
                 return True
         return False
 
+    def expr(self, helpers: list[_Eval]) -> str:
+        return "(" + " or ".join(c.expr(helpers) for c in self.children) + ")"
+
 
 class _All(_Eval):
     def __init__(self, children: list[_Eval]):
@@ -109,6 +145,9 @@ class _All(_Eval):
                 return False
         return True
 
+    def expr(self, helpers: list[_Eval]) -> str:
+        return "(" + " and ".join(c.expr(helpers) for c in self.children) + ")"
+
 
 class _Not(_Eval):
     def __init__(self, child: _Eval):
@@ -116,6 +155,9 @@ class _Not(_Eval):
 
     def test(self, hits: Hits) -> bool:
         return not self.child.test(hits)
+
+    def expr(self, helpers: list[_Eval]) -> str:
+        return f"(not {self.child.expr(helpers)})"
 
 
 class _Near(_Eval):
@@ -140,6 +182,12 @@ class _Near(_Eval):
     def test(self, hits: Hits) -> bool:
         return bool(self.spans(hits))
 
+    def expr(self, helpers: list[_Eval]) -> str:
+        # both sides present (set lookups) before positions are worked out
+        helpers.append(self)
+        near = f"_h[{len(helpers) - 1}].test(H)"
+        return f"({self.left.expr(helpers)} and {self.right.expr(helpers)} and {near})"
+
 
 @dataclass
 class Watch:
@@ -150,6 +198,10 @@ class Watch:
     root: _Eval
     node: Node
     term_ids: frozenset[int]
+    check: Callable[[dict[Key, list[int]], Hits], bool]
+
+    def holds(self, hits: Hits) -> bool:
+        return self.check(hits.found, hits)
 
 
 @dataclass(frozen=True)
@@ -179,6 +231,7 @@ class Matcher:
         self._sets = term_sets({k: list(v) for k, v in (terms or {}).items()})
         self._ids: dict[tuple[str, tuple[str, ...] | None], int] = {}
         self._terms: list[Term] = []
+        self._extra: list[int] = []
         self._by_key: dict[str, list[int]] = {}
         self.watches: list[Watch] = []
         self._watches_of: dict[int, list[int]] = {}
@@ -187,7 +240,7 @@ class Matcher:
         self._automaton = ahocorasick.Automaton()
         for key, ids in self._by_key.items():
             # the value carries what scan needs per hit, so a hit costs no lookups
-            entries = tuple((tid, len(self._terms[tid].words) - 1,
+            entries = tuple(({f: (tid, f) for f in FIELD_NAMES}, self._extra[tid],
                              self._terms[tid] if self._terms[tid].exact else None) for tid in ids)
             self._automaton.add_word(key, (len(key) - 2, entries))
         if self._by_key:
@@ -199,6 +252,7 @@ class Matcher:
         if tid is None:
             tid = self._ids[ident] = len(self._terms)
             self._terms.append(term)
+            self._extra.append(len(term.words) - 1)
             self._by_key.setdefault(term.key, []).append(tid)
         return tid
 
@@ -221,37 +275,39 @@ class Matcher:
         root = self._compile(node)
         ids = frozenset(leaf.tid for leaf in _leaves(root, negated_too=True))
         index = len(self.watches)
-        self.watches.append(Watch(name, query, root, node, ids))
+        self.watches.append(Watch(name, query, root, node, ids, compile_test(root)))
         for tid in _triggers(root) or ids:
             self._watches_of.setdefault(tid, []).append(index)
 
     def scan(self, doc: Document) -> Hits:
         """Where each term occurs, in every field."""
-        hits = Hits(doc.fields)
+        hits = Hits(doc.fields, self._extra)
         if not self._by_key:
             return hits
-        found, present = hits.found, hits.present
+        found = hits.found
         for name, tokens in doc.fields.items():
             if not tokens.raw:
                 continue
             for end, (back, entries) in self._automaton.iter(tokens.joined):
                 offset = end - back
-                for tid, extra, exact in entries:
+                for keys, extra, exact in entries:
                     if exact is not None:
                         first = bisect_right(tokens.starts, offset) - 1
                         if not _same_case(exact, tokens.raw[first:first + extra + 1]):
                             continue
-                    if tid in found:
-                        found[tid].append((name, offset, extra))
+                    key = keys[name]  # made once per term and field: no tuple per hit
+                    if key in found:
+                        found[key].append(offset)
                     else:
-                        found[tid] = [(name, offset, extra)]
-                    present.add((tid, name))
+                        found[key] = [offset]
         return hits
 
     def _candidates(self, hits: Hits) -> list[int]:
         found: set[int] = set()
-        for tid in hits.found:
-            found.update(self._watches_of.get(tid, ()))
+        watches_of = self._watches_of
+        for tid, _ in hits.found:
+            if tid in watches_of:
+                found.update(watches_of[tid])
         return sorted(found)
 
     def _positive_hits(self, watch: Watch, doc: Document,
@@ -268,7 +324,7 @@ class Matcher:
         out: list[Match] = []
         for index in self._candidates(hits):
             watch = self.watches[index]
-            if watch.root.test(hits):
+            if watch.holds(hits):
                 summary, snips = self._positive_hits(watch, doc, hits)
                 out.append(Match(watch.name, watch.query, summary, snips))
         return out
@@ -276,7 +332,7 @@ class Matcher:
     def matching_names(self, doc: Document) -> list[str]:
         hits = self.scan(doc)
         return [self.watches[i].name for i in self._candidates(hits)
-                if self.watches[i].root.test(hits)]
+                if self.watches[i].holds(hits)]
 
     def explain(self, doc: Document, names: Iterable[str] | None = None) -> list[Explanation]:
         wanted = set(names) if names is not None else None
@@ -285,7 +341,7 @@ class Matcher:
         for watch in self.watches:
             if wanted is not None and watch.name not in wanted:
                 continue
-            matched = watch.root.test(hits)
+            matched = watch.holds(hits)
             summary, snips = self._positive_hits(watch, doc, hits)
             missing = [] if matched else _why_not(watch.root, hits)
             out.append(Explanation(watch.name, watch.query, matched, summary, missing, snips))
