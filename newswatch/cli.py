@@ -13,7 +13,7 @@ from rich.console import Console
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
-from newswatch import explain
+from newswatch import explain, mail
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     console = Console(file=sys.stdout)
     results = run_crawl(config, path, args.source, args.dry_run, console)
     print_summary(results, console)
+    # sending never blocks crawling: it runs after, and a failure leaves the outbox full
+    mail.after_crawl(config, args.dry_run, sys.stdout)
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 
@@ -81,8 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("crawl", "crawl all (or the named) sources once")
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
-    p.add_argument("--dry-run", action="store_true", help="store nothing, send nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="store nothing, send nothing; print the emails it would send")
     p.set_defaults(func=cmd_crawl)
+    p = add("send", "deliver every pending alert now")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    p.set_defaults(func=mail.cmd_send)
+    p = add("status", "sources, watches and the outbox")
+    p.set_defaults(func=mail.cmd_status)
     p = add("check", "validate the config and print what it would do")
     p.set_defaults(func=cmd_check)
     p = add("match", "explain, per watch, whether one page matches and why")

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from email.utils import parseaddr
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
+from config.digest import next_due
+from config.models import Config
 from spiders.items import ArticlePage, StaleLink
 from spiders.links import parse_date
 from spiders.urls import clean_url, url_key
 from store.db import ArticleRecord, Store
+from store.matches import Route
 
 log = logging.getLogger(__name__)
+
+
+def msgid_domain(sender: str) -> str:
+    """The domain of the From address, for Message-IDs."""
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2] or "newswatch.localhost"
 
 
 def published_of(item: ArticlePage) -> datetime | None:
@@ -41,11 +52,23 @@ def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> Ar
 
 
 class StorePipeline:
+    # a dry run stores nothing; what it would have queued is kept here for the preview
+    dry_run_matches: ClassVar[list[tuple[ArticleRecord, dict[str, Route]]]] = []
+
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
         self.store = Store.shared(crawler.spidercls.config.database)  # type: ignore[attr-defined]
         self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
         self.window: timedelta | None = crawler.spidercls.options.max_age  # type: ignore[attr-defined]
+        self.config: Config = crawler.spidercls.config  # type: ignore[attr-defined]
+        self.tz = ZoneInfo(self.config.timezone)
+        self.domain = msgid_domain(self.config.alerts.from_)
+
+    def routes(self, now: datetime) -> dict[str, Route]:
+        """Recipients, digest and first send time of every watch, as of now."""
+        return {w.name: Route(tuple(self.config.recipients(w)), w.digest,
+                              next_due(w.digest, self.tz, now), self.domain)
+                for w in self.config.watches}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -67,8 +90,11 @@ class StorePipeline:
             return item
         if self.dry_run:
             new = not self.store.is_known(rec.url_key)
+            if new and rec.matches and not rec.too_old:
+                self.dry_run_matches.append((rec, self.routes(now)))
         else:
-            new = self.store.add_article(rec) is not None
+            routes = self.routes(now) if rec.matches else None
+            new = self.store.add_article(rec, routes=routes) is not None
         if new:
             self._count("too_old" if rec.too_old else "new_articles")
             if rec.matches and not rec.too_old:

@@ -5,7 +5,7 @@ processes never deadlock upgrading read locks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from rules.matcher import Match
 from store import schema
+from store.matches import Route, StoryIndex, add_matches
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
+        self.stories = StoryIndex()
         self.engine = make_engine(url)
         schema.metadata.create_all(self.engine)
         # only SQLite needs a separate reader; elsewhere one pool serves both
@@ -122,26 +124,33 @@ class Store:
     def is_known(self, key: str) -> bool:
         return bool(self.known_keys([key]))
 
-    def add_article(self, rec: ArticleRecord, conn: Connection | None = None) -> int | None:
-        """Insert an article; None if its key was already stored (aliases are still
-        recorded against the existing one)."""
+    def add_article(self, rec: ArticleRecord, conn: Connection | None = None,
+                    routes: Mapping[str, Route] | None = None) -> int | None:
+        """Insert an article with its matches and their outbox rows; None if its key was
+        already stored (aliases are still recorded against the existing one)."""
         if conn is None:
             with self.tx() as c:
-                return self.add_article(rec, c)
+                return self.add_article(rec, c, routes)
         existing = conn.execute(
             select(schema.articles.c.id).where(schema.articles.c.url_key == rec.url_key)
         ).scalar()
         new_id: int | None = None
         if existing is None:
+            now = utcnow()
+            story = self.stories.story_for(conn, rec.fingerprint, now) if rec.has_text else None
             new_id = conn.execute(insert(schema.articles).values(
                 url_key=rec.url_key, url=rec.url, source=rec.source, title=rec.title,
                 text=rec.text, author=rec.author, published=rec.published,
-                first_seen=utcnow(), language=rec.language, sitename=rec.sitename,
+                first_seen=now, language=rec.language, sitename=rec.sitename, story_id=story,
                 fingerprint=rec.fingerprint, too_old=rec.too_old, has_text=rec.has_text,
             )).inserted_primary_key[0]  # type: ignore[index]
             existing = new_id
+            assert new_id is not None
+            if story is None:
+                conn.execute(update(schema.articles).where(schema.articles.c.id == new_id)
+                             .values(story_id=new_id))
             if rec.matches and not rec.too_old:
-                self._add_matches(conn, new_id, rec.matches)
+                add_matches(conn, new_id, story or new_id, rec.matches, routes or {}, now)
         keys = {rec.url_key, *rec.aliases}
         present = set(conn.execute(
             select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key.in_(keys))
@@ -150,14 +159,6 @@ class Store:
         if missing:
             conn.execute(insert(schema.url_aliases), missing)
         return new_id
-
-    def _add_matches(self, conn: Connection, article_id: int, found: Iterable[Match]) -> int:
-        """Store matches of a just-stored article in the caller's transaction."""
-        rows = [{"watch": m.watch, "article_id": article_id, "query": m.query, "hits": m.hits,
-                 "snippets": m.snippets, "matched_at": utcnow()} for m in found]
-        if rows:
-            conn.execute(insert(schema.matches), rows)
-        return len(rows)
 
     def matches(self, watch: str | None = None, since: datetime | None = None,
                 article_id: int | None = None) -> list[dict[str, Any]]:

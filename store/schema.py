@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -61,6 +62,8 @@ articles = Table(
     Column("fingerprint", String(64), index=True),
     Column("too_old", Boolean, nullable=False, default=False),
     Column("has_text", Boolean, nullable=False, default=True),
+    # near-identical copies (wire stories) share the id of the first one stored
+    Column("story_id", Integer, index=True),
 )
 
 # Every URL variant under which an article was fetched or announced, so that a re-crawl
@@ -83,8 +86,48 @@ matches = Table(
     Column("hits", JSON, nullable=False),
     Column("snippets", JSON, nullable=False),
     Column("matched_at", UTCDateTime, nullable=False),
+    # a copy of a story this watch already matched: "also reported by", never sent again
+    Column("duplicate_of", Integer, ForeignKey("matches.id")),
     UniqueConstraint("watch", "article_id", name="uq_matches_watch_article"),
     Index("ix_matches_matched_at", "matched_at"),
+)
+
+# One row per match and recipient, written with the match. `due` is when it may go
+# out (now, or the watch's next digest time); `email_id` is set when it is put in an
+# email, and from then on it goes wherever that email goes.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("match_id", Integer, ForeignKey("matches.id", ondelete="CASCADE"), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("digest", String(16), nullable=False),
+    Column("due", UTCDateTime, nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("email_id", Integer, ForeignKey("emails.id")),
+    Column("created", UTCDateTime, nullable=False),
+    UniqueConstraint("match_id", "recipient", name="uq_outbox_match_recipient"),
+    Index("ix_outbox_pending", "email_id", "due"),
+)
+
+# One email to one recipient: its bytes are fixed when it is composed, so a retry sends
+# the same message with the same Message-ID.
+emails = Table(
+    "emails", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("recipient", String(320), nullable=False),
+    Column("digest", String(16), nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("subject", Text, nullable=False),
+    Column("mime", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt", UTCDateTime, nullable=False),
+    Column("claimed", UTCDateTime),
+    Column("claimed_by", String(255)),  # host:pid of the sender that holds it
+    Column("last_error", Text),
+    Column("created", UTCDateTime, nullable=False),
+    Column("sent", UTCDateTime),
+    Index("ix_emails_status", "status", "next_attempt"),
 )
 
 http_validators = Table(

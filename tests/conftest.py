@@ -33,7 +33,9 @@ def fresh_site(site: FixtureServer) -> Iterator[FixtureServer]:
     site.state.broken_feed = False
     site.state.no_text = False
     articles = list(site.state.articles)
+    tracking = site.state.feed_tracking
     yield site
+    site.state.feed_tracking = tracking
     site.state.broken_feed = False
     site.state.no_text = False
     site.state.articles = articles

@@ -99,10 +99,11 @@ def listing_page(title: str, articles: list[Article], base: str) -> str:
     return layout(title, body, base)
 
 
-def rss_feed(articles: list[Article], base: str, tracking: bool = True) -> str:
+def rss_feed(articles: list[Article], base: str,
+             tracking: str = "utm_source=rss&utm_medium=feed") -> str:
     items = []
     for a in articles:
-        link = f"{base}{a.path}" + ("?utm_source=rss&utm_medium=feed" if tracking else "")
+        link = f"{base}{a.path}" + (f"?{tracking}" if tracking else "")
         items.append(f"""<item><title>{html.escape(a.title)}</title><link>{html.escape(link)}</link>
 <guid isPermaLink="false">{a.slug}</guid><pubDate>{format_datetime(a.published)}</pubDate>
 <description>{html.escape(a.paragraphs[0])}</description></item>""")
@@ -151,3 +152,35 @@ def news_sitemap(articles: list[Article], base: str) -> str:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
  xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}</urlset>"""
+
+
+WIRE_NOTE = "This report was distributed by a news agency and may appear on other sites."
+
+
+def wire_path(a: Article) -> str:
+    return f"/wire/{a.slug}/"
+
+
+def wire_feed(articles: list[Article], base: str) -> str:
+    """Another outlet's feed carrying agency copies of the business stories."""
+    items = "".join(
+        f"""<item><title>{html.escape(a.title)}</title><link>{base}{wire_path(a)}</link>
+<pubDate>{format_datetime(a.published)}</pubDate></item>"""
+        for a in articles if a.section == "business")
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>The Evening Wire</title><link>{base}/wire/</link>
+<description>Agency copy</description>{items}</channel></rss>"""
+
+
+def wire_page(a: Article, base: str) -> str:
+    """The same story as the other outlet runs it: its own layout and a closing note."""
+    paras = "".join(f"<p>{html.escape(p)}</p>" for p in [*a.paragraphs, WIRE_NOTE])
+    body = f"""<div class="story"><h1 class="headline">{html.escape(a.title)}</h1>
+<p class="dateline"><time datetime="{a.published.isoformat()}">{a.published:%d %b %Y}</time></p>
+<div class="story-body">{paras}</div></div>"""
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(a.title)} - The Evening Wire</title></head><body>
+<div class="top"><a href="{base}/wire/">The Evening Wire</a> | Markets | World | Opinion</div>
+{body}
+<div class="more"><h4>More from the wire</h4><ul><li>Crypto council row: what the finance adviser really said</li></ul></div>
+<div class="foot">The Evening Wire, an agency service.</div></body></html>"""

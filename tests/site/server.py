@@ -49,6 +49,7 @@ class SiteState:
         self.broken_feed = False
         self.no_text = False
         self.old_sitemap = datetime.now(UTC) - timedelta(days=400)
+        self.feed_tracking = "utm_source=rss&utm_medium=feed"
 
     def hit(self, path: str, headers: dict[str, str]) -> None:
         with self.lock:
@@ -117,8 +118,8 @@ class Handler(BaseHTTPRequestHandler):
             if st.broken_feed:
                 self._send(500, b"Internal Server Error", "text/plain")
                 return
-            self._conditional(pages.rss_feed(arts, base).encode(), "application/rss+xml",
-                              newest)
+            self._conditional(pages.rss_feed(arts, base, st.feed_tracking).encode(),
+                              "application/rss+xml", newest)
         elif path == "/atom.xml":
             self._conditional(pages.atom_feed(arts, base).encode(), "application/atom+xml",
                               newest)
@@ -137,6 +138,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, EMPTY_PAGE)
             else:
                 self._send(200, pages.article_page(by_path[path], base).encode())
+        elif path == "/wire/feed.xml":
+            # the wire is "another site": its links use the host it was asked for
+            host_base = f"http://{self.headers.get('Host', '')}"
+            self._send(200, pages.wire_feed(arts, host_base).encode(), "application/rss+xml")
+        elif path.startswith("/wire/") and path.split("/")[2] in {a.slug for a in arts}:
+            art = next(a for a in arts if a.slug == path.split("/")[2])
+            self._send(200, pages.wire_page(art, f"http://{self.headers.get('Host', '')}").encode())
         elif path.startswith("/hostile/"):
             self.hostile(path, base)
         elif path == "/private/secret/":

@@ -1,0 +1,204 @@
+"""The outbox: pending (match, recipient) rows become one email per recipient and batch,
+and emails move pending -> sending -> sent (or back to pending with a backoff, or to
+failed). Nothing is deleted; an email's bytes and Message-ID never change once composed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from alerts.render import AlertItem, Outlet, Renderer
+from config.models import Config
+from store import schema
+from store.db import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+# a claim by a process that vanished (crashed, killed) is taken back after this long;
+# on the same host a dead claimant's emails are taken back at once
+LEASE = timedelta(minutes=15)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def claimant() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead(claimed_by: str | None) -> bool:
+    if not claimed_by or ":" not in claimed_by:
+        return True
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
+    o, m, a = schema.outbox, schema.matches, schema.articles
+    rows = conn.execute(
+        select(o.c.id, m.c.watch, m.c.query, m.c.hits, m.c.snippets, a.c.id.label("article"),
+               a.c.title, a.c.url, a.c.source, a.c.published, a.c.story_id)
+        .join(m, m.c.id == o.c.match_id).join(a, a.c.id == m.c.article_id)
+        .where(o.c.id.in_(outbox_ids)).order_by(m.c.watch, o.c.id)).mappings().all()
+    items = []
+    for r in rows:
+        others = conn.execute(
+            select(a.c.source, a.c.url).where(a.c.story_id == r["story_id"],
+                                              a.c.id != r["article"]).order_by(a.c.id)).all()
+        terms = list(dict.fromkeys(str(h["term"]) for h in r["hits"]))
+        items.append(AlertItem(r["watch"], r["query"], r["title"] or "", r["url"], r["source"],
+                               r["published"], terms, r["snippets"],
+                               [Outlet(s, u) for s, u in others]))
+    return items
+
+
+def compose(store: Store, config: Config, now: datetime | None = None,
+            commit: bool = True) -> list[dict[str, Any]]:
+    """Put every due outbox row into an email: one per recipient and digest. Returns the
+    emails made (with `commit=False`, what would be made: nothing is written)."""
+    now = now or utcnow()
+    renderer = Renderer(config.alerts.templates, config.timezone)
+    o = schema.outbox
+    made: list[dict[str, Any]] = []
+    conn = store.engine.connect()
+    tx = conn.begin()
+    try:
+        due = conn.execute(select(o.c.id, o.c.recipient, o.c.digest, o.c.message_id)
+                           .where(o.c.email_id.is_(None), o.c.due <= now)
+                           .order_by(o.c.recipient, o.c.digest, o.c.id)).all()
+        batches: dict[tuple[str, str], list[Any]] = {}
+        for row in due:
+            batches.setdefault((row.recipient, row.digest), []).append(row)
+        for (recipient, digest), rows in batches.items():
+            items = _items(conn, [r.id for r in rows])
+            message_id = rows[0].message_id  # fixed when the first match was stored
+            msg = renderer.message(items, sender=config.alerts.from_, recipient=recipient,
+                                   message_id=message_id, digest=digest, now=now)
+            email_id = conn.execute(insert(schema.emails).values(
+                recipient=recipient, digest=digest, message_id=message_id,
+                subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending",
+                attempts=0, next_attempt=now, created=now,
+            )).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(update(o).where(o.c.id.in_([r.id for r in rows]))
+                         .values(email_id=email_id))
+            made.append({"id": email_id, "recipient": recipient, "subject": str(msg["Subject"]),
+                         "message": msg, "alerts": len(rows)})
+        if commit:
+            tx.commit()
+        else:
+            tx.rollback()
+    except BaseException:
+        tx.rollback()
+        raise
+    finally:
+        conn.close()
+    return made
+
+
+@dataclass
+class Claimed:
+    id: int
+    recipient: str
+    message_id: str
+    subject: str
+    mime: bytes
+    attempts: int
+
+
+def claim(store: Store, now: datetime | None = None, force: bool = False) -> list[Claimed]:
+    """Take the emails that are due (all pending ones with `force`), and those whose
+    claimant died, for this process."""
+    now = now or utcnow()
+    e = schema.emails
+    me = claimant()
+    with store.tx() as conn:
+        pending = e.c.status == "pending"
+        if not force:
+            pending = and_(pending, e.c.next_attempt <= now)
+        rows = conn.execute(select(e.c.id, e.c.status, e.c.claimed, e.c.claimed_by)
+                            .where(or_(pending, e.c.status == "sending"))).all()
+        ids = [r.id for r in rows if r.status == "pending"]
+        for r in rows:
+            if r.status == "sending":
+                stale = r.claimed is None or r.claimed < now - LEASE
+                if stale or _dead(r.claimed_by):
+                    ids.append(r.id)
+        if not ids:
+            return []
+        conn.execute(update(e).where(e.c.id.in_(ids)).values(
+            status="sending", claimed=now, claimed_by=me))
+        got = conn.execute(select(e.c.id, e.c.recipient, e.c.message_id, e.c.subject,
+                                  e.c.mime, e.c.attempts).where(e.c.id.in_(ids))
+                           .order_by(e.c.id)).all()
+    return [Claimed(r.id, r.recipient, r.message_id, r.subject, r.mime, r.attempts) for r in got]
+
+
+def mark_sent(store: Store, email_id: int) -> None:
+    e = schema.emails
+    with store.tx() as conn:
+        conn.execute(update(e).where(e.c.id == email_id).values(
+            status="sent", sent=utcnow(), last_error=None, attempts=e.c.attempts + 1))
+
+
+def mark_retry(store: Store, email_id: int, error: str, attempts: int) -> datetime:
+    e = schema.emails
+    when = utcnow() + backoff(attempts + 1)
+    with store.tx() as conn:
+        conn.execute(update(e).where(e.c.id == email_id).values(
+            status="pending", attempts=attempts + 1, next_attempt=when, last_error=error))
+    return when
+
+
+def mark_failed(store: Store, email_id: int, error: str) -> None:
+    e = schema.emails
+    with store.tx() as conn:
+        conn.execute(update(e).where(e.c.id == email_id).values(
+            status="failed", attempts=e.c.attempts + 1, last_error=error))
+
+
+def release(store: Store, email_ids: list[int]) -> None:
+    """Give back claimed emails untried (the connection went away before their turn)."""
+    if not email_ids:
+        return
+    e = schema.emails
+    with store.tx() as conn:
+        conn.execute(update(e).where(e.c.id.in_(email_ids), e.c.status == "sending")
+                     .values(status="pending", claimed_by=None))
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Emails by status, plus alerts waiting for their digest time."""
+    e, o = schema.emails, schema.outbox
+    with store.reader.connect() as conn:
+        out = {status: n for status, n in conn.execute(
+            select(e.c.status, func.count()).group_by(e.c.status))}
+        waiting = conn.execute(select(func.count()).select_from(o)
+                               .where(o.c.email_id.is_(None))).scalar_one()
+    return {"pending": out.get("pending", 0) + out.get("sending", 0),
+            "sent": out.get("sent", 0), "failed": out.get("failed", 0), "waiting": waiting}
+
+
+def failed_emails(store: Store) -> Iterator[dict[str, Any]]:
+    e = schema.emails
+    with store.reader.connect() as conn:
+        for r in conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.last_error)
+                              .where(e.c.status == "failed").order_by(e.c.id)).mappings():
+            yield dict(r)

@@ -1,0 +1,34 @@
+"""What a dry run would send: the emails rendered from matches held in memory, one per
+recipient and digest, exactly as the outbox would compose them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from alerts.render import AlertItem, Renderer
+from config.models import Config
+from store.db import ArticleRecord
+from store.matches import Route
+
+
+def preview(config: Config, found: Iterable[tuple[ArticleRecord, dict[str, Route]]],
+            now: datetime) -> list[EmailMessage]:
+    batches: dict[tuple[str, str], list[AlertItem]] = {}
+    for rec, routes in found:
+        for m in rec.matches:
+            route = routes.get(m.watch)
+            if route is None:
+                continue
+            terms = list(dict.fromkeys(str(h["term"]) for h in m.hits))
+            item = AlertItem(m.watch, m.query, rec.title or "", rec.url, rec.source,
+                             rec.published, terms, [dict(s) for s in m.snippets])
+            for recipient in route.recipients:
+                batches.setdefault((recipient, route.digest), []).append(item)
+    renderer = Renderer(config.alerts.templates, config.timezone)
+    return [renderer.message(sorted(items, key=lambda i: i.watch), sender=config.alerts.from_,
+                             recipient=recipient, message_id=make_msgid("newswatch-dry-run"),
+                             digest=digest, now=now)
+            for (recipient, digest), items in sorted(batches.items())]
