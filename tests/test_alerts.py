@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from textwrap import dedent, indent
 
 import pytest
 
+from store.db import utcnow
 from tests.conftest import db_rows, run_cli, write_config
 from tests.site.server import FixtureServer
 from tests.smtp import SmtpServer, free_port, self_signed
@@ -259,3 +261,47 @@ def test_maildir_delivery_writes_one_file_per_email(fresh_site: FixtureServer,
     assert len(list((tmp_path / "mail" / "new").iterdir())) == 2
     status = run_cli("status", config=cfg)
     assert "0 pending, 0 failed, 2 sent" in status.stdout
+
+
+def test_digest_alerts_wait_for_their_time(fresh_site: FixtureServer, smtp: SmtpServer,
+                                           tmp_path: Path) -> None:
+    cfg = config(tmp_path, fresh_site, smtp.port, watches="""
+        watches:
+          - name: councils
+            query: '"crypto council" OR "memorandum of understanding"'
+            digest: daily@07:30
+        """)
+    proc = run_cli("crawl", config=cfg)
+    assert "2 waiting for a digest" in proc.stdout, proc.stdout
+    assert smtp.received == []
+    due = {r["due"] for r in db_rows(cfg, "select due from outbox")}
+    assert len(due) == 1 and " 07:30:00" in due.pop()  # the config's timezone is UTC
+
+    # at the digest time (here: compose as of then), one email carries both matches
+    from alerts.deliver import deliver
+    from alerts.outbox import compose
+    from config.loader import load_config
+    from store.db import Store
+
+    conf = load_config(cfg)
+    store = Store(conf.database)
+    later = utcnow() + timedelta(days=1)
+    assert len(compose(store, conf, now=later)) == 1
+    assert deliver(store, conf.alerts, force=True).sent == 1
+    msg, = smtp.received
+    assert msg["Subject"] == "[newswatch] 2 new matches: councils (2)"
+    assert "(daily@07:30 digest)" in plain(msg)
+    store.close()
+
+
+def test_a_login_without_a_password_is_a_clear_error_not_a_prompt(
+        fresh_site: FixtureServer, smtp: SmtpServer, tmp_path: Path) -> None:
+    cfg = config(tmp_path, fresh_site, smtp.port)
+    cfg.write_text(cfg.read_text().replace(
+        "security: none", "security: none\n    username: alerts@newswatch.test\n"
+                          "    password_env: NW_TEST_SMTP_PASSWORD"))
+    proc = run_cli("crawl", config=cfg, env={"NW_TEST_SMTP_PASSWORD": ""})
+    assert proc.returncode == 0
+    assert "no SMTP password for alerts@newswatch.test: set $NW_TEST_SMTP_PASSWORD" in proc.stdout
+    assert smtp.received == []
+    assert {r["status"] for r in db_rows(cfg, "select status from emails")} == {"pending"}
