@@ -23,6 +23,7 @@ _POSSESSIVE = regex.compile(r"['’][sS](?= |$)")
 # format characters hide inside words: soft hyphens, zero-width (non-)joiners, bidi marks
 _FORMAT = regex.compile(r"\p{Cf}+")
 _MARKS = regex.compile(r"\p{Mn}+")
+_FLATTEN = {ord(c): " " for c in "\n\r\t\v\f\x85\u2028\u2029"}
 
 
 def fold(word: str) -> str:
@@ -55,6 +56,11 @@ class Tokens:
     @cached_property
     def starts(self) -> list[int]:
         return list(accumulate((len(w) + 1 for w in self.folded[:-1]), initial=1))
+
+    @cached_property
+    def flat(self) -> str:
+        """`text` with each line break or tab as one space (same length, same offsets)."""
+        return self.text.translate(_FLATTEN)
 
     @cached_property
     def spans(self) -> list[tuple[int, int]]:

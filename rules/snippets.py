@@ -11,7 +11,6 @@ from rules.normalize import Tokens
 
 WINDOW = 30
 LEAD = 10  # words of context before the first hit of a window
-_FLATTEN = {ord(c): " " for c in "\n\r\t\v\f\x85\u2028\u2029"}
 
 Span = tuple[str, int, int]
 
@@ -71,8 +70,8 @@ def _render(tokens: Tokens, start: int, end: int,
     while hi < limit and not tokens.text[hi].isspace():
         hi += 1
     lead = "… " if start > 0 else ""
-    # whitespace becomes single spaces one for one, so offsets need no remapping
-    text = lead + tokens.text[lo:hi].translate(_FLATTEN) + (" …" if end < len(tokens) else "")
+    # `flat` turns line breaks into spaces one for one, so offsets need no remapping
+    text = lead + tokens.flat[lo:hi] + (" …" if end < len(tokens) else "")
     shift = len(lead) - lo
     merged: list[list[int]] = []
     for f, la in sorted(m for m in marks if m[0] >= start and m[1] < end):
