@@ -1,13 +1,20 @@
 """Scrapy settings for newswatch (scrapy.cfg points here). Per-source options from the
 YAML config are layered on top by spiders.loader as each spider's custom_settings."""
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 BOT_NAME = "newswatch"
 SPIDER_LOADER_CLASS = "spiders.loader.ConfigSpiderLoader"
 NEWSWATCH_CONFIG = None  # None: $NEWSWATCH_CONFIG, else config/newswatch.yaml
 NEWSWATCH_DRY_RUN = False
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-DNS_RESOLVER = "spiders.safety.GuardedResolver"
+# the guard must be the resolver on every supported Scrapy: newer ones renamed the
+# setting and warn about the old name
+if hasattr(_scrapy_defaults, "TWISTED_DNS_RESOLVER"):
+    TWISTED_DNS_RESOLVER = "spiders.safety.GuardedResolver"
+else:  # Scrapy < 2.19
+    DNS_RESOLVER = "spiders.safety.GuardedResolver"
 
 # politeness
 ROBOTSTXT_OBEY = True
@@ -30,7 +37,6 @@ METAREFRESH_ENABLED = False
 
 # components a news crawl does not use (None) cost reactor time on every request
 SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 DOWNLOADER_MIDDLEWARES = {

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=mail.cmd_send)
     p = add("status", "sources, watches and the outbox")
     p.set_defaults(func=mail.cmd_status)
+    p = sub.add_parser("demo", help="crawl a demo news site on 127.0.0.1 and write the "
+                                    "alert emails to a maildir")
+    p.add_argument("--dir", type=Path, default=Path("data") / "demo",
+                   help="where the demo keeps its config, database and maildir "
+                        "(default: data/demo)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=None)
     p = add("check", "validate the config and print what it would do")
     p.set_defaults(func=cmd_check)
     p = add("match", "explain, per watch, whether one page matches and why")
@@ -120,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                   "scrapy.addons", "scrapy.crawler", "scrapy.core.engine",
                   "scrapy.extensions.logstats", "scrapy.utils.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "demo":
+        from newswatch.demo.run import run_demo
+
+        return run_demo(args.dir, sys.stdout)
     path: Path = args.config or default_config_path()
     try:
         config = _load(path)

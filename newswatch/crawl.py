@@ -59,13 +59,18 @@ def _table(crawlers: list[tuple[str, Crawler]], finished: bool) -> Table:
 
 
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
-              dry_run: bool = False, console: Console | None = None) -> list[SourceResult]:
+              dry_run: bool = False, console: Console | None = None,
+              quiet: bool = False) -> list[SourceResult]:
     """Crawl the sources once; return a result per source (status ok or failed)."""
     sources = [s for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     settings = scrapy_settings(config_path, dry_run,
-                               LOG_LEVEL="WARNING" if live_view else "INFO")
+                               LOG_LEVEL="WARNING" if live_view or quiet else "INFO")
     level = logging.getLogger().level
+    if quiet:
+        # Scrapy re-levels its own loggers when it starts; the root handlers stay ours
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
     process = CrawlerProcess(settings)
     logging.getLogger().setLevel(level)  # Scrapy resets the root level; the CLI owns it
     crawlers: list[tuple[str, Crawler]] = []
@@ -73,6 +78,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         crawler = process.create_crawler(build_spider(config, source, str(config_path)))
         crawlers.append((source.name, crawler))
         process.crawl(crawler)
+    logging.getLogger().setLevel(level)  # creating crawlers resets it too
     if live_view:
         assert console is not None
         from twisted.internet import task
