@@ -18,11 +18,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import GenerateJsonSchema
 
-from config.units import parse_duration, parse_size
+from config.units import format_duration, parse_duration, parse_size
 from rules.query import QueryError, parse_syntax, parse_term
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -57,11 +59,18 @@ def _http_url(value: object) -> str:
     return value.strip()
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Window = Annotated[timedelta | None, BeforeValidator(_optional_window)]
+# what the YAML holds, for `newswatch schema` (the models hold timedeltas and ints)
+_DURATION_SCHEMA = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$",
+                    "description": "a number and a unit: 30s, 15m, 1h, 3d, 2w, 250ms"}
+Duration = Annotated[timedelta, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+Window = Annotated[timedelta | None, BeforeValidator(_optional_window), WithJsonSchema(
+    {"anyOf": [_DURATION_SCHEMA, {"const": "none"}, {"type": "null"}]})]
 Regex = Annotated[str, BeforeValidator(_regex)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+_SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*(B|kB|KB|KiB|MB|MiB|GB|GiB)?\s*$"
+Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
+    {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": _SIZE_PATTERN}],
+     "description": "bytes, or a number and a unit: 500kB, 5MB, 2MiB"})]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 Email = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
@@ -300,3 +309,20 @@ class Config(Strict):
     @property
     def ops_recipients(self) -> list[str]:
         return list(self.alerts.ops if self.alerts.ops is not None else self.alerts.to)
+
+
+class _YamlSchema(GenerateJsonSchema):
+    """Defaults written the way the YAML writes them (`3d`, not ISO `P3D`)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, timedelta):
+            return format_duration(dft)
+        return super().encode_default(dft)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of newswatch.yaml, for editors (`newswatch schema`)."""
+    schema = Config.model_json_schema(by_alias=True, schema_generator=_YamlSchema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "newswatch config (newswatch.yaml)"
+    return schema

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=mail.cmd_send)
     p = add("status", "sources, watches and the outbox")
     p.set_defaults(func=mail.cmd_status)
+    p = sub.add_parser("schema", help="print the JSON Schema of the config file (for editors)")
+    p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     p = sub.add_parser("demo", help="crawl a demo news site on 127.0.0.1 and write the "
                                     "alert emails to a maildir")
     p.add_argument("--dir", type=Path, default=Path("data") / "demo",
@@ -127,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                   "scrapy.addons", "scrapy.crawler", "scrapy.core.engine",
                   "scrapy.extensions.logstats", "scrapy.utils.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "schema":
+        import json
+
+        from config.models import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
     if args.command == "demo":
         from newswatch.demo.run import run_demo
 
