@@ -60,7 +60,7 @@ def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
         .where(o.c.id.in_(outbox_ids)).order_by(m.c.watch, o.c.id)).mappings().all()
     items = []
     for r in rows:
-        others = conn.execute(
+        others = [] if r["story_id"] is None else conn.execute(
             select(a.c.source, a.c.url).where(a.c.story_id == r["story_id"],
                                               a.c.id != r["article"]).order_by(a.c.id)).all()
         terms = list(dict.fromkeys(str(h["term"]) for h in r["hits"]))

@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from rules.matcher import Match
@@ -50,6 +59,17 @@ def make_engine(url: str, writer: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+# statements built once: building SQLAlchemy expressions costs more than running them,
+# and these run for every article a crawl stores
+_A = schema.articles
+_ARTICLE_BY_KEY = select(_A.c.id).where(_A.c.url_key == bindparam("key"))
+_INSERT_ARTICLE = insert(_A)
+_MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id.is_(None))
+                    .values(story_id=_A.c.id))
+_ALIASES_PRESENT = select(schema.url_aliases.c.url_key).where(
+    schema.url_aliases.c.url_key.in_(bindparam("keys", expanding=True)))
 
 
 def utcnow() -> datetime:
@@ -131,30 +151,28 @@ class Store:
         if conn is None:
             with self.tx() as c:
                 return self.add_article(rec, c, routes)
-        existing = conn.execute(
-            select(schema.articles.c.id).where(schema.articles.c.url_key == rec.url_key)
-        ).scalar()
+        existing = conn.execute(_ARTICLE_BY_KEY, {"key": rec.url_key}).scalar()
         new_id: int | None = None
         if existing is None:
             now = utcnow()
             story = self.stories.story_for(conn, rec.fingerprint, now) if rec.has_text else None
-            new_id = conn.execute(insert(schema.articles).values(
-                url_key=rec.url_key, url=rec.url, source=rec.source, title=rec.title,
-                text=rec.text, author=rec.author, published=rec.published,
-                first_seen=now, language=rec.language, sitename=rec.sitename, story_id=story,
-                fingerprint=rec.fingerprint, too_old=rec.too_old, has_text=rec.has_text,
-            )).inserted_primary_key[0]  # type: ignore[index]
+            new_id = conn.execute(_INSERT_ARTICLE, {
+                "url_key": rec.url_key, "url": rec.url, "source": rec.source,
+                "title": rec.title, "text": rec.text, "author": rec.author,
+                "published": rec.published, "first_seen": now, "language": rec.language,
+                "sitename": rec.sitename, "story_id": story, "fingerprint": rec.fingerprint,
+                "too_old": rec.too_old, "has_text": rec.has_text,
+            }).inserted_primary_key[0]  # type: ignore[index]
             existing = new_id
             assert new_id is not None
-            if story is None:
-                conn.execute(update(schema.articles).where(schema.articles.c.id == new_id)
-                             .values(story_id=new_id))
+            if story is not None:
+                # a story's first article gets its story id when a copy joins it; alone,
+                # an article's story id stays NULL (one statement less per article)
+                conn.execute(_MARK_STORY_ROOT, {"root": story})
             if rec.matches and not rec.too_old:
                 add_matches(conn, new_id, story or new_id, rec.matches, routes or {}, now)
         keys = {rec.url_key, *rec.aliases}
-        present = set(conn.execute(
-            select(schema.url_aliases.c.url_key).where(schema.url_aliases.c.url_key.in_(keys))
-        ).scalars())
+        present = set(conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}).scalars())
         missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present)]
         if missing:
             conn.execute(insert(schema.url_aliases), missing)

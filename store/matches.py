@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from itertools import pairwise
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, select
 
 from rules.matcher import Match
 from store import schema
@@ -30,32 +31,67 @@ class Route:
     msgid_domain: str = "newswatch.localhost"
 
 
+# pigeonhole: fingerprints within SAME_STORY_BITS differ in at most that many of these
+# SAME_STORY_BITS + 1 bit bands, so a near copy is identical in at least one band
+_BANDS = SAME_STORY_BITS + 1
+_EDGES = [round(i * 64 / _BANDS) for i in range(_BANDS + 1)]
+_MASKS = [((1 << (hi - lo)) - 1, lo) for lo, hi in pairwise(_EDGES)]
+
+
+_RECENT = (select(schema.articles.c.id, schema.articles.c.fingerprint,
+                  schema.articles.c.story_id, schema.articles.c.first_seen)
+           .where(schema.articles.c.id > bindparam("last"),
+                  schema.articles.c.fingerprint.is_not(None),
+                  schema.articles.c.first_seen >= bindparam("since"))
+           .order_by(schema.articles.c.id))
+
+
 class StoryIndex:
-    """Recent fingerprints, read incrementally so that finding an article's story costs
-    one small query and a scan of 64-bit integers."""
+    """Recent fingerprints, read incrementally and indexed by bit band, so that finding
+    an article's story looks at a few candidates instead of every recent article."""
 
     def __init__(self) -> None:
         self.last_id = 0
+        self.oldest: datetime | None = None
         self.entries: list[tuple[int, int, datetime]] = []  # simhash, story id, first seen
+        self.bands: list[dict[int, list[tuple[int, int]]]] = [{} for _ in _MASKS]
+
+    def _add(self, value: int, story: int, seen: datetime) -> None:
+        self.entries.append((value, story, seen))
+        for table, (mask, shift) in zip(self.bands, _MASKS, strict=True):
+            table.setdefault((value >> shift) & mask, []).append((value, story))
+        if self.oldest is None or seen < self.oldest:
+            self.oldest = seen
+
+    def _prune(self, now: datetime) -> None:
+        """Drop what left the window; the tables are rebuilt, so at most once an hour."""
+        if self.oldest is None or self.oldest >= now - STORY_WINDOW - timedelta(hours=1):
+            return
+        keep = [e for e in self.entries if e[2] >= now - STORY_WINDOW]
+        self.entries, self.oldest = [], None
+        self.bands = [{} for _ in _MASKS]
+        for value, story, seen in keep:
+            self._add(value, story, seen)
 
     def story_for(self, conn: Connection, fingerprint: str | None, now: datetime) -> int | None:
         if not fingerprint:
             return None
-        a = schema.articles
-        rows = conn.execute(
-            select(a.c.id, a.c.fingerprint, a.c.story_id, a.c.first_seen)
-            .where(a.c.id > self.last_id, a.c.fingerprint.is_not(None),
-                   a.c.first_seen >= now - STORY_WINDOW).order_by(a.c.id))
+        rows = conn.execute(_RECENT, {"last": self.last_id, "since": now - STORY_WINDOW})
         for row in rows:
             self.last_id = row.id
-            self.entries.append((int(row.fingerprint, 16), row.story_id or row.id,
-                                 row.first_seen))
-        self.entries = [e for e in self.entries if e[2] >= now - STORY_WINDOW]
-        value = int(fingerprint, 16)
-        for other, story, _ in self.entries:
-            if (value ^ other).bit_count() <= SAME_STORY_BITS:
-                return story
-        return None
+            self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen)
+        self._prune(now)
+        return self.find(int(fingerprint, 16))
+
+    def find(self, value: int) -> int | None:
+        """The story of the closest indexed fingerprint within SAME_STORY_BITS."""
+        best: tuple[int, int] | None = None  # bits apart, story
+        for table, (mask, shift) in zip(self.bands, _MASKS, strict=True):
+            for other, story in table.get((value >> shift) & mask, ()):
+                bits = (value ^ other).bit_count()
+                if bits <= SAME_STORY_BITS and (best is None or (bits, story) < best):
+                    best = (bits, story)
+        return best[1] if best else None
 
 
 def add_matches(conn: Connection, article_id: int, story_id: int, found: Iterable[Match],

@@ -62,7 +62,8 @@ articles = Table(
     Column("fingerprint", String(64), index=True),
     Column("too_old", Boolean, nullable=False, default=False),
     Column("has_text", Boolean, nullable=False, default=True),
-    # near-identical copies (wire stories) share the id of the first one stored
+    # near-identical copies (wire stories) share the id of the first one stored; NULL
+    # while an article has no copy
     Column("story_id", Integer, index=True),
 )
 
