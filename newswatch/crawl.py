@@ -79,6 +79,10 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         crawlers.append((source.name, crawler))
         process.crawl(crawler)
     logging.getLogger().setLevel(level)  # creating crawlers resets it too
+    # Scrapy sets its own loggers to DEBUG, and records that pass a logger's level reach
+    # the root handlers whatever the root's level: two lines per page, at a measurable
+    # cost, unless the CLI asked for debug output
+    logging.getLogger("scrapy").setLevel(level)
     if live_view:
         assert console is not None
         from twisted.internet import task
