@@ -130,19 +130,41 @@ class Renderer:
             })
         return {"groups": list(groups.values()), "count": len(items), "digest": digest}
 
-    def message(self, items: Sequence[AlertItem], *, sender: str, recipient: str,
-                message_id: str, digest: str, now: datetime) -> EmailMessage:
-        context = self._context(items, digest)
+    def health_message(self, source: str, state: str, reason: str,
+                       runs: Sequence[dict[str, Any]], *, sender: str, recipient: str,
+                       message_id: str, now: datetime) -> EmailMessage:
+        """The ops email for a source that started failing or recovered."""
+        verb = "is failing" if state == "failing" else "has recovered"
+        context = {"source": one_line(source), "state": state, "verb": verb,
+                   "reason": one_line(reason), "runs": [
+                       {"started": r["started"].astimezone(self.tz).strftime("%d %b %H:%M"),
+                        "status": r["status"], "pages": r.get("pages") or 0,
+                        "new": r.get("new_articles") or 0, "no_text": r.get("no_text") or 0,
+                        "errors": r.get("errors") or 0,
+                        "message": one_line(r.get("message"), 200)} for r in runs]}
+        subject = one_line(f"[newswatch] source {source} {verb}: {reason}", 150)
+        return self._build(subject, "health", context, sender=sender, recipient=recipient,
+                           message_id=message_id, now=now)
+
+    def _build(self, subject: str, template: str, context: dict[str, Any], *, sender: str,
+               recipient: str, message_id: str, now: datetime) -> EmailMessage:
         msg = EmailMessage(policy=SMTP)
         msg["From"] = sender
         msg["To"] = recipient
-        msg["Subject"] = subject_for(items)
+        msg["Subject"] = subject
         msg["Date"] = format_datetime(now)
         msg["Message-ID"] = message_id
         msg["Auto-Submitted"] = "auto-generated"
-        msg["X-Newswatch-Watches"] = ", ".join(g["name"] for g in context["groups"])
-        text = self.env.get_template("alert.txt").render(context)
-        html = self.env.get_template("alert.html").render(context)
+        text = self.env.get_template(f"{template}.txt").render(context)
+        html = self.env.get_template(f"{template}.html").render(context)
         msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
         msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        return msg
+
+    def message(self, items: Sequence[AlertItem], *, sender: str, recipient: str,
+                message_id: str, digest: str, now: datetime) -> EmailMessage:
+        context = self._context(items, digest)
+        msg = self._build(subject_for(items), "alert", context, sender=sender,
+                          recipient=recipient, message_id=message_id, now=now)
+        msg["X-Newswatch-Watches"] = ", ".join(g["name"] for g in context["groups"])
         return msg

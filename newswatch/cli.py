@@ -66,7 +66,7 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     results = run_crawl(config, path, args.source, args.dry_run, console)
     print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    mail.after_crawl(config, args.dry_run, sys.stdout)
+    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results])
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from alerts import outbox
+from alerts import health, outbox
 from alerts.deliver import Report, deliver
 from alerts.preview import preview
 from config.models import Config
@@ -54,7 +54,7 @@ def print_messages(messages: list[EmailMessage], out: TextIO) -> None:
         out.write(f"\n--- To: {msg['To']}\n--- Subject: {msg['Subject']}\n{text}")
 
 
-def after_crawl(config: Config, dry_run: bool, out: TextIO) -> bool:
+def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str]) -> bool:
     """Send (or, dry, print) the alerts a crawl produced; False if sending failed."""
     if dry_run:
         from pipeline.store import StorePipeline
@@ -64,6 +64,9 @@ def after_crawl(config: Config, dry_run: bool, out: TextIO) -> bool:
         print_messages(messages, out)
         return True
     store = Store.shared(config.database)
+    for change in health.check(store, config, sources):
+        out.write(f"source {change.source} is now {change.state}: {change.reason} "
+                  f"(ops notified)\n")
     composed, report = send_due(config, store)
     out.write(describe(report, composed, store, config) + "\n")
     return not report.errors
@@ -85,13 +88,16 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     store = Store(config.database)
-    console = Console(file=sys.stdout, highlight=False)
+    # piped or logged, tables keep every column instead of squeezing to 80
+    console = Console(file=sys.stdout, highlight=False,
+                      width=None if sys.stdout.isatty() else 160)
     now = utcnow()
     sources = Table(title="sources")
-    for col in ("source", "last run", "result", "pages", "new", "no text", "errors",
+    for col in ("source", "health", "last run", "result", "pages", "new", "no text", "errors",
                 "bad runs in a row", "articles"):
         sources.add_column(col)
     a, m = schema.articles, schema.matches
+    health_states = health.states(store)
     with store.reader.connect() as conn:
         stored: dict[str, int] = dict(conn.execute(
             select(a.c.source, func.count()).group_by(a.c.source)).all())
@@ -107,10 +113,11 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
                 break
             bad += 1
         last = runs[0] if runs else None
-        sources.add_row(src.name, last["started"].strftime("%Y-%m-%d %H:%M") if last else "never",
-                        last["status"] if last else "-", *(str(last[k]) if last else "-" for k in
-                                                           ("pages", "new_articles", "no_text",
-                                                            "errors")),
+        state = health_states.get(src.name, ("healthy", None))[0]
+        when = last["started"].strftime("%Y-%m-%d %H:%M") if last else "never"
+        counts = [str(last[k]) if last else "-"
+                  for k in ("pages", "new_articles", "no_text", "errors")]
+        sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
                         str(bad), str(stored.get(src.name, 0)))
     console.print(sources)
     watches = Table(title="watches")

@@ -131,6 +131,16 @@ emails = Table(
     Index("ix_emails_status", "status", "next_attempt"),
 )
 
+# Each source's health as last announced to alerts.ops: an email goes out only when this
+# changes, so a source that stays broken is reported once.
+source_health = Table(
+    "source_health", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),  # healthy | failing
+    Column("reason", Text),
+    Column("since", UTCDateTime, nullable=False),
+)
+
 http_validators = Table(
     "http_validators", metadata,
     Column("url", String(2048), primary_key=True),

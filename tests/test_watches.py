@@ -4,12 +4,11 @@ from page clutter; `newswatch match` and `newswatch backtest` as a user runs the
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from textwrap import dedent
 
 from tests.conftest import db_rows, run_cli, write_config
-from tests.site.pages import Article
+from tests.site.pages import breaking
 from tests.site.server import FixtureServer
 
 WATCHES = """
@@ -86,13 +85,12 @@ def test_matches_are_stored_once_and_edits_do_not_rematch(fresh_site: FixtureSer
     assert db_rows(cfg, "select id, watch, article_id from matches order by id") == first
 
     # ...but an article published after the edit is matched by both
-    fresh_site.state.articles.append(Article(
-        "bowlers-and-monsoon", "sport", "Rain threatens the second test",
-        "Desk Report", datetime.now(UTC).replace(microsecond=0),
-        ["Monsoon clouds gathered over the ground as the bowlers warmed up on the outfield "
-         "before the second test of the home series.",
-         "Groundstaff kept the covers close by and the umpires said play would start late "
-         "if the rain arrived before lunch."]))
+    fresh_site.state.articles.append(breaking(
+        "bowlers-and-monsoon", "Rain threatens the second test",
+        "Monsoon clouds gathered over the ground as the bowlers warmed up on the outfield "
+        "before the second test of the home series.",
+        "Groundstaff kept the covers close by and the umpires said play would start late "
+        "if the rain arrived before lunch.", section="sport"))
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
     now = matches(cfg)

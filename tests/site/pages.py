@@ -29,6 +29,12 @@ class Article:
         return f"/news/{self.published:%Y/%m/%d}/{self.slug}/"
 
 
+def breaking(slug: str, title: str, *paragraphs: str, section: str = "national") -> Article:
+    """A story published just now, for tests that add one to the running site."""
+    return Article(slug, section, title, "Desk Report",
+                   datetime.now(UTC).replace(microsecond=0), list(paragraphs))
+
+
 def load_articles(now: datetime | None = None) -> list[Article]:
     now = now or datetime.now(UTC)
     raw = YAML(typ="safe").load((HERE / "articles.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,110 @@
+"""Source health (SPEC §9): after each run, a source is healthy or failing; when that
+changes (healthy -> failing after FAILING_AFTER bad runs in a row, or at once when a run
+fetches article pages and extracts no text from any; failing -> recovered), one email
+goes to alerts.ops through the outbox's emails. No repeats while the state holds."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from alerts.render import Renderer, one_line
+from config.models import Config
+from store import schema
+from store.db import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+FAILING_AFTER = 3
+EMPTY_MIN_PAGES = 2  # one page without text is a video or a gallery, not a broken site
+
+
+@dataclass(frozen=True)
+class Change:
+    source: str
+    state: str  # failing | healthy
+    reason: str
+    runs: list[dict[str, Any]]
+
+
+def problem(run: dict[str, Any]) -> str | None:
+    """What was wrong with one run, or None for a good run."""
+    if run["status"] == "failed":
+        return one_line(run.get("message")) or "no feed, sitemap or listing page could be read"
+    pages = int(run.get("pages") or 0)
+    texts = pages - int(run.get("no_text") or 0)
+    if pages >= EMPTY_MIN_PAGES and texts <= 0:
+        return (f"{pages} article pages fetched and none had article text (a new layout, a "
+                "paywall or a block page?)")
+    return None
+
+
+def assess(runs: list[dict[str, Any]], state: str) -> tuple[str, str] | None:
+    """The new (state, reason) after the newest run (runs newest first), if it changes."""
+    if not runs or runs[0]["status"] == "running":
+        return None
+    latest = problem(runs[0])
+    if state != "failing":
+        if latest is not None and "article text" in latest:
+            return "failing", latest
+        bad = [problem(r) for r in runs[:FAILING_AFTER]]
+        if len(bad) == FAILING_AFTER and all(bad):
+            return "failing", f"{FAILING_AFTER} bad runs in a row; the last: {bad[0]}"
+        return None
+    if latest is None:
+        return "healthy", "the last run was good"
+    return None
+
+
+def check(store: Store, config: Config, sources: list[str],
+          now: datetime | None = None) -> list[Change]:
+    """Assess each source after its run and queue one ops email per change."""
+    now = now or utcnow()
+    h = schema.source_health
+    changes: list[Change] = []
+    for source in sources:
+        runs = store.runs(source, limit=FAILING_AFTER + 2)
+        with store.tx() as conn:
+            row = conn.execute(select(h.c.state).where(h.c.source == source)).first()
+            state = row.state if row else "healthy"
+            verdict = assess(runs, state)
+            if verdict is None:
+                continue
+            new_state, reason = verdict
+            if row is None:
+                conn.execute(insert(h).values(source=source, state=new_state, reason=reason,
+                                              since=now))
+            else:
+                conn.execute(update(h).where(h.c.source == source).values(
+                    state=new_state, reason=reason, since=now))
+            change = Change(source, new_state, reason, runs)
+            _queue(conn, config, change, now)
+        changes.append(change)
+        log.warning("source %s is now %s: %s", source, new_state, reason)
+    return changes
+
+
+def _queue(conn: Any, config: Config, change: Change, now: datetime) -> None:
+    renderer = Renderer(config.alerts.templates, config.timezone)
+    domain = config.alerts.from_.rpartition("@")[2].strip("> ") or "newswatch.localhost"
+    for recipient in config.ops_recipients:
+        message_id = make_msgid("newswatch-health", domain)
+        msg = renderer.health_message(change.source, change.state, change.reason, change.runs,
+                                      sender=config.alerts.from_, recipient=recipient,
+                                      message_id=message_id, now=now)
+        conn.execute(insert(schema.emails).values(
+            recipient=recipient, digest="health", message_id=message_id,
+            subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending", attempts=0,
+            next_attempt=now, created=now))
+
+
+def states(store: Store) -> dict[str, tuple[str, str | None]]:
+    h = schema.source_health
+    with store.reader.connect() as conn:
+        return {r.source: (r.state, r.reason)
+                for r in conn.execute(select(h.c.source, h.c.state, h.c.reason))}
