@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 FAILING_AFTER = 3
 EMPTY_MIN_PAGES = 2  # one page without text is a video or a gallery, not a broken site
+NO_TEXT = "none had article text"
 
 
 @dataclass(frozen=True)
@@ -39,24 +40,33 @@ def problem(run: dict[str, Any]) -> str | None:
     pages = int(run.get("pages") or 0)
     texts = pages - int(run.get("no_text") or 0)
     if pages >= EMPTY_MIN_PAGES and texts <= 0:
-        return (f"{pages} article pages fetched and none had article text (a new layout, a "
-                "paywall or a block page?)")
+        return (f"{pages} article pages fetched and {NO_TEXT} (a new layout, a paywall or a "
+                "block page?)")
     return None
 
 
-def assess(runs: list[dict[str, Any]], state: str) -> tuple[str, str] | None:
-    """The new (state, reason) after the newest run (runs newest first), if it changes."""
-    if not runs or runs[0]["status"] == "running":
+def _texts(run: dict[str, Any]) -> int:
+    return int(run.get("pages") or 0) - int(run.get("no_text") or 0)
+
+
+def assess(runs: list[dict[str, Any]], state: str,
+           reason: str | None = None) -> tuple[str, str] | None:
+    """The new (state, reason) after the newest run (runs newest first), if it changes.
+    Runs stopped on purpose (cancelled) say nothing about the source."""
+    if not runs or runs[0]["status"] in ("running", "cancelled"):
         return None
+    runs = [r for r in runs if r["status"] != "cancelled"]
     latest = problem(runs[0])
     if state != "failing":
-        if latest is not None and "article text" in latest:
+        if latest is not None and NO_TEXT in latest:
             return "failing", latest
         bad = [problem(r) for r in runs[:FAILING_AFTER]]
         if len(bad) == FAILING_AFTER and all(bad):
             return "failing", f"{FAILING_AFTER} bad runs in a row; the last: {bad[0]}"
         return None
     if latest is None:
+        if reason and NO_TEXT in reason and _texts(runs[0]) <= 0:
+            return None  # nothing new to read yet: no evidence the pages have text again
         return "healthy", "the last run was good"
     return None
 
@@ -70,9 +80,10 @@ def check(store: Store, config: Config, sources: list[str],
     for source in sources:
         runs = store.runs(source, limit=FAILING_AFTER + 2)
         with store.tx() as conn:
-            row = conn.execute(select(h.c.state).where(h.c.source == source)).first()
+            row = conn.execute(select(h.c.state, h.c.reason)
+                               .where(h.c.source == source)).first()
             state = row.state if row else "healthy"
-            verdict = assess(runs, state)
+            verdict = assess(runs, state, row.reason if row else None)
             if verdict is None:
                 continue
             new_state, reason = verdict

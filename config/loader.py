@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
@@ -40,6 +40,12 @@ class ConfigError(Exception):
     def __init__(self, issues: Sequence[ConfigIssue]):
         self.issues = list(issues)
         super().__init__("\n".join(str(i) for i in self.issues))
+
+    def report(self, stream: TextIO) -> None:
+        """Every problem, one per line, as the CLI prints them."""
+        print(f"newswatch: {len(self.issues)} error(s) in the config:", file=stream)
+        for issue in self.issues:
+            print(f"  {issue}", file=stream)
 
 
 def default_config_path() -> Path:

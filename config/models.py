@@ -260,6 +260,15 @@ class Alerts(Strict):
         return self
 
 
+class Daemon(Strict):
+    """How `newswatch run` runs each crawl: its own process group, killed at time_limit,
+    with its address space capped at memory_limit."""
+
+    time_limit: Duration = timedelta(minutes=30)
+    memory_limit: Size = 2 * 1024**3
+    send_every: Duration = timedelta(seconds=10)
+
+
 class Config(Strict):
     """The whole newswatch.yaml."""
 
@@ -270,6 +279,7 @@ class Config(Strict):
     terms: dict[Name, Annotated[list[TermEntry], Field(min_length=1)]] = {}
     watches: list[Watch] = []
     alerts: Alerts = Alerts()
+    daemon: Daemon = Daemon()
 
     @field_validator("database")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import resource
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from newswatch import explain, mail
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+MEMORY_LIMIT_ENV = "NEWSWATCH_MEMORY_LIMIT"
 
 
 def _load(path: Path) -> Config:
@@ -66,7 +69,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     results = run_crawl(config, path, args.source, args.dry_run, console)
     print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results])
+    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results],
+                     send=not args.daemon_child)
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 
@@ -85,7 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--dry-run", action="store_true",
                    help="store nothing, send nothing; print the emails it would send")
+    p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_crawl)
+    p = add("run", "the daemon: every source on its own schedule until SIGINT/SIGTERM")
+    p.set_defaults(func=None)
     p = add("send", "deliver every pending alert now")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent")
     p.set_defaults(func=mail.cmd_send)
@@ -136,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
+    limit = os.environ.get(MEMORY_LIMIT_ENV)
+    if limit:  # set by the daemon for its crawl processes; inherited by their workers
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    if args.command == "run":
+        from newswatch.daemon import run_daemon
+
+        return run_daemon(args.config or default_config_path())
     if args.command == "demo":
         from newswatch.demo.run import run_demo
 
@@ -144,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _load(path)
     except ConfigError as exc:
-        print(f"newswatch: {len(exc.issues)} error(s) in the config:", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
+        exc.report(sys.stderr)
         return EXIT_CONFIG
     return int(args.func(args, config, path))
 

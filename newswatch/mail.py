@@ -54,8 +54,10 @@ def print_messages(messages: list[EmailMessage], out: TextIO) -> None:
         out.write(f"\n--- To: {msg['To']}\n--- Subject: {msg['Subject']}\n{text}")
 
 
-def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str]) -> bool:
-    """Send (or, dry, print) the alerts a crawl produced; False if sending failed."""
+def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
+                send: bool = True) -> bool:
+    """Assess the sources' health and send (or, dry, print) the alerts a crawl produced;
+    False if sending failed. Under the daemon (`send=False`) its sender does the sending."""
     if dry_run:
         from pipeline.store import StorePipeline
 
@@ -67,6 +69,8 @@ def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str]) 
     for change in health.check(store, config, sources):
         out.write(f"source {change.source} is now {change.state}: {change.reason} "
                   f"(ops notified)\n")
+    if not send:
+        return True
     composed, report = send_due(config, store)
     out.write(describe(report, composed, store, config) + "\n")
     return not report.errors

@@ -57,7 +57,9 @@ class RunRecorder:
             return
         assert self.crawler.stats is not None
         counts = run_counts(self.crawler.stats.get_stats())
-        status = run_status(counts) if reason == "finished" else "failed"
+        # stopped on purpose (SIGTERM, the daemon shutting down) is not a failure
+        status = (run_status(counts) if reason == "finished"
+                  else "cancelled" if reason == "shutdown" else "failed")
         self.store.finish_run(self.run_id, status, counts,
                               None if reason == "finished" else reason)
         log.info("[%s] run %s: %s", spider.name, status,

@@ -21,6 +21,9 @@ def run(status: str = "ok", pages: int = 5, no_text: int = 0) -> dict[str, Any]:
     return {"status": status, "pages": pages, "no_text": no_text, "message": None}
 
 
+EMPTY = "5 article pages fetched and none had article text"
+
+
 @pytest.mark.parametrize(("runs", "state", "expected"), [
     ([run("failed"), run("failed")], "healthy", None),
     ([run("failed")] * FAILING_AFTER, "healthy", "failing"),
@@ -33,7 +36,17 @@ def run(status: str = "ok", pages: int = 5, no_text: int = 0) -> dict[str, Any]:
     ([run(pages=3, no_text=3), run()], "failing", None),
 ])
 def test_assess(runs: list[dict[str, Any]], state: str, expected: str | None) -> None:
-    verdict = assess(runs, state)
+    verdict = assess(runs, state, "3 bad runs in a row" if state == "failing" else None)
+    assert (verdict[0] if verdict else None) == expected
+
+
+@pytest.mark.parametrize(("newest", "expected"), [
+    (run(pages=0), None),                  # nothing new fetched: no evidence of text yet
+    (run(pages=2, no_text=1), "healthy"),  # text again
+])
+def test_recovery_from_empty_pages_needs_text(newest: dict[str, Any],
+                                              expected: str | None) -> None:
+    verdict = assess([newest, run(pages=5, no_text=5)], "failing", EMPTY)
     assert (verdict[0] if verdict else None) == expected
 
 

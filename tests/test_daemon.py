@@ -1,0 +1,237 @@
+"""`newswatch run` as a real daemon subprocess against the fixture site, with schedules
+of a second or two."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from tests.conftest import ROOT, db_rows, write_config
+from tests.site.pages import breaking
+from tests.site.server import FixtureServer
+
+
+class DaemonProc:
+    """`newswatch run` in its own session, its log in a file beside the config."""
+    def __init__(self, config: Path):
+        self.config = config
+        self.log = config.parent / "daemon.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newswatch.cli", "run", "-c", str(config)], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
+            env={**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}, start_new_session=True)
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self, timeout: float = 40) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+
+
+Starter = Callable[[Path], "DaemonProc"]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def daemon_config(tmp_path: Path, site: FixtureServer, extra_sources: str = "",
+                  daemon: str = "") -> Path:
+    return write_config(tmp_path, dedent(f"""
+        sources:
+          - name: daily
+            feeds: ["{site.base}/feed.xml"]
+            every: 2s
+        """) + extra_sources + dedent(f"""
+        watches:
+          - name: everything-new
+            query: 'the OR a'
+        alerts:
+          to: [desk@example.org]
+          maildir: mail
+        daemon:
+          send_every: 1s
+        {daemon}"""))
+
+
+def slow_source(site: FixtureServer, every: str) -> str:
+    """A source whose listing page takes 30 s to answer."""
+    return (f'  - name: slow\n    pages: ["{site.base}/hostile/slow/"]\n'
+            f"    every: {every}\n    timeout: 60s\n")
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[[Path], DaemonProc]]:
+    """Starts a daemon on a config; whatever is left running is killed afterwards."""
+    started: list[DaemonProc] = []
+
+    def launch(config: Path) -> DaemonProc:
+        started.append(DaemonProc(config))
+        return started[-1]
+
+    yield launch
+    for d in started:
+        if d.proc.poll() is None:
+            os.killpg(d.proc.pid, signal.SIGKILL)
+            d.proc.wait()
+
+
+def mails(cfg: Path) -> int:
+    box = cfg.parent / "mail" / "new"
+    return len(list(box.iterdir())) if box.exists() else 0
+
+
+def runs(cfg: Path, source: str = "daily") -> list[dict[str, object]]:
+    return db_rows(cfg, f"select * from runs where source = '{source}' order by id")
+
+
+def test_a_new_article_is_alerted_within_the_interval(fresh_site: FixtureServer,
+                                                      tmp_path: Path,
+                                                      start: Starter) -> None:
+    cfg = daemon_config(tmp_path, fresh_site)
+    daemon = start(cfg)
+    wait_for(lambda: mails(cfg) == 1, 60, "the first email")
+    fresh_site.state.articles.append(breaking(
+        "late-news", "A late story about the dams",
+        "The water authority said the dams were full and that releases would begin on "
+        "Monday morning for the sowing season in the south.",
+        "Farmers welcomed the news but asked for a published schedule."))
+    took = wait_for(lambda: mails(cfg) == 2, 2 + 10, "the new article's email")
+    assert took <= 12
+    assert daemon.stop() == 0
+    assert "run ok: pages" in daemon.text()  # one line per run with its counts
+
+
+def test_a_second_daemon_on_the_same_database_is_refused(fresh_site: FixtureServer,
+                                                         tmp_path: Path,
+                                                         start: Starter) -> None:
+    cfg = daemon_config(tmp_path, fresh_site)
+    first = start(cfg)
+    wait_for(lambda: "daemon running" in first.text(), 30, "the first daemon")
+    second = subprocess.run([sys.executable, "-m", "newswatch.cli", "run", "-c", str(cfg)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"another daemon (pid {first.proc.pid}) is already running" in second.stderr
+    assert first.proc.poll() is None
+    assert first.stop() == 0
+
+
+def test_sigterm_mid_crawl_exits_cleanly_without_orphans(fresh_site: FixtureServer,
+                                                         tmp_path: Path,
+                                                         start: Starter) -> None:
+    slow = slow_source(fresh_site, "1h")
+    cfg = daemon_config(tmp_path, fresh_site, extra_sources=slow)
+    daemon = start(cfg)
+    wait_for(lambda: "[slow] crawl started (pid" in daemon.text(), 30, "the slow crawl")
+    child = int(daemon.text().split("[slow] crawl started (pid ")[1].split(")")[0])
+    start = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - start < 30
+    with pytest.raises(ProcessLookupError):
+        os.killpg(child, 0)  # its whole process group is gone
+    assert "stopped" in daemon.text()
+
+
+def test_a_hanging_crawl_is_killed_at_its_limit_and_others_run_on(
+        fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
+    slow = slow_source(fresh_site, "4s")
+    cfg = daemon_config(tmp_path, fresh_site, extra_sources=slow,
+                        daemon="  time_limit: 3s\n")
+    daemon = start(cfg)
+    wait_for(lambda: len([r for r in runs(cfg, "slow")
+                          if "time limit" in str(r["message"])]) >= 2, 40,
+             "two killed runs of the slow source")
+    killed = [r for r in runs(cfg, "slow") if "time limit" in str(r["message"])]
+    daily = runs(cfg, "daily")
+    # the other source kept its own clock meanwhile: runs before and after the first kill
+    assert len(daily) >= 2
+    assert any(str(r["started"]) > str(killed[0]["finished"]) for r in daily)
+    assert daemon.stop() == 0
+
+
+def test_suspended_across_firings_runs_once_on_waking(fresh_site: FixtureServer,
+                                                      tmp_path: Path,
+                                                      start: Starter) -> None:
+    cfg = daemon_config(tmp_path, fresh_site)
+    daemon = start(cfg)
+    wait_for(lambda: len(runs(cfg)) >= 1 and runs(cfg)[-1]["status"] != "running", 60,
+             "a first run")
+    wait_for(lambda: all(r["status"] != "running" for r in runs(cfg)), 30, "an idle moment")
+    os.killpg(daemon.proc.pid, signal.SIGSTOP)
+    before = daemon.text().count("[daily] crawl started")
+    time.sleep(7)  # three and more firings of a 2 s schedule
+    os.killpg(daemon.proc.pid, signal.SIGCONT)
+    time.sleep(1.5)  # less than one interval: only the coalesced run may start
+    assert daemon.text().count("[daily] crawl started") - before == 1
+    assert daemon.stop() == 0
+
+
+def test_sighup_with_a_broken_config_keeps_the_old_one(fresh_site: FixtureServer,
+                                                       tmp_path: Path,
+                                                       start: Starter) -> None:
+    cfg = daemon_config(tmp_path, fresh_site)
+    daemon = start(cfg)
+    wait_for(lambda: len(runs(cfg)) >= 1, 60, "a first run")
+    good = cfg.read_text()
+    cfg.write_text(good.replace("every: 2s", "every: soon"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "keeping the old one" in daemon.text(), 10, "the reload error")
+    assert "every: bad duration" in daemon.text() or "sources[0].every" in daemon.text()
+    count = len(runs(cfg))
+    wait_for(lambda: len(runs(cfg)) >= count + 2, 20, "runs on the old schedule")
+    assert daemon.proc.poll() is None
+    cfg.write_text(good)
+    assert daemon.stop() == 0
+
+
+def test_a_source_that_loses_its_text_is_reported_once_and_on_recovery(
+        fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
+    cfg = daemon_config(tmp_path, fresh_site)
+    cfg.write_text(cfg.read_text().replace("  maildir: mail", "  ops: [ops@example.org]\n"
+                                                             "  maildir: mail"))
+    daemon = start(cfg)
+    wait_for(lambda: mails(cfg) == 1, 60, "the first email")
+
+    def ops() -> list[str]:
+        return [r["subject"] for r in db_rows(cfg, "select subject from emails where "
+                                                   "recipient = 'ops@example.org' order by id")]
+
+    fresh_site.state.no_text = True  # from now on every article page is an empty shell
+    for n in (1, 2):
+        fresh_site.state.articles.append(breaking(
+            f"shell-{n}", f"Story number {n} behind the broken layout",
+            "This text is never served while the layout is broken."))
+    wait_for(lambda: len(ops()) == 1, 20, "the failing email")
+    assert "source daily is failing" in ops()[0]
+    time.sleep(5)  # more runs while it stays broken: no repeats
+    assert len(ops()) == 1
+    fresh_site.state.no_text = False
+    fresh_site.state.articles.append(breaking(
+        "fixed", "The site is readable again",
+        "Editors restored the usual layout after a faulty template went out in the morning "
+        "and readers saw empty pages for a few hours."))
+    wait_for(lambda: len(ops()) == 2, 20, "the recovery email")
+    assert "source daily has recovered" in ops()[1]
+    wait_for(lambda: db_rows(cfg, "select count(*) n from emails where status = 'sent' and "
+                                  "recipient = 'ops@example.org'")[0]["n"] == 2, 10,
+             "both ops emails sent")
+    assert daemon.stop() == 0
