@@ -74,5 +74,9 @@ def db_rows(config: Path, sql: str) -> list[dict[str, Any]]:
     con.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in con.execute(sql)]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # a daemon is still creating the database
+            return []
+        raise
     finally:
         con.close()
