@@ -45,6 +45,15 @@ def decode(body: bytes, header_charset: str | None) -> tuple[str, str]:
     return encoding, text
 
 
+def _without_headline(text: str, title: str | None) -> str:
+    """Some layouts put the headline inside the article body, so the text would start
+    with it and every snippet would repeat the title: drop that first line."""
+    first, _, rest = text.partition("\n")
+    if title and rest and " ".join(first.split()) == " ".join(title.split()):
+        return rest.strip()
+    return text
+
+
 def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str, Any]:
     """Title, text, author, date, language, site name, canonical URL and fingerprint.
     `text` is None when the page holds no article text."""
@@ -65,7 +74,7 @@ def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str,
     )
     if doc is None or isinstance(doc, dict) or len((doc.text or "").split()) < MIN_WORDS:
         return {"text": None, "encoding": encoding, "language": lang, "canonical": canonical}
-    text = (doc.text or "").strip()
+    text = _without_headline((doc.text or "").strip(), doc.title)
     return {
         "title": doc.title,
         "text": text,

@@ -25,3 +25,16 @@ def test_golden_files_hold_the_article(slug: str) -> None:
     assert golden["text"].split("\n") == art.paragraphs
     assert golden["date"].startswith(art.published.strftime("%Y-%m-%d"))
     assert golden["canonical"] == BASE + art.path
+
+
+def test_a_headline_inside_the_body_is_not_repeated_in_the_text() -> None:
+    from pipeline.extract import extract_page
+
+    para = ("The provincial assembly passed the water bill on Thursday after a long debate "
+            "about canal repairs, storage and the rights of farmers downstream.")
+    page = (f"<html><head><title>Water bill passes | Site</title></head><body><article>"
+            f"<div><h2>Water bill passes</h2></div><p>{para}</p><p>{para}</p></article>"
+            f"</body></html>").encode()
+    result = extract_page("https://example.org/water", page, "utf-8")
+    assert result["title"] == "Water bill passes"
+    assert result["text"].startswith("The provincial assembly passed")
