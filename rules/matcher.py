@@ -25,32 +25,46 @@ Key = tuple[int, str]  # (term id, field)
 
 
 class Hits:
-    """What one scan found: (term id, field) -> where in the field's `joined` each
-    occurrence starts. Its keys answer most tests with one lookup; word positions are
-    worked out only for the terms that need them (NEAR, explanations, snippets)."""
+    """What one scan found: the (term id, field) pairs present, which answer most tests
+    with one set lookup. Where a term occurs is worked out only when it is asked for
+    (NEAR, explanations, snippets), by finding its key again in the field's words."""
 
     def __init__(self, fields: Mapping[str, Tokens] | None = None,
-                 extra: Sequence[int] = ()) -> None:
+                 terms: Sequence[Term] = ()) -> None:
         self.fields = fields or {}
-        self.found: dict[Key, list[int]] = {}
-        self._extra = extra  # words - 1, per term id
+        self.present: set[Key] = set()
+        self.exact_offsets: dict[Key, list[int]] = {}  # case-sensitive terms, as checked
+        self._terms = terms
         self._spans: dict[int, list[Span]] = {}
 
-    def terms(self) -> set[int]:
-        return {tid for tid, _ in self.found}
+    def _offsets(self, tid: int, name: str) -> list[int]:
+        """Where each occurrence's first word starts in the field's `joined`."""
+        if (tid, name) in self.exact_offsets:
+            return self.exact_offsets[(tid, name)]
+        joined, key = self.fields[name].joined, self._terms[tid].key
+        out: list[int] = []
+        pos = joined.find(key)
+        while pos >= 0:
+            out.append(pos + 1)
+            pos = joined.find(key, pos + 1)
+        return out
 
     def spans(self, tid: int) -> list[Span]:
         spans = self._spans.get(tid)
         if spans is None:
             spans = []
-            extra = self._extra[tid]
+            extra = len(self._terms[tid].words) - 1
             for name in FIELD_NAMES:
-                offsets = self.found.get((tid, name))
-                if offsets:
-                    starts = self.fields[name].starts
-                    for offset in offsets:
-                        first = bisect_right(starts, offset) - 1
-                        spans.append((name, first, first + extra))
+                if (tid, name) in self.present:
+                    tokens = self.fields[name]
+                    offsets = self._offsets(tid, name)
+                    if len(offsets) < 8 and "starts" not in tokens.__dict__:
+                        # a few occurrences (a NEAR test): counting the spaces before
+                        # each is cheaper than indexing every word of the field
+                        firsts = [tokens.joined.count(" ", 0, o) - 1 for o in offsets]
+                    else:
+                        firsts = [bisect_right(tokens.starts, o) - 1 for o in offsets]
+                    spans.extend((name, first, first + extra) for first in firsts)
             self._spans[tid] = spans
         return spans
 
@@ -86,14 +100,14 @@ class _Eval:
         return f"_h[{len(helpers) - 1}].test(H)"
 
 
-def compile_test(node: _Eval) -> Callable[[dict[Key, list[int]], Hits], bool]:
+def compile_test(node: _Eval) -> Callable[[set[Key], Hits], bool]:
     """The node's test as one Python function. Every candidate watch is tested for every
     article, and a flat boolean expression of set lookups costs a fraction of walking
     the tree. The source holds only ints, field names and helper indexes, never query
     text."""
     helpers: list[_Eval] = []
     body = node.expr(helpers)
-    fn: Callable[[dict[Key, list[int]], Hits], bool] = eval(
+    fn: Callable[[set[Key], Hits], bool] = eval(
         f"lambda P, H, _h=_h: {body}", {"_h": helpers})
     return fn
 
@@ -109,7 +123,7 @@ class _Leaf(_Eval):
         return [s for s in hits.spans(self.tid) if s[0] in self.fields]
 
     def test(self, hits: Hits) -> bool:
-        return not hits.found.keys().isdisjoint(self.keys)
+        return not hits.present.isdisjoint(self.keys)
 
     def expr(self, helpers: list[_Eval]) -> str:
         return "(" + " or ".join(f"{k!r} in P" for k in self.keys) + ")"
@@ -198,10 +212,10 @@ class Watch:
     root: _Eval
     node: Node
     term_ids: frozenset[int]
-    check: Callable[[dict[Key, list[int]], Hits], bool]
+    check: Callable[[set[Key], Hits], bool]
 
     def holds(self, hits: Hits) -> bool:
-        return self.check(hits.found, hits)
+        return self.check(hits.present, hits)
 
 
 @dataclass(frozen=True)
@@ -238,13 +252,21 @@ class Matcher:
         for name, query in watches:
             self._add(name, query)
         self._automaton = ahocorasick.Automaton()
+        # case-sensitive terms need a check of the words as written, so they get their own
+        # automaton; the plain one's values are the (term, field) pairs to mark present
+        self._exact = ahocorasick.Automaton()
         for key, ids in self._by_key.items():
-            # the value carries what scan needs per hit, so a hit costs no lookups
-            entries = tuple(({f: (tid, f) for f in FIELD_NAMES}, self._extra[tid],
-                             self._terms[tid] if self._terms[tid].exact else None) for tid in ids)
-            self._automaton.add_word(key, (len(key) - 2, entries))
-        if self._by_key:
-            self._automaton.make_automaton()
+            plain = tuple({f: (tid, f) for f in FIELD_NAMES} for tid in ids
+                          if not self._terms[tid].exact)
+            exact = tuple((tid, self._extra[tid], self._terms[tid]) for tid in ids
+                          if self._terms[tid].exact)
+            if plain:
+                self._automaton.add_word(key, plain)
+            if exact:
+                self._exact.add_word(key, (len(key) - 2, exact))
+        for automaton in (self._automaton, self._exact):
+            if len(automaton):
+                automaton.make_automaton()
 
     def _tid(self, term: Term) -> int:
         ident = (term.key, term.exact)
@@ -280,35 +302,49 @@ class Matcher:
             self._watches_of.setdefault(tid, []).append(index)
 
     def scan(self, doc: Document) -> Hits:
-        """Where each term occurs, in every field."""
-        hits = Hits(doc.fields, self._extra)
-        if not self._by_key:
-            return hits
-        found = hits.found
+        """Which terms occur in which field."""
+        hits = Hits(doc.fields, self._terms)
+        present = hits.present
+        plain, exact = self._automaton, self._exact
         for name, tokens in doc.fields.items():
             if not tokens.raw:
                 continue
-            for end, (back, entries) in self._automaton.iter(tokens.joined):
-                offset = end - back
-                for keys, extra, exact in entries:
-                    if exact is not None:
-                        first = bisect_right(tokens.starts, offset) - 1
-                        if not _same_case(exact, tokens.raw[first:first + extra + 1]):
-                            continue
-                    key = keys[name]  # made once per term and field: no tuple per hit
-                    if key in found:
-                        found[key].append(offset)
-                    else:
-                        found[key] = [offset]
+            if len(plain):
+                # one comprehension over the automaton's output: the hot loop of matching
+                present.update([pairs[name] for _, found in plain.iter(tokens.joined)
+                                for pairs in found])
+            if len(exact):
+                for end, (back, entries) in exact.iter(tokens.joined):
+                    offset = end - back
+                    first = bisect_right(tokens.starts, offset) - 1
+                    for tid, extra, term in entries:
+                        if _same_case(term, tokens.raw[first:first + extra + 1]):
+                            present.add((tid, name))
+                            hits.exact_offsets.setdefault((tid, name), []).append(offset)
         return hits
 
     def _candidates(self, hits: Hits) -> list[int]:
         found: set[int] = set()
         watches_of = self._watches_of
-        for tid, _ in hits.found:
+        for tid, _ in hits.present:
             if tid in watches_of:
                 found.update(watches_of[tid])
         return sorted(found)
+
+    def _matching(self, hits: Hits) -> list[int]:
+        """The indexes of the watches that hold, in config order: each candidate is
+        tested once, as soon as one of its triggers is met."""
+        seen: set[int] = set()
+        out: list[int] = []
+        watches_of, watches, found = self._watches_of, self.watches, hits.present
+        for tid, _ in found:
+            for index in watches_of.get(tid, ()):
+                if index not in seen:
+                    seen.add(index)
+                    if watches[index].check(found, hits):
+                        out.append(index)
+        out.sort()
+        return out
 
     def _positive_hits(self, watch: Watch, doc: Document,
                        hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
@@ -322,17 +358,15 @@ class Matcher:
     def match(self, doc: Document) -> list[Match]:
         hits = self.scan(doc)
         out: list[Match] = []
-        for index in self._candidates(hits):
+        for index in self._matching(hits):
             watch = self.watches[index]
-            if watch.holds(hits):
-                summary, snips = self._positive_hits(watch, doc, hits)
-                out.append(Match(watch.name, watch.query, summary, snips))
+            summary, snips = self._positive_hits(watch, doc, hits)
+            out.append(Match(watch.name, watch.query, summary, snips))
         return out
 
     def matching_names(self, doc: Document) -> list[str]:
         hits = self.scan(doc)
-        return [self.watches[i].name for i in self._candidates(hits)
-                if self.watches[i].holds(hits)]
+        return [self.watches[i].name for i in self._matching(hits)]
 
     def explain(self, doc: Document, names: Iterable[str] | None = None) -> list[Explanation]:
         wanted = set(names) if names is not None else None
