@@ -51,7 +51,10 @@ class DedupePipeline:
         key = url_key(url)
         item.url = url
         item.aliases = {url_key(item.request_url), url_key(item.url)} - {key}
-        if key in self.seen or self.store.is_known(key):
+        # the page's own URL was looked up just before its download; only a canonical
+        # URL that differs from it needs asking
+        checked = key == url_key(item.request_url)
+        if key in self.seen or (not checked and self.store.is_known(key)):
             if self.stats is not None:
                 self.stats.inc_value("newswatch/known")
             if not self.dry_run and key not in self.seen:

@@ -68,6 +68,8 @@ _ARTICLE_BY_KEY = select(_A.c.id).where(_A.c.url_key == bindparam("key"))
 _INSERT_ARTICLE = insert(_A)
 _MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id.is_(None))
                     .values(story_id=_A.c.id))
+_ALIAS_KNOWN = select(schema.url_aliases.c.url_key).where(
+    schema.url_aliases.c.url_key == bindparam("key"))
 _ALIASES_PRESENT = select(schema.url_aliases.c.url_key).where(
     schema.url_aliases.c.url_key.in_(bindparam("keys", expanding=True)))
 
@@ -133,16 +135,14 @@ class Store:
         found: set[str] = set()
         with self.reader.connect() as conn:
             for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                rows = conn.execute(
-                    select(schema.url_aliases.c.url_key)
-                    .where(schema.url_aliases.c.url_key.in_(chunk))
-                )
+                rows = conn.execute(_ALIASES_PRESENT, {"keys": keys[i:i + 500]})
                 found.update(r[0] for r in rows)
         return found
 
     def is_known(self, key: str) -> bool:
-        return bool(self.known_keys([key]))
+        """One URL key: asked before every article download, so the statement is ready."""
+        with self.reader.connect() as conn:
+            return conn.execute(_ALIAS_KNOWN, {"key": key}).first() is not None
 
     def add_article(self, rec: ArticleRecord, conn: Connection | None = None,
                     routes: Mapping[str, Route] | None = None) -> int | None:
