@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -26,6 +27,7 @@ def _is_tracking(name: str, value: str) -> bool:
     return low in _TRACKING or low.startswith(_TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=16384)
 def clean_url(url: str) -> str:
     """The URL to show and link: scheme and host kept, tracking parameters, fragment
     and AMP variants removed."""
@@ -43,6 +45,9 @@ def clean_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), ""))
 
 
+# a page's URL is keyed several times on its way through (link, request, dedupe, store):
+# pure functions, so remember the recent ones
+@lru_cache(maxsize=16384)
 def url_key(url: str) -> str:
     """The identity of a page: scheme-less, www-less, slash-less, sorted query."""
     cleaned = canonicalize_url(clean_url(url), keep_fragments=False)
