@@ -65,7 +65,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     if not config.sources:
         print("newswatch: the config has no sources", file=sys.stderr)
         return EXIT_CONFIG
-    console = Console(file=sys.stdout)
+    # piped or logged, the table keeps every column instead of squeezing to 80
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
     results = run_crawl(config, path, args.source, args.dry_run, console)
     print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full

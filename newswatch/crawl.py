@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too old"),
            ("no_text", "no text"), ("known", "known"), ("matches", "matches"),
-           ("errors", "errors")]
+           ("alerts", "alerts"), ("errors", "errors")]
 
 
 @dataclass

@@ -99,6 +99,7 @@ class StorePipeline:
             self._count("too_old" if rec.too_old else "new_articles")
             if rec.matches and not rec.too_old:
                 self._count("matches", len(rec.matches))
+                self._count("alerts", rec.queued)
                 for m in rec.matches:
                     log.info("[%s] watch %s matches %s", rec.source, m.watch, rec.url)
         return item

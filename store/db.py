@@ -96,6 +96,7 @@ class ArticleRecord:
     has_text: bool = True
     aliases: tuple[str, ...] = ()
     matches: tuple[Match, ...] = ()
+    queued: int = 0  # set by add_article: outbox rows (alerts) its matches queued
 
 
 class Store:
@@ -170,7 +171,8 @@ class Store:
                 # an article's story id stays NULL (one statement less per article)
                 conn.execute(_MARK_STORY_ROOT, {"root": story})
             if rec.matches and not rec.too_old:
-                add_matches(conn, new_id, story or new_id, rec.matches, routes or {}, now)
+                _, rec.queued = add_matches(conn, new_id, story or new_id, rec.matches,
+                                            routes or {}, now)
         keys = {rec.url_key, *rec.aliases}
         present = set(conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}).scalars())
         missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present)]

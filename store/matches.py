@@ -95,12 +95,13 @@ class StoryIndex:
 
 
 def add_matches(conn: Connection, article_id: int, story_id: int, found: Iterable[Match],
-                routes: Mapping[str, Route], now: datetime) -> int:
-    """Store the matches of a just-stored article and queue one outbox row per recipient,
-    except for a story the same watch has matched before: that copy is recorded as
-    "also reported by" (duplicate_of) and the story's one alert lists it."""
+                routes: Mapping[str, Route], now: datetime) -> tuple[int, int]:
+    """Store the matches of a just-stored article and queue one outbox row per recipient
+    (returns how many of each), except for a story the same watch has matched before:
+    that copy is recorded as "also reported by" (duplicate_of) and the story's one alert
+    lists it."""
     m, a = schema.matches, schema.articles
-    stored = 0
+    stored = queued = 0
     for match in found:
         earlier = None
         if story_id != article_id:
@@ -122,4 +123,5 @@ def add_matches(conn: Connection, article_id: int, story_id: int, found: Iterabl
                  "created": now} for rcpt in route.recipients]
         if rows:
             conn.execute(insert(schema.outbox), rows)
-    return stored
+            queued += len(rows)
+    return stored, queued

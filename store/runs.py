@@ -13,8 +13,8 @@ from store.db import Store
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("pages", "new_articles", "too_old", "no_text", "known", "matches", "errors",
-            "links")
+COUNTERS = ("pages", "new_articles", "too_old", "no_text", "known", "matches", "alerts",
+            "errors", "links")
 
 
 def run_counts(stats: dict[str, object]) -> dict[str, int]:

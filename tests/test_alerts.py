@@ -305,3 +305,16 @@ def test_a_login_without_a_password_is_a_clear_error_not_a_prompt(
     assert "no SMTP password for alerts@newswatch.test: set $NW_TEST_SMTP_PASSWORD" in proc.stdout
     assert smtp.received == []
     assert {r["status"] for r in db_rows(cfg, "select status from emails")} == {"pending"}
+
+
+def test_the_crawl_summary_counts_alerts_per_source(fresh_site: FixtureServer,
+                                                    smtp: SmtpServer, tmp_path: Path) -> None:
+    cfg = config(tmp_path, fresh_site, smtp.port)
+    proc = run_cli("crawl", config=cfg)
+    row = next(line for line in proc.stdout.splitlines() if "daily" in line and "│" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    header = next(line for line in proc.stdout.splitlines() if "alerts" in line and "┃" in line)
+    names = [c.strip() for c in header.strip("┃ ").split("┃")]
+    counts = dict(zip(names, cells, strict=True))
+    # 3 matches for desk@ (councils, pakistan-crypto x2) and 1 for policy@
+    assert counts["matches"] == "4" and counts["alerts"] == "4"
