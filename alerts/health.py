@@ -11,8 +11,9 @@ from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from alerts.outbox import queue_email
 from alerts.render import Renderer, one_line
 from config.models import Config
 from store import schema
@@ -100,18 +101,14 @@ def check(store: Store, config: Config, sources: list[str],
     return changes
 
 
-def _queue(conn: Any, config: Config, change: Change, now: datetime) -> None:
+def _queue(conn: Connection, config: Config, change: Change, now: datetime) -> None:
     renderer = Renderer(config.alerts.templates, config.timezone)
-    domain = config.alerts.from_.rpartition("@")[2].strip("> ") or "newswatch.localhost"
     for recipient in config.ops_recipients:
-        message_id = make_msgid("newswatch-health", domain)
+        message_id = make_msgid("newswatch-health", config.alerts.msgid_domain)
         msg = renderer.health_message(change.source, change.state, change.reason, change.runs,
                                       sender=config.alerts.from_, recipient=recipient,
                                       message_id=message_id, now=now)
-        conn.execute(insert(schema.emails).values(
-            recipient=recipient, digest="health", message_id=message_id,
-            subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending", attempts=0,
-            next_attempt=now, created=now))
+        queue_email(conn, recipient, "health", msg, now)
 
 
 def states(store: Store) -> dict[str, tuple[str, str | None]]:

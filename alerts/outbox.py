@@ -10,11 +10,12 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from alerts.render import AlertItem, Outlet, Renderer
+from alerts.render import AlertItem, Outlet, Renderer, matched_terms
 from config.models import Config
 from store import schema
 from store.db import Store, utcnow
@@ -63,11 +64,20 @@ def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
         others = [] if r["story_id"] is None else conn.execute(
             select(a.c.source, a.c.url).where(a.c.story_id == r["story_id"],
                                               a.c.id != r["article"]).order_by(a.c.id)).all()
-        terms = list(dict.fromkeys(str(h["term"]) for h in r["hits"]))
         items.append(AlertItem(r["watch"], r["query"], r["title"] or "", r["url"], r["source"],
-                               r["published"], terms, r["snippets"],
+                               r["published"], matched_terms(r["hits"]), r["snippets"],
                                [Outlet(s, u) for s, u in others]))
     return items
+
+
+def queue_email(conn: Connection, recipient: str, digest: str, msg: EmailMessage,
+                now: datetime) -> int:
+    """Store a composed email as pending; its bytes and Message-ID never change again."""
+    return int(conn.execute(insert(schema.emails).values(
+        recipient=recipient, digest=digest, message_id=str(msg["Message-ID"]),
+        subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending", attempts=0,
+        next_attempt=now, created=now,
+    )).inserted_primary_key[0])  # type: ignore[index]
 
 
 def compose(store: Store, config: Config, now: datetime | None = None,
@@ -78,9 +88,7 @@ def compose(store: Store, config: Config, now: datetime | None = None,
     renderer = Renderer(config.alerts.templates, config.timezone)
     o = schema.outbox
     made: list[dict[str, Any]] = []
-    conn = store.engine.connect()
-    tx = conn.begin()
-    try:
+    with store.engine.connect() as conn, conn.begin() as tx:
         due = conn.execute(select(o.c.id, o.c.recipient, o.c.digest, o.c.message_id)
                            .where(o.c.email_id.is_(None), o.c.due <= now)
                            .order_by(o.c.recipient, o.c.digest, o.c.id)).all()
@@ -92,24 +100,13 @@ def compose(store: Store, config: Config, now: datetime | None = None,
             message_id = rows[0].message_id  # fixed when the first match was stored
             msg = renderer.message(items, sender=config.alerts.from_, recipient=recipient,
                                    message_id=message_id, digest=digest, now=now)
-            email_id = conn.execute(insert(schema.emails).values(
-                recipient=recipient, digest=digest, message_id=message_id,
-                subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending",
-                attempts=0, next_attempt=now, created=now,
-            )).inserted_primary_key[0]  # type: ignore[index]
+            email_id = queue_email(conn, recipient, digest, msg, now)
             conn.execute(update(o).where(o.c.id.in_([r.id for r in rows]))
                          .values(email_id=email_id))
             made.append({"id": email_id, "recipient": recipient, "subject": str(msg["Subject"]),
                          "message": msg, "alerts": len(rows)})
-        if commit:
-            tx.commit()
-        else:
+        if not commit:
             tx.rollback()
-    except BaseException:
-        tx.rollback()
-        raise
-    finally:
-        conn.close()
     return made
 
 

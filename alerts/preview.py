@@ -8,7 +8,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from alerts.render import AlertItem, Renderer
+from alerts.render import AlertItem, Renderer, matched_terms
 from config.models import Config
 from store.db import ArticleRecord
 from store.matches import Route
@@ -22,9 +22,9 @@ def preview(config: Config, found: Iterable[tuple[ArticleRecord, dict[str, Route
             route = routes.get(m.watch)
             if route is None:
                 continue
-            terms = list(dict.fromkeys(str(h["term"]) for h in m.hits))
             item = AlertItem(m.watch, m.query, rec.title or "", rec.url, rec.source,
-                             rec.published, terms, [dict(s) for s in m.snippets])
+                             rec.published, matched_terms(m.hits),
+                             [dict(s) for s in m.snippets])
             for recipient in route.recipients:
                 batches.setdefault((recipient, route.digest), []).append(item)
     renderer = Renderer(config.alerts.templates, config.timezone)

@@ -87,6 +87,11 @@ def segments(snippet: dict[str, Any]) -> list[tuple[str, bool]]:
     return [(t, hit) for t, hit in out if t]
 
 
+def matched_terms(hits: Sequence[dict[str, Any]]) -> list[str]:
+    """The terms of a match's hit list, each once, in order."""
+    return list(dict.fromkeys(str(h["term"]) for h in hits))
+
+
 def subject_for(items: Sequence[AlertItem]) -> str:
     if len(items) == 1:
         item = items[0]

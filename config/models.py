@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -252,6 +253,11 @@ class Alerts(Strict):
     @classmethod
     def _paths(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _resolve_path(value, info)
+
+    @property
+    def msgid_domain(self) -> str:
+        """The domain of the From address, for Message-IDs."""
+        return parseaddr(self.from_)[1].rpartition("@")[2] or "newswatch.localhost"
 
     @model_validator(mode="after")
     def _check(self) -> Alerts:

@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from alerts import outbox
+from alerts import health, outbox
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
@@ -167,8 +167,6 @@ class Daemon:
         with self.store.tx() as conn:
             conn.execute(update(r).where(r.c.source == name, r.c.status == "running")
                          .values(status=status, finished=utcnow(), message=message))
-        from alerts import health
-
         for change in health.check(self.store, self.config, [name]):
             log.warning("[%s] now %s: %s", name, change.state, change.reason)
 

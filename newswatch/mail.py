@@ -33,12 +33,12 @@ def send_due(config: Config, store: Store, force: bool = True) -> tuple[int, Rep
 
 def describe(report: Report, composed: int, store: Store, config: Config) -> str:
     c = outbox.counts(store)
-    if config.alerts.smtp is None and config.alerts.maildir is None:
-        where = "no delivery configured (alerts.smtp or alerts.maildir): they wait in the outbox"
+    if config.alerts.smtp is not None:
+        where = f"SMTP {config.alerts.smtp.host}"
     elif config.alerts.maildir is not None:
         where = f"maildir {config.alerts.maildir}"
     else:
-        where = f"SMTP {config.alerts.smtp.host}" if config.alerts.smtp else ""
+        where = "no delivery configured (alerts.smtp or alerts.maildir): they wait in the outbox"
     line = (f"alerts: {composed} new email(s); sent {report.sent}, retry later {report.retry}, "
             f"failed {report.failed}; outbox: {c['pending']} pending, {c['failed']} failed, "
             f"{c['waiting']} waiting for a digest; {where}")

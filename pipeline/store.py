@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -21,12 +20,6 @@ from store.db import ArticleRecord, Store
 from store.matches import Route
 
 log = logging.getLogger(__name__)
-
-
-def msgid_domain(sender: str) -> str:
-    """The domain of the From address, for Message-IDs."""
-    address = parseaddr(sender)[1]
-    return address.rpartition("@")[2] or "newswatch.localhost"
 
 
 def published_of(item: ArticlePage) -> datetime | None:
@@ -62,7 +55,7 @@ class StorePipeline:
         self.window: timedelta | None = crawler.spidercls.options.max_age  # type: ignore[attr-defined]
         self.config: Config = crawler.spidercls.config  # type: ignore[attr-defined]
         self.tz = ZoneInfo(self.config.timezone)
-        self.domain = msgid_domain(self.config.alerts.from_)
+        self.domain = self.config.alerts.msgid_domain
 
     def routes(self, now: datetime) -> dict[str, Route]:
         """Recipients, digest and first send time of every watch, as of now."""

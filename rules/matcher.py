@@ -7,8 +7,7 @@ when it is compiled, which is what makes skipping the watches with no hit exact.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import ahocorasick
@@ -63,7 +62,7 @@ class Hits:
                         # each is cheaper than indexing every word of the field
                         firsts = [tokens.joined.count(" ", 0, o) - 1 for o in offsets]
                     else:
-                        firsts = [bisect_right(tokens.starts, o) - 1 for o in offsets]
+                        firsts = [tokens.token_at(o) for o in offsets]
                     spans.extend((name, first, first + extra) for first in firsts)
             self._spans[tid] = spans
         return spans
@@ -83,9 +82,8 @@ class Document:
 
 
 class _Eval:
-    """A compiled query node; positional nodes also give the spans where they hold."""
-
-    positional = False
+    """A compiled query node; Leaf, Near and OR-groups of them also give the spans where
+    they hold."""
 
     def test(self, hits: Hits) -> bool:
         raise NotImplementedError
@@ -113,8 +111,6 @@ def compile_test(node: _Eval) -> Callable[[set[Key], Hits], bool]:
 
 
 class _Leaf(_Eval):
-    positional = True
-
     def __init__(self, tid: int, fields: frozenset[str], label: str):
         self.tid, self.fields, self.label = tid, fields, label
         self.keys = tuple((tid, f) for f in sorted(fields))
@@ -132,18 +128,12 @@ class _Leaf(_Eval):
 class _Any(_Eval):
     def __init__(self, children: list[_Eval], label: str | None):
         self.children, self.label = children, label
-        self.positional = all(c.positional for c in children)
 
     def spans(self, hits: Hits) -> list[Span]:
         return [s for c in self.children for s in c.spans(hits)]
 
     def test(self, hits: Hits) -> bool:
-        # plain loops: this runs for every candidate watch, and any() with a generator
-        # costs noticeably more here
-        for c in self.children:  # noqa: SIM110
-            if c.test(hits):
-                return True
-        return False
+        return any(c.test(hits) for c in self.children)
 
     def expr(self, helpers: list[_Eval]) -> str:
         return "(" + " or ".join(c.expr(helpers) for c in self.children) + ")"
@@ -154,10 +144,7 @@ class _All(_Eval):
         self.children = children
 
     def test(self, hits: Hits) -> bool:
-        for c in self.children:  # noqa: SIM110
-            if not c.test(hits):
-                return False
-        return True
+        return all(c.test(hits) for c in self.children)
 
     def expr(self, helpers: list[_Eval]) -> str:
         return "(" + " and ".join(c.expr(helpers) for c in self.children) + ")"
@@ -175,8 +162,6 @@ class _Not(_Eval):
 
 
 class _Near(_Eval):
-    positional = True
-
     def __init__(self, left: _Eval, right: _Eval, distance: int):
         self.left, self.right, self.distance = left, right, distance
 
@@ -210,8 +195,6 @@ class Watch:
     name: str
     query: str
     root: _Eval
-    node: Node
-    term_ids: frozenset[int]
     check: Callable[[set[Key], Hits], bool]
 
     def holds(self, hits: Hits) -> bool:
@@ -245,7 +228,6 @@ class Matcher:
         self._sets = term_sets({k: list(v) for k, v in (terms or {}).items()})
         self._ids: dict[tuple[str, tuple[str, ...] | None], int] = {}
         self._terms: list[Term] = []
-        self._extra: list[int] = []
         self._by_key: dict[str, list[int]] = {}
         self.watches: list[Watch] = []
         self._watches_of: dict[int, list[int]] = {}
@@ -258,8 +240,8 @@ class Matcher:
         for key, ids in self._by_key.items():
             plain = tuple({f: (tid, f) for f in FIELD_NAMES} for tid in ids
                           if not self._terms[tid].exact)
-            exact = tuple((tid, self._extra[tid], self._terms[tid]) for tid in ids
-                          if self._terms[tid].exact)
+            exact = tuple((tid, len(self._terms[tid].words) - 1, self._terms[tid])
+                          for tid in ids if self._terms[tid].exact)
             if plain:
                 self._automaton.add_word(key, plain)
             if exact:
@@ -274,7 +256,6 @@ class Matcher:
         if tid is None:
             tid = self._ids[ident] = len(self._terms)
             self._terms.append(term)
-            self._extra.append(len(term.words) - 1)
             self._by_key.setdefault(term.key, []).append(tid)
         return tid
 
@@ -295,10 +276,9 @@ class Matcher:
     def _add(self, name: str, query: str) -> None:
         node = parse_query(query, self._sets)
         root = self._compile(node)
-        ids = frozenset(leaf.tid for leaf in _leaves(root, negated_too=True))
         index = len(self.watches)
-        self.watches.append(Watch(name, query, root, node, ids, compile_test(root)))
-        for tid in _triggers(root) or ids:
+        self.watches.append(Watch(name, query, root, compile_test(root)))
+        for tid in _triggers(root) or {leaf.tid for leaf in _leaves(root, negated_too=True)}:
             self._watches_of.setdefault(tid, []).append(index)
 
     def scan(self, doc: Document) -> Hits:
@@ -316,35 +296,27 @@ class Matcher:
             if len(exact):
                 for end, (back, entries) in exact.iter(tokens.joined):
                     offset = end - back
-                    first = bisect_right(tokens.starts, offset) - 1
+                    first = tokens.token_at(offset)
                     for tid, extra, term in entries:
                         if _same_case(term, tokens.raw[first:first + extra + 1]):
                             present.add((tid, name))
                             hits.exact_offsets.setdefault((tid, name), []).append(offset)
         return hits
 
-    def _candidates(self, hits: Hits) -> list[int]:
-        found: set[int] = set()
+    def _candidates(self, hits: Hits) -> Iterator[int]:
+        """Each watch with a trigger among the terms present, once."""
+        seen: set[int] = set()
         watches_of = self._watches_of
         for tid, _ in hits.present:
-            if tid in watches_of:
-                found.update(watches_of[tid])
-        return sorted(found)
-
-    def _matching(self, hits: Hits) -> list[int]:
-        """The indexes of the watches that hold, in config order: each candidate is
-        tested once, as soon as one of its triggers is met."""
-        seen: set[int] = set()
-        out: list[int] = []
-        watches_of, watches, found = self._watches_of, self.watches, hits.present
-        for tid, _ in found:
             for index in watches_of.get(tid, ()):
                 if index not in seen:
                     seen.add(index)
-                    if watches[index].check(found, hits):
-                        out.append(index)
-        out.sort()
-        return out
+                    yield index
+
+    def _matching(self, hits: Hits) -> list[int]:
+        """The indexes of the watches that hold, in config order."""
+        watches, present = self.watches, hits.present
+        return sorted(i for i in self._candidates(hits) if watches[i].check(present, hits))
 
     def _positive_hits(self, watch: Watch, doc: Document,
                        hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:

@@ -11,7 +11,7 @@ from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
 
 from config.loader import load_config
-from config.models import Config, Source
+from config.models import Config, CrawlOptions, Source
 from spiders.base import SourceSpider
 from spiders.urls import registered_domain
 
@@ -20,9 +20,8 @@ def _seconds(td: timedelta) -> float:
     return td.total_seconds()
 
 
-def source_settings(config: Config, source: Source) -> dict[str, Any]:
-    """The Scrapy settings that carry this source's crawl options."""
-    opts = source.crawl(config.crawl)
+def crawl_settings(opts: CrawlOptions) -> dict[str, Any]:
+    """The Scrapy settings that carry a source's crawl options."""
     return {
         "USER_AGENT": opts.user_agent,
         "ROBOTSTXT_OBEY": opts.obey_robots,
@@ -50,7 +49,7 @@ def build_spider(config: Config, source: Source, config_path: str | None = None
         "config_path": config_path,
         "allow_private": opts.allow_private,
         "allowed_domains": domains,
-        "custom_settings": source_settings(config, source),
+        "custom_settings": crawl_settings(opts),
         "__module__": __name__,
     }
     cls_name = "Spider_" + source.name.replace("-", "_")

@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 
 from config.models import Config, Source
 from spiders.base import header_charset
-from spiders.loader import source_settings
+from spiders.loader import crawl_settings
 from spiders.safety import AddressPolicy, Allowance
 from spiders.urls import registered_domain
 
@@ -48,12 +48,7 @@ class PageSpider(Spider):
 def page_spider(config: Config, url: str, result: dict[str, Any]) -> type[PageSpider]:
     source = source_for(config, url)
     options = source.crawl(config.crawl) if source else config.crawl
-    settings = source_settings(config, source) if source else {
-        "USER_AGENT": options.user_agent, "ROBOTSTXT_OBEY": options.obey_robots,
-        "DOWNLOAD_TIMEOUT": options.timeout.total_seconds(),
-        "DOWNLOAD_MAXSIZE": options.max_page_size, "REDIRECT_MAX_TIMES": options.max_redirects,
-    }
     attrs = {"url": url, "allow_private": options.allow_private, "result": result,
-             "custom_settings": settings, "source_name": source.name if source else None,
-             "__module__": __name__}
+             "custom_settings": crawl_settings(options),
+             "source_name": source.name if source else None, "__module__": __name__}
     return type("OnePage", (PageSpider,), attrs)

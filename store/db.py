@@ -5,7 +5,7 @@ processes never deadlock upgrading read locks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,15 +131,6 @@ class Store:
             yield conn
 
     # -- articles -----------------------------------------------------------------
-    def known_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(set(keys))
-        found: set[str] = set()
-        with self.reader.connect() as conn:
-            for i in range(0, len(keys), 500):
-                rows = conn.execute(_ALIASES_PRESENT, {"keys": keys[i:i + 500]})
-                found.update(r[0] for r in rows)
-        return found
-
     def is_known(self, key: str) -> bool:
         """One URL key: asked before every article download, so the statement is ready."""
         with self.reader.connect() as conn:
@@ -179,20 +170,6 @@ class Store:
         if missing:
             conn.execute(insert(schema.url_aliases), missing)
         return new_id
-
-    def matches(self, watch: str | None = None, since: datetime | None = None,
-                article_id: int | None = None) -> list[dict[str, Any]]:
-        m, a = schema.matches, schema.articles
-        q = (select(m, a.c.url, a.c.title, a.c.source, a.c.published)
-             .join(a, a.c.id == m.c.article_id).order_by(m.c.id))
-        if watch is not None:
-            q = q.where(m.c.watch == watch)
-        if since is not None:
-            q = q.where(m.c.matched_at >= since)
-        if article_id is not None:
-            q = q.where(m.c.article_id == article_id)
-        with self.reader.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
 
     def iter_articles(self, since: datetime | None = None,
                       batch: int = 500) -> Iterator[dict[str, Any]]:

@@ -39,7 +39,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def config(tmp_path: Path, site: FixtureServer, port: int, *, more_sources: str = "",
-           smtp_extra: str = "", watches: str = WATCHES) -> Path:
+           watches: str = WATCHES) -> Path:
     return write_config(tmp_path, dedent(f"""
         sources:
           - name: daily
@@ -53,7 +53,7 @@ def config(tmp_path: Path, site: FixtureServer, port: int, *, more_sources: str 
             port: {port}
             security: none
             timeout: 5s
-        """).replace("{port}", str(port)) + smtp_extra + dedent(watches))
+        """).replace("{port}", str(port)) + dedent(watches))
 
 
 def plain(msg: EmailMessage) -> str:

@@ -3,12 +3,11 @@ emails to a maildir, and explain what matched and why. A second run sends nothin
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from sqlalchemy import select
@@ -44,7 +43,7 @@ def _port(directory: Path) -> int:
     return port
 
 
-def _matches_since(store: Store, since: datetime) -> list[dict[str, object]]:
+def _matches_since(store: Store, since: datetime) -> list[dict[str, Any]]:
     m, a = schema.matches, schema.articles
     with store.reader.connect() as conn:
         rows = conn.execute(
@@ -82,9 +81,8 @@ def run_demo(directory: Path, out: TextIO) -> int:
         return 0
     out.write("\nwhat matched, and why:\n")
     for m in found:
-        hits = m["hits"] if isinstance(m["hits"], list) else json.loads(str(m["hits"]))
         fields: dict[str, list[str]] = {}
-        for h in hits:
+        for h in m["hits"]:
             fields.setdefault(str(h["term"]), []).append(str(h["field"]))
         why = "; ".join(f"{term} ({', '.join(f)})" for term, f in fields.items())
         copy = " [a copy of a story already matched: listed as 'also reported by']" \
