@@ -54,8 +54,6 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
-    from newswatch.crawl import print_summary, run_crawl
-
     known = {s.name for s in config.sources}
     unknown = [n for n in args.source or [] if n not in known]
     if unknown:
@@ -65,9 +63,17 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     if not config.sources:
         print("newswatch: the config has no sources", file=sys.stderr)
         return EXIT_CONFIG
-    # piped or logged, the table keeps every column instead of squeezing to 80
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
-    results = run_crawl(config, path, args.source, args.dry_run, console)
+    from pipeline.pool import ExtractionPool
+
+    ExtractionPool.start_early()
+    try:
+        from newswatch.crawl import print_summary, run_crawl
+
+        # piped or logged, the table keeps every column instead of squeezing to 80
+        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+        results = run_crawl(config, path, args.source, args.dry_run, console)
+    finally:
+        ExtractionPool.release()
     print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
     mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results],

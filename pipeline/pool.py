@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from typing import Any, ClassVar
 
 from pebble import ProcessPool
@@ -41,6 +42,17 @@ class ExtractionPool:
             log.debug("extraction pool started with %d workers", n)
         cls._users += 1
         return cls._pool
+
+    @classmethod
+    def start_early(cls) -> None:
+        """Acquire the pool and start its workers in a background thread. Starting them
+        blocks until the fork server has imported trafilatura (about half a second);
+        begun before the crawl imports Scrapy, that wait overlaps the parent's own
+        imports instead of stalling the reactor on the first page. Pair with release()."""
+        pool = cls.acquire()
+        # scheduling a task is pebble's public way to start a pool's workers
+        threading.Thread(target=pool.schedule, args=(_warm,), daemon=True,
+                         name="extraction-pool-start").start()
 
     @classmethod
     def release(cls) -> None:

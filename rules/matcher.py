@@ -7,8 +7,9 @@ when it is compiled, which is what makes skipping the watches with no hit exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import ahocorasick
 
@@ -20,7 +21,14 @@ Span = tuple[str, int, int]  # field, first word, last word (inclusive)
 
 
 FIELD_NAMES = ("title", "text", "url", "source")
-Key = tuple[int, str]  # (term id, field)
+_FIELD_BIT = {name: i for i, name in enumerate(FIELD_NAMES)}
+# a (term id, field) pair packed in one int: ints hash for free, and every scan and every
+# watch test is a run of set operations on them
+Key = int
+
+
+def key_of(tid: int, name: str) -> Key:
+    return tid << 2 | _FIELD_BIT[name]
 
 
 class Hits:
@@ -38,14 +46,15 @@ class Hits:
 
     def _offsets(self, tid: int, name: str) -> list[int]:
         """Where each occurrence's first word starts in the field's `joined`."""
-        if (tid, name) in self.exact_offsets:
-            return self.exact_offsets[(tid, name)]
-        joined, key = self.fields[name].joined, self._terms[tid].key
+        key = key_of(tid, name)
+        if key in self.exact_offsets:
+            return self.exact_offsets[key]
+        joined, word = self.fields[name].joined, self._terms[tid].key
         out: list[int] = []
-        pos = joined.find(key)
+        pos = joined.find(word)
         while pos >= 0:
             out.append(pos + 1)
-            pos = joined.find(key, pos + 1)
+            pos = joined.find(word, pos + 1)
         return out
 
     def spans(self, tid: int) -> list[Span]:
@@ -54,7 +63,7 @@ class Hits:
             spans = []
             extra = len(self._terms[tid].words) - 1
             for name in FIELD_NAMES:
-                if (tid, name) in self.present:
+                if key_of(tid, name) in self.present:
                     tokens = self.fields[name]
                     offsets = self._offsets(tid, name)
                     if len(offsets) < 8 and "starts" not in tokens.__dict__:
@@ -101,7 +110,7 @@ class _Eval:
 def compile_test(node: _Eval) -> Callable[[set[Key], Hits], bool]:
     """The node's test as one Python function. Every candidate watch is tested for every
     article, and a flat boolean expression of set lookups costs a fraction of walking
-    the tree. The source holds only ints, field names and helper indexes, never query
+    the tree. The source holds only ints (packed keys and helper indexes), never query
     text."""
     helpers: list[_Eval] = []
     body = node.expr(helpers)
@@ -113,7 +122,7 @@ def compile_test(node: _Eval) -> Callable[[set[Key], Hits], bool]:
 class _Leaf(_Eval):
     def __init__(self, tid: int, fields: frozenset[str], label: str):
         self.tid, self.fields, self.label = tid, fields, label
-        self.keys = tuple((tid, f) for f in sorted(fields))
+        self.keys = tuple(key_of(tid, f) for f in sorted(fields))
 
     def spans(self, hits: Hits) -> list[Span]:
         return [s for s in hits.spans(self.tid) if s[0] in self.fields]
@@ -230,20 +239,29 @@ class Matcher:
         self._terms: list[Term] = []
         self._by_key: dict[str, list[int]] = {}
         self.watches: list[Watch] = []
-        self._watches_of: dict[int, list[int]] = {}
+        # watches indexed by the (term, field) pairs that trigger them: a "sure" watch
+        # (terms joined by OR only) holds whenever it is triggered, the others are tested
+        self._sure_of: dict[Key, list[int]] = {}
+        self._tested_of: dict[Key, list[int]] = {}
+        self._checks: list[Callable[[set[Key], Hits], bool]] = []
         for name, query in watches:
             self._add(name, query)
-        self._automaton = ahocorasick.Automaton()
+        # the plain automaton's values are ints: the index of the key's (term, field)
+        # pairs in each field's table, so a scan collects small ints and expands each
+        # distinct one once, in C
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        self._pairs: dict[str, list[tuple[Key, ...]]] = {f: [] for f in FIELD_NAMES}
         # case-sensitive terms need a check of the words as written, so they get their own
-        # automaton; the plain one's values are the (term, field) pairs to mark present
+        # automaton
         self._exact = ahocorasick.Automaton()
         for key, ids in self._by_key.items():
-            plain = tuple({f: (tid, f) for f in FIELD_NAMES} for tid in ids
-                          if not self._terms[tid].exact)
+            plain = [tid for tid in ids if not self._terms[tid].exact]
             exact = tuple((tid, len(self._terms[tid].words) - 1, self._terms[tid])
                           for tid in ids if self._terms[tid].exact)
             if plain:
-                self._automaton.add_word(key, plain)
+                for f, table in self._pairs.items():
+                    table.append(tuple(key_of(tid, f) for tid in plain))
+                self._automaton.add_word(key, len(self._pairs["text"]) - 1)
             if exact:
                 self._exact.add_word(key, (len(key) - 2, exact))
         for automaton in (self._automaton, self._exact):
@@ -277,46 +295,58 @@ class Matcher:
         node = parse_query(query, self._sets)
         root = self._compile(node)
         index = len(self.watches)
-        self.watches.append(Watch(name, query, root, compile_test(root)))
-        for tid in _triggers(root) or {leaf.tid for leaf in _leaves(root, negated_too=True)}:
-            self._watches_of.setdefault(tid, []).append(index)
+        watch = Watch(name, query, root, compile_test(root))
+        self.watches.append(watch)
+        self._checks.append(watch.check)
+        triggers = _triggers(root)
+        if triggers is None:  # refused by the config; kept exact for direct callers
+            triggers = frozenset(k for leaf in _leaves(root, negated_too=True)
+                                 for k in leaf.keys)
+        index_of = self._sure_of if _only_or(root) else self._tested_of
+        for key in triggers:
+            index_of.setdefault(key, []).append(index)
 
     def scan(self, doc: Document) -> Hits:
         """Which terms occur in which field."""
         hits = Hits(doc.fields, self._terms)
         present = hits.present
-        plain, exact = self._automaton, self._exact
+        plain, exact, pairs = self._automaton, self._exact, self._pairs
         for name, tokens in doc.fields.items():
             if not tokens.raw:
                 continue
             if len(plain):
-                # one comprehension over the automaton's output: the hot loop of matching
-                present.update([pairs[name] for _, found in plain.iter(tokens.joined)
-                                for pairs in found])
+                # the hot loop of matching: one set comprehension over the automaton's
+                # output, then each distinct key's pairs added at C speed
+                found = {index for _, index in plain.iter(tokens.joined)}
+                present.update(chain.from_iterable(map(pairs[name].__getitem__, found)))
             if len(exact):
                 for end, (back, entries) in exact.iter(tokens.joined):
                     offset = end - back
                     first = tokens.token_at(offset)
                     for tid, extra, term in entries:
                         if _same_case(term, tokens.raw[first:first + extra + 1]):
-                            present.add((tid, name))
-                            hits.exact_offsets.setdefault((tid, name), []).append(offset)
+                            present.add(key_of(tid, name))
+                            hits.exact_offsets.setdefault(key_of(tid, name), []).append(offset)
         return hits
 
-    def _candidates(self, hits: Hits) -> Iterator[int]:
-        """Each watch with a trigger among the terms present, once."""
-        seen: set[int] = set()
-        watches_of = self._watches_of
-        for tid, _ in hits.present:
-            for index in watches_of.get(tid, ()):
-                if index not in seen:
-                    seen.add(index)
-                    yield index
+    def _triggered(self, hits: Hits) -> tuple[set[int], set[int]]:
+        """The watches with a trigger among the (term, field) pairs present: those that
+        hold for that alone, and those still to be tested."""
+        present, empty = hits.present, ()
+        sure = set().union(*[self._sure_of.get(k, empty) for k in present])
+        tested = set().union(*[self._tested_of.get(k, empty) for k in present])
+        return sure, tested
+
+    def _candidates(self, hits: Hits) -> list[int]:
+        sure, tested = self._triggered(hits)
+        return sorted(sure | tested)
 
     def _matching(self, hits: Hits) -> list[int]:
         """The indexes of the watches that hold, in config order."""
-        watches, present = self.watches, hits.present
-        return sorted(i for i in self._candidates(hits) if watches[i].check(present, hits))
+        sure, tested = self._triggered(hits)
+        checks, present = self._checks, hits.present
+        sure.update([i for i in tested if checks[i](present, hits)])
+        return sorted(sure)
 
     def _positive_hits(self, watch: Watch, doc: Document,
                        hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
@@ -364,12 +394,13 @@ def _same_case(term: Term, raw: Sequence[str]) -> bool:
     return tuple(raw) == exact
 
 
-def _triggers(node: _Eval) -> frozenset[int] | None:
-    """Terms of which at least one must occur for `node` to hold; None when it can hold
-    with none of its terms present. A watch is only evaluated when one of its triggers
-    hits: for `a AND b` that is `a` alone, for `a OR b` either."""
+def _triggers(node: _Eval) -> frozenset[Key] | None:
+    """(term, field) pairs of which at least one must be present for `node` to hold;
+    None when it can hold with none of its terms present. A watch is only evaluated when
+    one of its triggers hits: for `a AND b` that is `a` alone (in the fields it is
+    looked for in), for `a OR b` either."""
     if isinstance(node, _Leaf):
-        return frozenset({node.tid})
+        return frozenset(node.keys)
     if isinstance(node, _Any):
         parts = [_triggers(c) for c in node.children]
         if any(p is None for p in parts):
@@ -383,6 +414,13 @@ def _triggers(node: _Eval) -> frozenset[int] | None:
         options = [p for p in (left, right) if p is not None]
         return min(options, key=len) if options else None
     return None
+
+
+def _only_or(node: _Eval) -> bool:
+    """Whether `node` is terms joined by OR alone, so holds exactly when one is present."""
+    if isinstance(node, _Leaf):
+        return True
+    return isinstance(node, _Any) and all(_only_or(c) for c in node.children)
 
 
 def _leaves(node: _Eval, negated_too: bool) -> list[_Leaf]:

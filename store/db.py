@@ -64,13 +64,12 @@ def make_engine(url: str, writer: bool = True) -> Engine:
 # statements built once: building SQLAlchemy expressions costs more than running them,
 # and these run for every article a crawl stores
 _A = schema.articles
-_ARTICLE_BY_KEY = select(_A.c.id).where(_A.c.url_key == bindparam("key"))
 _INSERT_ARTICLE = insert(_A)
 _MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id.is_(None))
                     .values(story_id=_A.c.id))
 _ALIAS_KNOWN = select(schema.url_aliases.c.url_key).where(
     schema.url_aliases.c.url_key == bindparam("key"))
-_ALIASES_PRESENT = select(schema.url_aliases.c.url_key).where(
+_ALIASES_PRESENT = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
     schema.url_aliases.c.url_key.in_(bindparam("keys", expanding=True)))
 
 
@@ -143,7 +142,11 @@ class Store:
         if conn is None:
             with self.tx() as c:
                 return self.add_article(rec, c, routes)
-        existing = conn.execute(_ARTICLE_BY_KEY, {"key": rec.url_key}).scalar()
+        # an article's own key is always among its aliases (written in its transaction),
+        # so one lookup tells both whether it is stored and which variants are new
+        keys = {rec.url_key, *rec.aliases}
+        present = dict(conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}).tuples().all())
+        existing: int | None = present.get(rec.url_key)
         new_id: int | None = None
         if existing is None:
             now = utcnow()
@@ -164,9 +167,7 @@ class Store:
             if rec.matches and not rec.too_old:
                 _, rec.queued = add_matches(conn, new_id, story or new_id, rec.matches,
                                             routes or {}, now)
-        keys = {rec.url_key, *rec.aliases}
-        present = set(conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}).scalars())
-        missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present)]
+        missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present.keys())]
         if missing:
             conn.execute(insert(schema.url_aliases), missing)
         return new_id
