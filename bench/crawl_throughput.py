@@ -1,6 +1,6 @@
 """Crawl throughput: `newswatch crawl` against trafilatura alone, same pages, same run.
 
-    python bench/crawl_throughput.py ../shared/corpus/aeb [--copies 10] [--http 1.0]
+    python bench/crawl_throughput.py ../shared/corpus/aeb [--rounds 3] [--http 1.0]
 
 Serves the corpus's HTML pages (repeated to ~1,800 URLs) from a local HTTP server with
 a sitemap, then measures
@@ -20,6 +20,7 @@ import gzip
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,8 @@ def baseline(urls: list[tuple[str, bytes]]) -> tuple[float, int]:
 
 
 def crawl(tmp: Path, base: str, workers: int) -> tuple[float, int, int]:
+    for old in tmp.glob("bench.db*"):  # every round crawls into an empty database
+        old.unlink()
     cfg = tmp / "bench.yaml"
     cfg.write_text(f"""database: bench.db
 crawl:
@@ -106,6 +109,8 @@ def main() -> None:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--copies", type=int, default=10)
     ap.add_argument("--http", choices=["1.0", "1.1"], default="1.1")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure baseline and crawl this many times, alternating")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -120,16 +125,27 @@ def main() -> None:
         try:
             time.sleep(1)
             print(f"{len(urls)} pages, {os.cpu_count()} CPUs, {args.workers} extraction workers")
-            b_time, b_text = baseline(urls)
-            b_rate = len(urls) / b_time
-            print(f"trafilatura alone, one process: {b_time:7.1f} s  {b_rate:6.1f} pages/s "
-                  f"({b_text} with text)")
-            c_time, stored, c_text = crawl(tmp, base, args.workers)
-            c_rate = stored / c_time
-            print(f"newswatch crawl (whole command): {c_time:7.1f} s  {c_rate:6.1f} pages/s "
-                  f"({stored} stored, {c_text} with text)")
-            print(f"  (local HTTP/{args.http} server CPU: {server_cpu(server.pid):.1f} s)")
-            print(f"ratio: {c_rate / b_rate:.2f}x")
+            ratios, b_rates, c_rates = [], [], []
+            for n in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    print(f"round {n}:")
+                b_time, b_text = baseline(urls)
+                b_rates.append(len(urls) / b_time)
+                print(f"trafilatura alone, one process: {b_time:7.1f} s  {b_rates[-1]:6.1f} "
+                      f"pages/s ({b_text} with text)")
+                cpu_before = server_cpu(server.pid)
+                c_time, stored, c_text = crawl(tmp, base, args.workers)
+                c_rates.append(stored / c_time)
+                print(f"newswatch crawl (whole command): {c_time:7.1f} s  {c_rates[-1]:6.1f} "
+                      f"pages/s ({stored} stored, {c_text} with text)")
+                print(f"  (local HTTP/{args.http} server CPU: "
+                      f"{server_cpu(server.pid) - cpu_before:.1f} s)")
+                ratios.append(c_rates[-1] / b_rates[-1])
+                print(f"ratio: {ratios[-1]:.2f}x")
+            if args.rounds > 1:
+                print(f"ratios per round: {', '.join(f'{r:.2f}' for r in ratios)}; median "
+                      f"{statistics.median(ratios):.2f}x; best crawl / best baseline "
+                      f"{max(c_rates) / max(b_rates):.2f}x")
         finally:
             server.terminate()
             server.wait()

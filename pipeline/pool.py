@@ -36,7 +36,7 @@ class ExtractionPool:
                 os.cpu_count() or 2)
             # forkserver: never fork the reactor process with its threads and sockets
             ctx: Any = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["pipeline.extract"])
+            ctx.set_forkserver_preload(["pipeline.warmup"])
             cls._pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
                                     initializer=_warm, context=ctx)
             log.debug("extraction pool started with %d workers", n)
