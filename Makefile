@@ -33,8 +33,8 @@ screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py
 
 bench: $(STAMP)
-	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb
-	$(BIN)/python -m bench.match_throughput ../shared/corpus/aeb
+	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb --rounds 3
+	$(BIN)/python -m bench.match_throughput ../shared/corpus/aeb --rounds 7
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
