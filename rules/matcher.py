@@ -298,10 +298,9 @@ class Matcher:
         watch = Watch(name, query, root, compile_test(root))
         self.watches.append(watch)
         self._checks.append(watch.check)
-        triggers = _triggers(root)
-        if triggers is None:  # refused by the config; kept exact for direct callers
-            triggers = frozenset(k for leaf in _leaves(root, negated_too=True)
-                                 for k in leaf.keys)
+        triggers = _triggers(root, lambda tid: _term_weight(self._terms[tid]))
+        # parse_query refuses a query that could hold with none of its terms present
+        assert triggers is not None, query
         index_of = self._sure_of if _only_or(root) else self._tested_of
         for key in triggers:
             index_of.setdefault(key, []).append(index)
@@ -394,26 +393,33 @@ def _same_case(term: Term, raw: Sequence[str]) -> bool:
     return tuple(raw) == exact
 
 
-def _triggers(node: _Eval) -> frozenset[Key] | None:
+def _triggers(node: _Eval, weight: Callable[[int], float]) -> frozenset[Key] | None:
     """(term, field) pairs of which at least one must be present for `node` to hold;
     None when it can hold with none of its terms present. A watch is only evaluated when
-    one of its triggers hits: for `a AND b` that is `a` alone (in the fields it is
-    looked for in), for `a OR b` either."""
+    one of its triggers hits: for `a AND b` that is one side alone (in the fields it is
+    looked for in), the side whose terms `weight` says are found least often; for
+    `a OR b` both."""
     if isinstance(node, _Leaf):
         return frozenset(node.keys)
     if isinstance(node, _Any):
-        parts = [_triggers(c) for c in node.children]
+        parts = [_triggers(c, weight) for c in node.children]
         if any(p is None for p in parts):
             return None
         return frozenset().union(*[p for p in parts if p is not None])
-    if isinstance(node, _All):
-        options = [p for p in (_triggers(c) for c in node.children) if p is not None]
-        return min(options, key=len) if options else None
-    if isinstance(node, _Near):
-        left, right = _triggers(node.left), _triggers(node.right)
-        options = [p for p in (left, right) if p is not None]
-        return min(options, key=len) if options else None
+    if isinstance(node, _All | _Near):
+        sides = node.children if isinstance(node, _All) else [node.left, node.right]
+        options = [p for p in (_triggers(c, weight) for c in sides) if p is not None]
+        return min(options, key=lambda keys: sum(weight(k >> 2) for k in keys),
+                   default=None)
     return None
+
+
+def _term_weight(term: Term) -> float:
+    """How often a term is expected to hit, relatively: a phrase rarely, a prefix (any
+    word it begins) often."""
+    if term.prefix:
+        return 4.0
+    return 1.0 if len(term.words) == 1 else 0.25
 
 
 def _only_or(node: _Eval) -> bool:
