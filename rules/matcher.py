@@ -340,7 +340,7 @@ class Matcher:
         sure, tested = self._triggered(hits)
         return sorted(sure | tested)
 
-    def _matching(self, hits: Hits) -> list[int]:
+    def matching_indexes(self, hits: Hits) -> list[int]:
         """The indexes of the watches that hold, in config order."""
         sure, tested = self._triggered(hits)
         checks, present = self._checks, hits.present
@@ -359,7 +359,7 @@ class Matcher:
     def match(self, doc: Document) -> list[Match]:
         hits = self.scan(doc)
         out: list[Match] = []
-        for index in self._matching(hits):
+        for index in self.matching_indexes(hits):
             watch = self.watches[index]
             summary, snips = self._positive_hits(watch, doc, hits)
             out.append(Match(watch.name, watch.query, summary, snips))
@@ -367,7 +367,7 @@ class Matcher:
 
     def matching_names(self, doc: Document) -> list[str]:
         hits = self.scan(doc)
-        return [self.watches[i].name for i in self._matching(hits)]
+        return [self.watches[i].name for i in self.matching_indexes(hits)]
 
     def explain(self, doc: Document, names: Iterable[str] | None = None) -> list[Explanation]:
         wanted = set(names) if names is not None else None
