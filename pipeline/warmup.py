@@ -5,6 +5,8 @@ starting, and every worker inherits them instead of paying them on its first pag
 
 from __future__ import annotations
 
+import logging
+
 import courlan
 from trafilatura import external
 
@@ -26,11 +28,20 @@ SAMPLE = (
     "<h1>Council agrees bridge repairs</h1>" + _PARAGRAPH * 4 +
     "</article><footer>Valley Courier</footer></body></html>").encode()
 
-extract_page("https://courier.example/news/bridge-repairs/", SAMPLE, "utf-8")
-# the two first-use costs a clean sample page does not reach (measured on the corpus's
-# first page: 0.16 s and 0.08 s): the stop words of every language, read when
-# trafilatura falls back to jusText on a page of unknown language, and the public suffix
-# list behind site names
-if callable(getattr(external, "jt_stoplist_init", None)):
-    external.jt_stoplist_init()
-courlan.extract_domain("https://www.example.co.uk/news/")
+
+def warm_up() -> None:
+    extract_page("https://courier.example/news/bridge-repairs/", SAMPLE, "utf-8")
+    # the two first-use costs a clean sample page does not reach (measured on the
+    # corpus's first page: 0.16 s and 0.08 s): the stop words of every language, read
+    # when trafilatura falls back to jusText on a page of unknown language, and the
+    # public suffix list behind site names
+    if callable(getattr(external, "jt_stoplist_init", None)):
+        external.jt_stoplist_init()
+    courlan.extract_domain("https://www.example.co.uk/news/")
+
+
+try:
+    warm_up()
+except Exception:  # the fork server ignores only ImportError: never let a warm-up
+    # failure stop extraction, which works the same without it
+    logging.getLogger(__name__).warning("extraction warm-up failed", exc_info=True)

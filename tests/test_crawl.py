@@ -265,3 +265,17 @@ def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
     assert "RemoteControl" not in enabled
     assert "Telnet console listening" not in proc.stderr
     assert "remote control" not in proc.stderr.lower()
+
+
+def test_the_extraction_warm_up_sample_goes_through_the_whole_extractor() -> None:
+    # the fork server's warm-up is only worth its time if its page reaches metadata,
+    # date and text extraction, as a real article does
+    from pipeline.extract import extract_page
+    from pipeline.warmup import SAMPLE
+
+    result = extract_page("https://courier.example/news/bridge-repairs/", SAMPLE, "utf-8")
+    assert result["title"] == "Council agrees bridge repairs"
+    assert result["date"].startswith("2026-03-02")
+    assert result["author"] == "A Reporter"
+    assert "temporary crossing could open within six weeks" in result["text"]
+    assert result["fingerprint"]
