@@ -39,8 +39,7 @@ def problem(run: dict[str, Any]) -> str | None:
     if run["status"] == "failed":
         return one_line(run.get("message")) or "no feed, sitemap or listing page could be read"
     pages = int(run.get("pages") or 0)
-    texts = pages - int(run.get("no_text") or 0)
-    if pages >= EMPTY_MIN_PAGES and texts <= 0:
+    if pages >= EMPTY_MIN_PAGES and _texts(run) <= 0:
         return (f"{pages} article pages fetched and {NO_TEXT} (a new layout, a paywall or a "
                 "block page?)")
     return None
@@ -48,6 +47,19 @@ def problem(run: dict[str, Any]) -> str | None:
 
 def _texts(run: dict[str, Any]) -> int:
     return int(run.get("pages") or 0) - int(run.get("no_text") or 0)
+
+
+def bad_streak(runs: list[dict[str, Any]]) -> int:
+    """How many of the newest finished runs (newest first) in a row had a problem; runs
+    in progress or stopped on purpose are passed over."""
+    streak = 0
+    for run in runs:
+        if run["status"] in ("running", "cancelled"):
+            continue
+        if problem(run) is None:
+            break
+        streak += 1
+    return streak
 
 
 def assess(runs: list[dict[str, Any]], state: str,
@@ -61,9 +73,8 @@ def assess(runs: list[dict[str, Any]], state: str,
     if state != "failing":
         if latest is not None and NO_TEXT in latest:
             return "failing", latest
-        bad = [problem(r) for r in runs[:FAILING_AFTER]]
-        if len(bad) == FAILING_AFTER and all(bad):
-            return "failing", f"{FAILING_AFTER} bad runs in a row; the last: {bad[0]}"
+        if bad_streak(runs) >= FAILING_AFTER:
+            return "failing", f"{FAILING_AFTER} bad runs in a row; the last: {latest}"
         return None
     if latest is None:
         if reason and NO_TEXT in reason and _texts(runs[0]) <= 0:

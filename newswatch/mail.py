@@ -111,11 +111,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
             m.c.matched_at >= now - timedelta(days=7)).group_by(m.c.watch)).all())
     for src in config.sources:
         runs = store.runs(src.name, limit=20)
-        bad = 0
-        for r in runs:
-            if r["status"] != "failed":
-                break
-            bad += 1
+        bad = health.bad_streak(runs)
         last = runs[0] if runs else None
         state = health_states.get(src.name, ("healthy", None))[0]
         when = last["started"].strftime("%Y-%m-%d %H:%M") if last else "never"
