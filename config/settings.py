@@ -58,6 +58,8 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "store.runs.RunRecorder": 500,
+    # off anyway (REMOTE_CONTROL_ENABLED), but loading it imports aiohttp: 0.1 s a start
+    "scrapy.extensions.remote_control.RemoteControl": None,
 }
 
 LOG_LEVEL = "INFO"

@@ -4,11 +4,14 @@ usage."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import resource
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -16,6 +19,7 @@ from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
 from newswatch import explain, mail
+from store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -170,5 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args, config, path))
 
 
+def run() -> NoReturn:
+    """The console script: main(), then a quick exit. Python's own teardown frees every
+    object of Scrapy, SQLAlchemy and lxml one by one, 0.4 s measured after every crawl,
+    for a process that is about to end anyway. So: close the databases, run the atexit
+    handlers (logging, multiprocessing's temporary files), flush, and leave."""
+    code = main()
+    Store.close_shared()
+    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)  # a thread still runs: the interpreter's shutdown winds it down
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

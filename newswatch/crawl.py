@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from config.models import Config
-from spiders.loader import build_spider
+from spiders.loader import ConfigSpiderLoader
 from store.runs import run_counts, run_status
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,12 @@ class SourceResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def scrapy_settings(config_path: Path, dry_run: bool = False, **extra: Any) -> Settings:
+def scrapy_settings(config: Config, config_path: Path, dry_run: bool = False,
+                    **extra: Any) -> Settings:
     settings = Settings()
     settings.setmodule("config.settings", priority="project")
     settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
+    settings.set("SPIDER_LOADER_CLASS", ConfigSpiderLoader.of(config), priority="cmdline")
     settings.set("NEWSWATCH_DRY_RUN", dry_run, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     for key, value in extra.items():
@@ -64,7 +66,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     """Crawl the sources once; return a result per source (status ok or failed)."""
     sources = [s for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
-    settings = scrapy_settings(config_path, dry_run,
+    settings = scrapy_settings(config, config_path, dry_run,
                                LOG_LEVEL="WARNING" if live_view or quiet else "INFO")
     level = logging.getLogger().level
     if quiet:
@@ -75,7 +77,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     logging.getLogger().setLevel(level)  # Scrapy resets the root level; the CLI owns it
     crawlers: list[tuple[str, Crawler]] = []
     for source in sources:
-        crawler = process.create_crawler(build_spider(config, source, str(config_path)))
+        crawler = process.create_crawler(process.spider_loader.load(source.name))
         crawlers.append((source.name, crawler))
         process.crawl(crawler)
     logging.getLogger().setLevel(level)  # creating crawlers resets it too

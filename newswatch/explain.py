@@ -136,7 +136,7 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
         print(f"newswatch: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
     matcher = Matcher(watches, config.terms)
-    store = Store(config.database)
+    store = Store.shared(config.database)
     cutoff = datetime.now(UTC) - window if window else None
     out = sys.stdout
     seen = 0

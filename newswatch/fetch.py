@@ -9,6 +9,7 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
+from config import settings as project_settings
 from config.models import Config
 from newswatch.crawl import scrapy_settings
 from spiders.page import page_spider
@@ -24,8 +25,8 @@ def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
     """{url, body, charset, status, source}; FetchError when the page cannot be had."""
     result: dict[str, Any] = {}
     settings = scrapy_settings(
-        config_path, dry_run=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
-        EXTENSIONS={"store.runs.RunRecorder": None},
+        config, config_path, dry_run=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
+        EXTENSIONS={**project_settings.EXTENSIONS, "store.runs.RunRecorder": None},
         DOWNLOADER_MIDDLEWARES={
             "spiders.safety.AddressGuardMiddleware": 40,
             "store.middleware.KnownArticlesMiddleware": None,

@@ -77,7 +77,7 @@ def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
 
 
 def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
-    store = Store(config.database)
+    store = Store.shared(config.database)
     if args.dry_run:
         made = outbox.compose(store, config, commit=False)
         pending = outbox.counts(store)["pending"]
@@ -91,7 +91,7 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
-    store = Store(config.database)
+    store = Store.shared(config.database)
     # piped or logged, tables keep every column instead of squeezing to 80
     console = Console(file=sys.stdout, highlight=False,
                       width=None if sys.stdout.isatty() else 160)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
@@ -57,16 +57,26 @@ def build_spider(config: Config, source: Source, config_path: str | None = None
 
 
 class ConfigSpiderLoader:
-    """Scrapy's ISpiderLoader over the sources of the newswatch config."""
+    """Scrapy's ISpiderLoader over the sources of the newswatch config. `scrapy list` and
+    `scrapy crawl` load the file named by NEWSWATCH_CONFIG; a command that has loaded it
+    already hands it over with `of(config)` rather than validate it twice (seconds, for
+    a config of 10,000 watches)."""
+
+    preloaded: ClassVar[Config | None] = None
 
     def __init__(self, settings: BaseSettings):
         path = settings.get("NEWSWATCH_CONFIG") or None
-        self.config = load_config(path)
+        self.config = self.preloaded or load_config(path)
         self._spiders = {s.name: build_spider(self.config, s, path) for s in self.config.sources}
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ConfigSpiderLoader:
         return cls(settings)
+
+    @classmethod
+    def of(cls, config: Config) -> type[ConfigSpiderLoader]:
+        """A loader class (SPIDER_LOADER_CLASS) over this already loaded config."""
+        return type("PreloadedSpiderLoader", (cls,), {"preloaded": config})
 
     def load(self, spider_name: str) -> type[Spider]:
         try:

@@ -110,6 +110,13 @@ class Store:
             cls._shared[url] = cls(url)
         return cls._shared[url]
 
+    @classmethod
+    def close_shared(cls) -> None:
+        """Close the shared stores (a SQLite database checkpoints its WAL on close)."""
+        for store in cls._shared.values():
+            store.close()
+        cls._shared.clear()
+
     def __init__(self, url: str):
         self.url = url
         self.stories = StoryIndex()

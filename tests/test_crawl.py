@@ -31,6 +31,10 @@ def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: P
     cfg = daily_config(tmp_path, fresh_site)
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
+    # the command ends without Python's teardown, but only after closing the database:
+    # a cleanly closed SQLite database has folded its write-ahead log back in (checked
+    # before this test opens the database itself)
+    assert (tmp_path / "nw.db").exists() and not (tmp_path / "nw.db-wal").exists()
     assert "daily" in proc.stdout and "new" in proc.stdout
     rows = db_rows(cfg, "select * from articles order by url")
     by_slug = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in rows}
@@ -252,6 +256,24 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
                              env=env, capture_output=True, text=True, timeout=120)
     assert crawled.returncode == 0, crawled.stderr
     assert len(db_rows(cfg, "select id from articles where has_text = 1")) == 5
+
+
+def test_a_loaded_config_is_handed_to_scrapy_not_read_again(tmp_path: Path) -> None:
+    from scrapy.settings import Settings
+
+    from config.loader import load_config
+    from spiders.loader import ConfigSpiderLoader
+
+    cfg = write_config(tmp_path, """
+        sources:
+          - name: daily
+            feeds: ["http://127.0.0.1:9/feed.xml"]
+        """)
+    config = load_config(cfg)
+    cfg.unlink()  # reading the file again would now fail
+    loader = ConfigSpiderLoader.of(config)(Settings({"NEWSWATCH_CONFIG": str(cfg)}))
+    assert loader.list() == ["daily"]
+    assert loader.load("daily").config is config  # type: ignore[attr-defined]
 
 
 def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
