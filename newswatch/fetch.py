@@ -9,7 +9,6 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
-from config import settings as project_settings
 from config.models import Config
 from newswatch.crawl import scrapy_settings
 from spiders.page import page_spider
@@ -26,7 +25,8 @@ def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     settings = scrapy_settings(
         config, config_path, dry_run=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
-        EXTENSIONS={**project_settings.EXTENSIONS, "store.runs.RunRecorder": None},
+        EXTENSIONS={"store.runs.RunRecorder": None},
+        SPIDER_MIDDLEWARES={"store.middleware.KnownLinksMiddleware": None},
         DOWNLOADER_MIDDLEWARES={
             "spiders.safety.AddressGuardMiddleware": 40,
             "store.middleware.KnownArticlesMiddleware": None,

@@ -5,7 +5,7 @@ processes never deadlock upgrading read locks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,6 +142,16 @@ class Store:
         with self.reader.connect() as conn:
             return conn.execute(_ALIAS_KNOWN, {"key": key}).first() is not None
 
+    def known_keys(self, keys: Iterable[str], batch: int = 500) -> set[str]:
+        """Which of these URL keys are stored: one query per `batch` keys."""
+        todo = sorted(set(keys))
+        found: set[str] = set()
+        with self.reader.connect() as conn:
+            for i in range(0, len(todo), batch):
+                rows = conn.execute(_ALIASES_PRESENT, {"keys": todo[i:i + batch]})
+                found.update(row[0] for row in rows)
+        return found
+
     def add_article(self, rec: ArticleRecord, conn: Connection | None = None,
                     routes: Mapping[str, Route] | None = None) -> int | None:
         """Insert an article with its matches and their outbox rows; None if its key was
@@ -152,7 +162,8 @@ class Store:
         # an article's own key is always among its aliases (written in its transaction),
         # so one lookup tells both whether it is stored and which variants are new
         keys = {rec.url_key, *rec.aliases}
-        present = dict(conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}).tuples().all())
+        present: dict[str, int] = {
+            key: aid for key, aid in conn.execute(_ALIASES_PRESENT, {"keys": list(keys)})}
         existing: int | None = present.get(rec.url_key)
         new_id: int | None = None
         if existing is None:

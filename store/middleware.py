@@ -1,17 +1,23 @@
-"""Downloader middlewares backed by the store: skip article pages already stored, and
-make feed/sitemap requests conditional (If-None-Match / If-Modified-Since)."""
+"""Middlewares backed by the store: drop links to article pages already stored (in
+batches as listings are parsed, and once more before a download), and make feed and
+sitemap requests conditional (If-None-Match / If-Modified-Since)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.statscollectors import StatsCollector
 
 from spiders.base import KnownArticle
 from spiders.urls import url_key
 from store.db import Store
+
+# meta key: the URL key under which a request's link was found not stored
+CHECKED = "newswatch_checked_key"
 
 
 def _store_for(crawler: Crawler) -> Store:
@@ -20,7 +26,10 @@ def _store_for(crawler: Crawler) -> Store:
 
 
 class KnownArticlesMiddleware:
-    """A re-crawl never downloads an article page it has stored under any URL variant."""
+    """A re-crawl never downloads an article page it has stored under any URL variant.
+    Links were looked up in batches when their listing was parsed (KnownLinksMiddleware);
+    here, just before the download, only a URL not looked up yet is (a redirect's
+    target, a request made elsewhere)."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -30,8 +39,68 @@ class KnownArticlesMiddleware:
         return cls(_store_for(crawler))
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        if request.meta.get("article") and self.store.is_known(url_key(request.url)):
+        if not request.meta.get("article"):
+            return
+        key = url_key(request.url)
+        if request.meta.get(CHECKED) != key and self.store.is_known(key):
             raise KnownArticle(f"already stored: {request.url}")
+
+
+class KnownLinksMiddleware:
+    """Spider middleware: the article links a listing yields (a sitemap can hold tens of
+    thousands) are looked up in the store a batch at a time, and those already stored are
+    dropped before they are ever scheduled, instead of one query per request."""
+
+    BATCH = 500
+
+    def __init__(self, store: Store, stats: StatsCollector | None):
+        self.store = store
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> KnownLinksMiddleware:
+        return cls(_store_for(crawler), crawler.stats)
+
+    def _new(self, requests: list[Request]) -> list[Request]:
+        keys = [url_key(r.url) for r in requests]
+        known = self.store.known_keys(keys)
+        fresh = []
+        for request, key in zip(requests, keys, strict=True):
+            if key in known:
+                if self.stats is not None:
+                    self.stats.inc_value("newswatch/known")
+                continue
+            request.meta[CHECKED] = key
+            fresh.append(request)
+        return fresh
+
+    def process_spider_output(self, response: Response, result: Iterable[Any],
+                              spider: Spider | None = None) -> Iterator[Any]:
+        batch: list[Request] = []
+        for obj in result:
+            if isinstance(obj, Request) and obj.meta.get("article"):
+                batch.append(obj)
+                if len(batch) >= self.BATCH:
+                    yield from self._new(batch)
+                    batch = []
+            else:
+                yield obj
+        yield from self._new(batch)
+
+    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any],
+                                          spider: Spider | None = None) -> AsyncIterator[Any]:
+        batch: list[Request] = []
+        async for obj in result:
+            if isinstance(obj, Request) and obj.meta.get("article"):
+                batch.append(obj)
+                if len(batch) >= self.BATCH:
+                    for request in self._new(batch):
+                        yield request
+                    batch = []
+            else:
+                yield obj
+        for request in self._new(batch):
+            yield request
 
 
 class ConditionalRequestsMiddleware:

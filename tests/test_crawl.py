@@ -78,6 +78,23 @@ def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
     feed_headers = fresh_site.state.headers["/feed.xml"][-1]
     assert "If-None-Match" in feed_headers
     assert len(db_rows(cfg, "select id from articles")) == 6
+    # the sitemap's five article links were found stored when it was parsed
+    last = db_rows(cfg, "select known from runs where source = 'daily-sitemap'")
+    assert last[-1]["known"] == 5
+
+
+def test_known_keys_are_looked_up_in_batches(tmp_path: Path) -> None:
+    from store.db import ArticleRecord, Store
+
+    store = Store(f"sqlite:///{tmp_path / 'k.db'}")
+    for i in range(5):
+        store.add_article(ArticleRecord(url=f"https://x.example/{i}", url_key=f"x.example/{i}",
+                                        source="s", aliases=(f"x.example/{i}?amp",)))
+    asked = [f"x.example/{i}" for i in range(7)] + ["x.example/3?amp", "x.example/3"]
+    assert store.known_keys(asked, batch=2) == {
+        *(f"x.example/{i}" for i in range(5)), "x.example/3?amp"}
+    assert store.known_keys([]) == set()
+    store.close()
 
 
 def test_sitemaps_from_robots_with_news_and_old_index(fresh_site: FixtureServer,
