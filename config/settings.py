@@ -47,8 +47,8 @@ METAREFRESH_ENABLED = False
 # request; only disabled (None), Scrapy still imports them at every start (the remote-
 # control server imports aiohttp, 0.1 s; the cookie middleware 60 ms). So they are left
 # out of Scrapy's base lists, which keep whatever a newer Scrapy adds. Byte counts
-# (DownloaderStats) are not recorded, and no Referer is sent: it costs two URL parses a
-# request and tells a site nothing it needs.
+# (DownloaderStats) are not recorded. (The Referer middleware stays: without it the
+# redirect middleware warns at every start.)
 _UNUSED = {
     "scrapy.extensions.remote_control.RemoteControl",
     "scrapy.extensions.telnet.TelnetConsole",
@@ -57,7 +57,6 @@ _UNUSED = {
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
     "scrapy.downloadermiddlewares.stats.DownloaderStats",
     "scrapy.spidermiddlewares.depth.DepthMiddleware",
-    "scrapy.spidermiddlewares.referer.RefererMiddleware",
 }
 EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items()
                    if k not in _UNUSED}

@@ -35,6 +35,11 @@ def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: P
     # a cleanly closed SQLite database has folded its write-ahead log back in (checked
     # before this test opens the database itself)
     assert (tmp_path / "nw.db").exists() and not (tmp_path / "nw.db-wal").exists()
+    # a clean crawl of a healthy site has nothing to warn about (but that the config
+    # has no watches to match)
+    warnings = [line for line in proc.stderr.splitlines() if " WARNING " in line
+                and "MatchPipeline: no watches" not in line]
+    assert not warnings, proc.stderr
     assert "daily" in proc.stdout and "new" in proc.stdout
     rows = db_rows(cfg, "select * from articles order by url")
     by_slug = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in rows}
