@@ -323,3 +323,21 @@ def test_the_extraction_warm_up_sample_goes_through_the_whole_extractor() -> Non
     assert result["author"] == "A Reporter"
     assert "temporary crossing could open within six weeks" in result["text"]
     assert result["fingerprint"]
+
+
+def test_the_extraction_pool_pipes_hold_a_whole_page() -> None:
+    # a page (~170 KB) goes to a worker in one write instead of 64 KiB at a time
+    import fcntl
+    import multiprocessing
+
+    from pipeline.pool import _WidePipes
+
+    reader, writer = _WidePipes(multiprocessing.get_context("forkserver")).Pipe(duplex=False)
+    try:
+        assert fcntl.fcntl(writer.fileno(), fcntl.F_GETPIPE_SZ) == _WidePipes.SIZE
+        page = b"x" * 300_000
+        writer.send_bytes(page)  # would block with a 64 KiB pipe and no reader
+        assert reader.recv_bytes() == page
+    finally:
+        reader.close()
+        writer.close()
