@@ -34,6 +34,7 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb --rounds 3
+	$(BIN)/python bench/crawl_overhead.py ../shared/corpus/aeb --rounds 3
 	$(BIN)/python -m bench.match_throughput ../shared/corpus/aeb --rounds 7
 
 clean:
