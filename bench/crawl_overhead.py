@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -29,7 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.crawl_throughput import build_site, free_port  # noqa: E402
+from bench.crawl_throughput import (  # noqa: E402
+    bench_config,
+    build_site,
+    free_port,
+    start_server,
+)
 
 STUB = '''
 import hashlib
@@ -46,31 +50,8 @@ _extract.extract_page = extract_page
 '''
 
 
-def wait_for(port: int) -> None:
-    for _ in range(50):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("the local server did not start")
-
-
 def crawl(tmp: Path, base: str, code: Path, stub_dir: Path) -> tuple[float, float, int]:
-    for old in tmp.glob("bench.db*"):
-        old.unlink()
-    cfg = tmp / "bench.yaml"
-    cfg.write_text(f"""database: bench.db
-crawl:
-  allow_private: [127.0.0.0/8]
-  obey_robots: false
-  max_age: none
-  download_delay: 0s
-  concurrency_per_domain: 16
-sources:
-  - name: corpus
-    sitemaps: ["{base}/sitemap.xml"]
-""", encoding="utf-8")
+    cfg = bench_config(tmp, base)
     env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "2",
            "PYTHONPATH": os.pathsep.join([str(code), str(stub_dir)])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -107,12 +88,8 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         urls = build_site(args.corpus, tmp / "site", args.copies, base)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-             "--directory", str(tmp / "site"), "--protocol", "HTTP/1.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_server(tmp / "site", port)
         try:
-            wait_for(port)
             print(f"{len(urls)} pages, extraction stubbed out")
             cpus: dict[str, list[float]] = {name: [] for name, _ in versions}
             for n in range(1, args.rounds + 1):

@@ -71,7 +71,8 @@ def baseline(urls: list[tuple[str, bytes]]) -> tuple[float, int]:
     return time.perf_counter() - start, with_text
 
 
-def crawl(tmp: Path, base: str, workers: int) -> tuple[float, int, int]:
+def bench_config(tmp: Path, base: str) -> Path:
+    """A config crawling the local site's sitemap into an empty bench.db."""
     for old in tmp.glob("bench.db*"):  # every round crawls into an empty database
         old.unlink()
     cfg = tmp / "bench.yaml"
@@ -86,6 +87,27 @@ sources:
   - name: corpus
     sitemaps: ["{base}/sitemap.xml"]
 """, encoding="utf-8")
+    return cfg
+
+
+def start_server(directory: Path, port: int, http: str = "1.1") -> subprocess.Popen[bytes]:
+    """Python's static file server on 127.0.0.1, once it accepts connections."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory), "--protocol", f"HTTP/{http}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    sys.exit("the local server did not start")
+
+
+def crawl(tmp: Path, base: str, workers: int) -> tuple[float, int, int]:
+    cfg = bench_config(tmp, base)
     env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": str(workers)}
     start = time.perf_counter()
     before = os.times()
@@ -118,12 +140,8 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         urls = build_site(args.corpus, tmp / "site", args.copies, base)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-             "--directory", str(tmp / "site"), "--protocol", f"HTTP/{args.http}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_server(tmp / "site", port, args.http)
         try:
-            time.sleep(1)
             print(f"{len(urls)} pages, {os.cpu_count()} CPUs, {args.workers} extraction workers")
             ratios, b_rates, c_rates = [], [], []
             for n in range(1, args.rounds + 1):
