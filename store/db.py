@@ -69,6 +69,8 @@ _MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id
                     .values(story_id=_A.c.id))
 _ALIAS_KNOWN = select(schema.url_aliases.c.url_key).where(
     schema.url_aliases.c.url_key == bindparam("key"))
+_ALIAS_ARTICLE = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
+    schema.url_aliases.c.url_key == bindparam("key"))
 _ALIASES_PRESENT = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
     schema.url_aliases.c.url_key.in_(bindparam("keys", expanding=True)))
 
@@ -162,8 +164,11 @@ class Store:
         # an article's own key is always among its aliases (written in its transaction),
         # so one lookup tells both whether it is stored and which variants are new
         keys = {rec.url_key, *rec.aliases}
-        present: dict[str, int] = {
-            key: aid for key, aid in conn.execute(_ALIASES_PRESENT, {"keys": list(keys)})}
+        # most articles have no other URL variant: a plain `=` lookup costs half as much
+        # as an expanding IN
+        rows = (conn.execute(_ALIAS_ARTICLE, {"key": rec.url_key}) if len(keys) == 1 else
+                conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}))
+        present: dict[str, int] = {key: aid for key, aid in rows}
         existing: int | None = present.get(rec.url_key)
         new_id: int | None = None
         if existing is None:
