@@ -51,8 +51,8 @@ class DedupePipeline:
         key = url_key(url)
         item.url = url
         item.aliases = {url_key(item.request_url), url_key(item.url)} - {key}
-        # the page's own URL was looked up just before its download; only a canonical
-        # URL that differs from it needs asking
+        # the page's own URL was looked up before its download (when its listing was
+        # parsed, or in the downloader); only a canonical URL that differs needs asking
         checked = key == url_key(item.request_url)
         if key in self.seen or (not checked and self.store.is_known(key)):
             if self.stats is not None:

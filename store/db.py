@@ -67,8 +67,6 @@ _A = schema.articles
 _INSERT_ARTICLE = insert(_A)
 _MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id.is_(None))
                     .values(story_id=_A.c.id))
-_ALIAS_KNOWN = select(schema.url_aliases.c.url_key).where(
-    schema.url_aliases.c.url_key == bindparam("key"))
 _ALIAS_ARTICLE = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
     schema.url_aliases.c.url_key == bindparam("key"))
 _ALIASES_PRESENT = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
@@ -142,7 +140,7 @@ class Store:
     def is_known(self, key: str) -> bool:
         """One URL key: asked before every article download, so the statement is ready."""
         with self.reader.connect() as conn:
-            return conn.execute(_ALIAS_KNOWN, {"key": key}).first() is not None
+            return conn.execute(_ALIAS_ARTICLE, {"key": key}).first() is not None
 
     def known_keys(self, keys: Iterable[str], batch: int = 500) -> set[str]:
         """Which of these URL keys are stored: one query per `batch` keys."""

@@ -74,33 +74,33 @@ class KnownLinksMiddleware:
             fresh.append(request)
         return fresh
 
+    def _take(self, batch: list[Request], obj: Any) -> list[Any]:
+        """What to pass on now for `obj`: itself, or nothing while its batch fills, or the
+        new links of the batch it filled."""
+        if not (isinstance(obj, Request) and obj.meta.get("article")):
+            return [obj]
+        batch.append(obj)
+        if len(batch) < self.BATCH:
+            return []
+        fresh = self._new(batch)
+        batch.clear()
+        return fresh
+
     def process_spider_output(self, response: Response, result: Iterable[Any],
                               spider: Spider | None = None) -> Iterator[Any]:
         batch: list[Request] = []
         for obj in result:
-            if isinstance(obj, Request) and obj.meta.get("article"):
-                batch.append(obj)
-                if len(batch) >= self.BATCH:
-                    yield from self._new(batch)
-                    batch = []
-            else:
-                yield obj
+            yield from self._take(batch, obj)
         yield from self._new(batch)
 
     async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any],
                                           spider: Spider | None = None) -> AsyncIterator[Any]:
         batch: list[Request] = []
         async for obj in result:
-            if isinstance(obj, Request) and obj.meta.get("article"):
-                batch.append(obj)
-                if len(batch) >= self.BATCH:
-                    for request in self._new(batch):
-                        yield request
-                    batch = []
-            else:
-                yield obj
-        for request in self._new(batch):
-            yield request
+            for out in self._take(batch, obj):
+                yield out
+        for out in self._new(batch):
+            yield out
 
 
 class ConditionalRequestsMiddleware:
