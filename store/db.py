@@ -5,7 +5,7 @@ processes never deadlock upgrading read locks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +77,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _articles_of(conn: Connection, keys: set[str], batch: int = 500) -> dict[str, int]:
+    """The stored article of each of these URL keys that is stored: one query per
+    `batch` keys, and a plain `=` (half the cost of an expanding IN) for a single key."""
+    if len(keys) == 1:
+        rows = conn.execute(_ALIAS_ARTICLE, {"key": next(iter(keys))})
+        return {key: article for key, article in rows}
+    todo = sorted(keys)
+    found: dict[str, int] = {}
+    for i in range(0, len(todo), batch):
+        rows = conn.execute(_ALIASES_PRESENT, {"keys": todo[i:i + batch]})
+        found.update((key, article) for key, article in rows)
+    return found
+
+
 @dataclass
 class ArticleRecord:
     """What the pipeline stores for one article page."""
@@ -95,7 +109,7 @@ class ArticleRecord:
     has_text: bool = True
     aliases: tuple[str, ...] = ()
     matches: tuple[Match, ...] = ()
-    queued: int = 0  # set by add_article: outbox rows (alerts) its matches queued
+    queued: int = 0  # set by add_articles: outbox rows (alerts) its matches queued
 
 
 class Store:
@@ -144,53 +158,66 @@ class Store:
 
     def known_keys(self, keys: Iterable[str], batch: int = 500) -> set[str]:
         """Which of these URL keys are stored: one query per `batch` keys."""
-        todo = sorted(set(keys))
-        found: set[str] = set()
         with self.reader.connect() as conn:
-            for i in range(0, len(todo), batch):
-                rows = conn.execute(_ALIASES_PRESENT, {"keys": todo[i:i + batch]})
-                found.update(row[0] for row in rows)
-        return found
+            return set(_articles_of(conn, set(keys), batch))
 
-    def add_article(self, rec: ArticleRecord, conn: Connection | None = None,
+    def add_article(self, rec: ArticleRecord,
                     routes: Mapping[str, Route] | None = None) -> int | None:
-        """Insert an article with its matches and their outbox rows; None if its key was
-        already stored (aliases are still recorded against the existing one)."""
-        if conn is None:
-            with self.tx() as c:
-                return self.add_article(rec, c, routes)
-        # an article's own key is always among its aliases (written in its transaction),
-        # so one lookup tells both whether it is stored and which variants are new
-        keys = {rec.url_key, *rec.aliases}
-        # most articles have no other URL variant: a plain `=` lookup costs half as much
-        # as an expanding IN
-        rows = (conn.execute(_ALIAS_ARTICLE, {"key": rec.url_key}) if len(keys) == 1 else
-                conn.execute(_ALIASES_PRESENT, {"keys": list(keys)}))
-        present: dict[str, int] = {key: aid for key, aid in rows}
-        existing: int | None = present.get(rec.url_key)
-        new_id: int | None = None
-        if existing is None:
+        """One article in its own transaction: see add_articles."""
+        return self.add_articles([(rec, routes)])[0]
+
+    def add_articles(self, batch: Sequence[tuple[ArticleRecord, Mapping[str, Route] | None]],
+                     ) -> list[int | None]:
+        """Insert articles with their matches and the matches' outbox rows, all in one
+        transaction. Returns each one's new id, or None if its key was already stored
+        (or came earlier in the batch); its other URL variants are recorded either way.
+        A crawl stores a batch at a time because the statements' fixed costs (BEGIN,
+        COMMIT, one lookup and one alias insert per article) were most of a store."""
+        if not batch:
+            return []
+        with self.tx() as conn:
+            # an article's own key is always among its aliases (written in its
+            # transaction), so one lookup tells which are stored and which variants are new
+            present = _articles_of(conn, {k for rec, _ in batch
+                                          for k in (rec.url_key, *rec.aliases)})
             now = utcnow()
-            story = self.stories.story_for(conn, rec.fingerprint, now) if rec.has_text else None
-            new_id = conn.execute(_INSERT_ARTICLE, {
-                "url_key": rec.url_key, "url": rec.url, "source": rec.source,
-                "title": rec.title, "text": rec.text, "author": rec.author,
-                "published": rec.published, "first_seen": now, "language": rec.language,
-                "sitename": rec.sitename, "story_id": story, "fingerprint": rec.fingerprint,
-                "too_old": rec.too_old, "has_text": rec.has_text,
-            }).inserted_primary_key[0]  # type: ignore[index]
-            existing = new_id
-            assert new_id is not None
-            if story is not None:
-                # a story's first article gets its story id when a copy joins it; alone,
-                # an article's story id stays NULL (one statement less per article)
-                conn.execute(_MARK_STORY_ROOT, {"root": story})
-            if rec.matches and not rec.too_old:
-                _, rec.queued = add_matches(conn, new_id, story or new_id, rec.matches,
-                                            routes or {}, now)
-        missing = [{"url_key": k, "article_id": existing} for k in sorted(keys - present.keys())]
-        if missing:
-            conn.execute(insert(schema.url_aliases), missing)
+            if any(rec.has_text and rec.fingerprint for rec, _ in batch):
+                self.stories.refresh(conn, now)
+            fresh: list[tuple[int, int]] = []  # fingerprint and story of each one inserted
+            ids: list[int | None] = []
+            aliases: list[dict[str, Any]] = []
+            for rec, routes in batch:
+                new_id: int | None = None
+                existing = present.get(rec.url_key)
+                if existing is None:
+                    existing = new_id = self._insert(conn, rec, routes or {}, now, fresh)
+                for key in sorted({rec.url_key, *rec.aliases} - present.keys()):
+                    present[key] = existing
+                    aliases.append({"url_key": key, "article_id": existing})
+                ids.append(new_id)
+            if aliases:
+                conn.execute(insert(schema.url_aliases), aliases)
+        return ids
+
+    def _insert(self, conn: Connection, rec: ArticleRecord, routes: Mapping[str, Route],
+                now: datetime, fresh: list[tuple[int, int]]) -> int:
+        value = int(rec.fingerprint, 16) if rec.has_text and rec.fingerprint else None
+        story = self.stories.find(value, also=fresh) if value is not None else None
+        new_id: int = conn.execute(_INSERT_ARTICLE, {
+            "url_key": rec.url_key, "url": rec.url, "source": rec.source,
+            "title": rec.title, "text": rec.text, "author": rec.author,
+            "published": rec.published, "first_seen": now, "language": rec.language,
+            "sitename": rec.sitename, "story_id": story, "fingerprint": rec.fingerprint,
+            "too_old": rec.too_old, "has_text": rec.has_text,
+        }).inserted_primary_key[0]  # type: ignore[index]
+        if story is not None:
+            # a story's first article gets its story id when a copy joins it; alone, an
+            # article's story id stays NULL (one statement less per article)
+            conn.execute(_MARK_STORY_ROOT, {"root": story})
+        if value is not None:
+            fresh.append((value, story or new_id))
+        if rec.matches and not rec.too_old:
+            _, rec.queued = add_matches(conn, new_id, story or new_id, rec.matches, routes, now)
         return new_id
 
     def iter_articles(self, since: datetime | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
-from itertools import pairwise
+from itertools import chain, pairwise
 
 from sqlalchemy import Connection, and_, bindparam, insert, select
 
@@ -73,24 +73,25 @@ class StoryIndex:
         for value, story, seen in keep:
             self._add(value, story, seen)
 
-    def story_for(self, conn: Connection, fingerprint: str | None, now: datetime) -> int | None:
-        if not fingerprint:
-            return None
+    def refresh(self, conn: Connection, now: datetime) -> None:
+        """Index the articles stored since the last refresh (by any process) and drop
+        those that left the window."""
         rows = conn.execute(_RECENT, {"last": self.last_id, "since": now - STORY_WINDOW})
         for row in rows:
             self.last_id = row.id
             self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen)
         self._prune(now)
-        return self.find(int(fingerprint, 16))
 
-    def find(self, value: int) -> int | None:
-        """The story of the closest indexed fingerprint within SAME_STORY_BITS."""
+    def find(self, value: int, also: Iterable[tuple[int, int]] = ()) -> int | None:
+        """The story of the closest fingerprint within SAME_STORY_BITS: among the indexed
+        ones and `also` (fingerprint, story) pairs, e.g. those not yet committed."""
+        banded = (table.get((value >> shift) & mask, ())
+                  for table, (mask, shift) in zip(self.bands, _MASKS, strict=True))
         best: tuple[int, int] | None = None  # bits apart, story
-        for table, (mask, shift) in zip(self.bands, _MASKS, strict=True):
-            for other, story in table.get((value >> shift) & mask, ()):
-                bits = (value ^ other).bit_count()
-                if bits <= SAME_STORY_BITS and (best is None or (bits, story) < best):
-                    best = (bits, story)
+        for other, story in chain(chain.from_iterable(banded), also):
+            bits = (value ^ other).bit_count()
+            if bits <= SAME_STORY_BITS and (best is None or (bits, story) < best):
+                best = (bits, story)
         return best[1] if best else None
 
 

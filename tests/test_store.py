@@ -1,0 +1,129 @@
+"""The store's batched writes: a batch stores what one transaction per article would,
+the crawl's store step writes a batch when its delay runs out or its spider closes, and
+an article the database refuses costs only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.test import get_crawler
+
+from config.loader import load_config
+from pipeline.store import StorePipeline
+from spiders.items import ArticlePage
+from spiders.loader import build_spider
+from store.db import ArticleRecord, Store
+from tests.conftest import write_config
+
+BASE = 0x0F0F_3C3C_A5A5_9999
+
+
+def record(slug: str, fingerprint: int | None = None, aliases: tuple[str, ...] = (),
+           title: Any = None) -> ArticleRecord:
+    return ArticleRecord(url=f"https://daily.example/{slug}", url_key=f"daily.example/{slug}",
+                         source="daily", title=title or slug.title(), text=f"Text of {slug}.",
+                         fingerprint=None if fingerprint is None else f"{fingerprint:016x}",
+                         aliases=aliases)
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_batch_stores_what_one_transaction_each_would(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    store = Store(f"sqlite:///{db}")
+    earlier = store.add_article(record("earlier"))
+    near_copy = BASE ^ 0b1011  # three bits from BASE: the same story
+    ids = store.add_articles([
+        (record("first", BASE, aliases=("daily.example/first?amp=1",)), None),
+        (record("second", 0xFFFF_0000_1234_5678), None),
+        (record("first", BASE, aliases=("m.daily.example/first",)), None),  # again
+        (record("wire-copy", near_copy), None),
+        (record("earlier", aliases=("daily.example/earlier?ref=x",)), None),
+    ])
+    store.close()
+    first, second, again, copy, stored_before = ids
+    assert first and second and copy and earlier
+    assert again is None and stored_before is None
+    assert rows(db, "select count(*) from articles") == [(4,)]
+    # every variant points at its article, the ones seen again in the batch included
+    assert dict(rows(db, "select url_key, article_id from url_aliases")) == {
+        "daily.example/earlier": earlier, "daily.example/earlier?ref=x": earlier,
+        "daily.example/first": first, "daily.example/first?amp=1": first,
+        "m.daily.example/first": first, "daily.example/second": second,
+        "daily.example/wire-copy": copy}
+    # the copy found the story of an article stored in the same batch, not yet committed
+    # when it was looked for, and that article became the story's root
+    stories = dict(rows(db, "select id, story_id from articles"))
+    assert stories[copy] == first and stories[first] == first
+    assert stories[second] is None
+
+
+def test_a_story_spans_batches(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    store = Store(f"sqlite:///{db}")
+    (root,) = store.add_articles([(record("root", BASE), None)])
+    (copy,) = store.add_articles([(record("copy", BASE ^ 0b1), None)])
+    store.close()
+    assert dict(rows(db, "select id, story_id from articles")) == {root: root, copy: root}
+
+
+def pipeline_for(tmp_path: Path) -> tuple[StorePipeline, Path]:
+    cfg = write_config(tmp_path, """
+        sources:
+          - name: daily
+            feeds: ["https://daily.example/feed.xml"]
+        """)
+    config = load_config(cfg)
+    assert config.database == f"sqlite:///{tmp_path / 'nw.db'}"
+    crawler = get_crawler(build_spider(config, config.sources[0]))
+    return StorePipeline.from_crawler(crawler), tmp_path / "nw.db"
+
+
+def page(slug: str, title: str | None = None) -> ArticlePage:
+    url = f"https://daily.example/news/{slug}"
+    return ArticlePage(source="daily", url=url, request_url=url, body=b"",
+                       extracted={"title": title or slug, "text": f"All about {slug}."})
+
+
+def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path) -> None:
+    pipe, db = pipeline_for(tmp_path)
+    refused = page("refused")
+    assert refused.extracted is not None
+    refused.extracted["title"] = {"not": "text"}  # no database column takes a dict
+
+
+    async def crawl() -> None:
+        for item in (page("one"), refused, page("two")):
+            pipe.process_item(item)
+        assert rows(db, "select count(*) from articles") == [(0,)]  # waiting for the batch
+        pipe.close_spider()
+
+    asyncio.run(crawl())
+    stored = {r[0].rsplit("/", 1)[1] for r in rows(db, "select url from articles")}
+    assert stored == {"one", "two"}
+    stats = pipe.stats.get_stats() if pipe.stats else {}
+    assert stats["newswatch/new_articles"] == 2 and stats["newswatch/errors"] == 1
+    Store.close_shared()
+
+
+def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path) -> None:
+    pipe, db = pipeline_for(tmp_path)
+
+    async def crawl_moment() -> list[tuple[Any, ...]]:
+        pipe.process_item(page("waiting"))
+        before = rows(db, "select count(*) from articles")
+        await asyncio.sleep(pipe.BATCH_DELAY + 0.25)
+        return before + rows(db, "select count(*) from articles")
+
+    assert asyncio.run(crawl_moment()) == [(0,), (1,)]
+    assert pipe.pending == [] and pipe.timer is None
+    Store.close_shared()
