@@ -92,16 +92,26 @@ class AddressGuardMiddleware:
     def __init__(self, crawler: Crawler):
         self.stats = crawler.stats
         self.allow: Allowance = getattr(crawler.spidercls, "allow_private", False)
+        # a source has few hosts and every request asks: parsing the host and testing
+        # its address against the reserved networks cost more than the rest of the check
+        self.refused: dict[str, bool] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
+    def _refused(self, host: str) -> bool:
+        addr = literal_ip(host)
+        return addr is not None and not is_allowed(addr, self.allow)
+
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         host = urlsplit(request.url).hostname or ""
-        allow = self.allow
-        addr = literal_ip(host)
-        if addr is not None and not is_allowed(addr, allow):
+        refused = self.refused.get(host)
+        if refused is None:
+            if len(self.refused) >= 4096:  # hosts from redirects are not bounded
+                self.refused.clear()
+            refused = self.refused[host] = self._refused(host)
+        if refused:
             if self.stats is not None:
                 self.stats.inc_value("newswatch/refused_address")
             raise ForbiddenAddress(f"refused non-public address {host} ({request.url})")

@@ -53,3 +53,24 @@ def test_clean_url_keeps_scheme_and_port() -> None:
 ])
 def test_address_policy(ip: str, allow: bool | list[ipaddress.IPv4Network], ok: bool) -> None:
     assert is_allowed(ipaddress.ip_address(ip), allow) is ok  # type: ignore[arg-type]
+
+
+def test_the_guard_remembers_each_hosts_verdict() -> None:
+    from scrapy import Request, Spider
+    from scrapy.utils.test import get_crawler
+
+    from spiders.safety import AddressGuardMiddleware, ForbiddenAddress
+
+    class Local(Spider):
+        name = "local"
+        allow_private = [ipaddress.ip_network("127.0.0.0/8")]
+
+    guard = AddressGuardMiddleware.from_crawler(get_crawler(Local))
+    for _ in range(2):  # the second time the verdict comes from the cache
+        guard.process_request(Request("http://127.0.0.1:8080/news/a"))
+        guard.process_request(Request("https://93.184.216.34/news/b"))
+        guard.process_request(Request("https://news.example/c"))
+        with pytest.raises(ForbiddenAddress):
+            guard.process_request(Request("http://169.254.169.254/latest/meta-data/"))
+    assert guard.refused == {"127.0.0.1": False, "93.184.216.34": False,
+                             "news.example": False, "169.254.169.254": True}
