@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 .PHONY: test demo lint typecheck install clean bench golden screenshots
 
 $(STAMP): pyproject.toml
+	@# the store tests also run against a real PostgreSQL server (Debian's package)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -80,3 +80,19 @@ def db_rows(config: Path, sql: str) -> list[dict[str, Any]]:
         raise
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (`make test` installs Debian's package
+    when it is missing; elsewhere the PostgreSQL tests are skipped without it)."""
+    from tests.pg import PostgresServer, binaries
+
+    bindir = binaries()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL's initdb is not installed")
+        pytest.skip("PostgreSQL's initdb is not installed")
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()

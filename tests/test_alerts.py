@@ -244,16 +244,21 @@ def test_dry_run_prints_the_emails_and_sends_nothing(fresh_site: FixtureServer,
     assert db_rows(cfg, "select * from emails") == []
 
 
-def test_maildir_delivery_writes_one_file_per_email(fresh_site: FixtureServer,
-                                                    tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, dedent(f"""
+def maildir_config(tmp_path: Path, site: FixtureServer) -> Path:
+    """The site's feed and the watches, alerts delivered to the maildir ./mail."""
+    return write_config(tmp_path, dedent(f"""
         sources:
           - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
+            feeds: ["{site.base}/feed.xml"]
         alerts:
           to: [desk@example.org]
           maildir: mail
         """) + dedent(WATCHES))
+
+
+def test_maildir_delivery_writes_one_file_per_email(fresh_site: FixtureServer,
+                                                    tmp_path: Path) -> None:
+    cfg = maildir_config(tmp_path, fresh_site)
     assert run_cli("crawl", config=cfg).returncode == 0
     files = sorted((tmp_path / "mail" / "new").iterdir())
     assert len(files) == 2

@@ -64,15 +64,20 @@ def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: P
     assert runs[0]["status"] == "ok" and runs[0]["new_articles"] == 5
 
 
-def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
-                                              tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, f"""
+def feed_and_sitemap_config(tmp_path: Path, site: FixtureServer) -> Path:
+    """The site's feed and its sitemaps (found through robots.txt), as two sources."""
+    return write_config(tmp_path, f"""
         sources:
           - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
+            feeds: ["{site.base}/feed.xml"]
           - name: daily-sitemap
-            sitemaps: ["{fresh_site.base}/robots.txt"]
+            sitemaps: ["{site.base}/robots.txt"]
         """)
+
+
+def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
+                                              tmp_path: Path) -> None:
+    cfg = feed_and_sitemap_config(tmp_path, fresh_site)
     assert run_cli("crawl", "--source", "daily", config=cfg).returncode == 0
     fresh_site.state.reset_hits()
     proc = run_cli("crawl", config=cfg)

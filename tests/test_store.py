@@ -1,22 +1,24 @@
-"""The store's batched writes: a batch stores what one transaction per article would,
-the crawl's store step writes a batch when its delay runs out or its spider closes, and
-an article the database refuses costs only itself."""
+"""The store's batched writes, on SQLite and on a real PostgreSQL server: a batch stores
+what one transaction per article would, the crawl's store step writes a batch when its
+delay runs out or its spider closes, and an article the database refuses costs only
+itself."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scrapy.utils.test import get_crawler
+from sqlalchemy import create_engine, text
 
 from config.loader import load_config
 from pipeline.store import StorePipeline
 from spiders.items import ArticlePage
 from spiders.loader import build_spider
 from store.db import ArticleRecord, Store
-from tests.conftest import write_config
 
 BASE = 0x0F0F_3C3C_A5A5_9999
 
@@ -29,17 +31,25 @@ def record(slug: str, fingerprint: int | None = None, aliases: tuple[str, ...] =
                          aliases=aliases)
 
 
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(db)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database's URL, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nw.db'}"
+    return str(request.getfixturevalue("postgres").new_database())
+
+
+def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(db)
     try:
-        return con.execute(sql).fetchall()
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
     finally:
-        con.close()
+        engine.dispose()
 
 
-def test_a_batch_stores_what_one_transaction_each_would(tmp_path: Path) -> None:
-    db = tmp_path / "b.db"
-    store = Store(f"sqlite:///{db}")
+def test_a_batch_stores_what_one_transaction_each_would(db: str) -> None:
+    store = Store(db)
     earlier = store.add_article(record("earlier"))
     near_copy = BASE ^ 0b1011  # three bits from BASE: the same story
     ids = store.add_articles([
@@ -67,25 +77,25 @@ def test_a_batch_stores_what_one_transaction_each_would(tmp_path: Path) -> None:
     assert stories[second] is None
 
 
-def test_a_story_spans_batches(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    store = Store(f"sqlite:///{db}")
+def test_a_story_spans_batches(db: str) -> None:
+    store = Store(db)
     (root,) = store.add_articles([(record("root", BASE), None)])
     (copy,) = store.add_articles([(record("copy", BASE ^ 0b1), None)])
     store.close()
     assert dict(rows(db, "select id, story_id from articles")) == {root: root, copy: root}
 
 
-def pipeline_for(tmp_path: Path) -> tuple[StorePipeline, Path]:
-    cfg = write_config(tmp_path, """
+def pipeline_for(tmp_path: Path, db: str) -> StorePipeline:
+    cfg = tmp_path / "newswatch.yaml"
+    cfg.write_text(textwrap.dedent(f"""\
+        database: "{db}"
         sources:
           - name: daily
             feeds: ["https://daily.example/feed.xml"]
-        """)
+        """), encoding="utf-8")
     config = load_config(cfg)
-    assert config.database == f"sqlite:///{tmp_path / 'nw.db'}"
-    crawler = get_crawler(build_spider(config, config.sources[0]))
-    return StorePipeline.from_crawler(crawler), tmp_path / "nw.db"
+    assert config.database == db
+    return StorePipeline.from_crawler(get_crawler(build_spider(config, config.sources[0])))
 
 
 def page(slug: str, title: str | None = None) -> ArticlePage:
@@ -94,8 +104,8 @@ def page(slug: str, title: str | None = None) -> ArticlePage:
                        extracted={"title": title or slug, "text": f"All about {slug}."})
 
 
-def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path) -> None:
-    pipe, db = pipeline_for(tmp_path)
+def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path, db: str) -> None:
+    pipe = pipeline_for(tmp_path, db)
     refused = page("refused")
     assert refused.extracted is not None
     refused.extracted["title"] = {"not": "text"}  # no database column takes a dict
@@ -115,8 +125,8 @@ def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path) -> No
     Store.close_shared()
 
 
-def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path) -> None:
-    pipe, db = pipeline_for(tmp_path)
+def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> None:
+    pipe = pipeline_for(tmp_path, db)
 
     async def crawl_moment() -> list[tuple[Any, ...]]:
         pipe.process_item(page("waiting"))
