@@ -31,13 +31,25 @@ from store.matches import Route, StoryIndex, add_matches
 log = logging.getLogger(__name__)
 
 
+# PostgreSQL's counterpart of SQLite's single write lock: a transaction-level advisory
+# lock (any constant key of our own)
+PG_WRITE_LOCK = 0x6E657773
+
+
 def make_engine(url: str, writer: bool = True) -> Engine:
-    """An engine for `url`. On SQLite, a writer engine opens every transaction with
-    BEGIN IMMEDIATE; a reader engine (writer=False) runs its SELECTs in autocommit so
-    that reads never queue for the write lock."""
+    """An engine for `url`. A writer engine's transactions take the database's one write
+    lock first: BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL. So writers
+    (crawls, the daemon, `newswatch send`) take turns, and two of them never both claim
+    the same alert or store the same article. A reader engine (writer=False) takes no
+    lock, so that reads never queue behind a write."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if writer and parsed.get_backend_name() == "postgresql":
+            @event.listens_for(engine, "begin")
+            def _on_pg_begin(conn: Connection) -> None:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -136,14 +148,11 @@ class Store:
         self.stories = StoryIndex()
         self.engine = make_engine(url)
         schema.metadata.create_all(self.engine)
-        # only SQLite needs a separate reader; elsewhere one pool serves both
-        self.reader = (make_engine(url, writer=False) if self.engine.dialect.name == "sqlite"
-                       else self.engine)
+        self.reader = make_engine(url, writer=False)
 
     def close(self) -> None:
         self.engine.dispose()
-        if self.reader is not self.engine:
-            self.reader.dispose()
+        self.reader.dispose()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,31 @@ def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> 
     assert asyncio.run(crawl_moment()) == [(0,), (1,)]
     assert pipe.pending == [] and pipe.timer is None
     Store.close_shared()
+
+
+def test_writers_take_turns(db: str) -> None:
+    """Two processes writing at once (a crawl and `newswatch send`, say) must not both
+    claim one alert: a write transaction waits until the open one has committed."""
+    first, second = Store(db), Store(db)
+    order: list[str] = []
+
+    def write_later() -> None:
+        with second.tx() as conn:
+            order.append("second began")
+            conn.execute(text("update runs set status = status"))
+        order.append("second committed")
+
+    with first.tx() as conn:
+        conn.execute(text("update runs set status = status"))
+        order.append("first began")
+        other = threading.Thread(target=write_later)
+        other.start()
+        other.join(timeout=1.0)
+        assert other.is_alive()  # waiting for the write lock
+        # reads do not wait
+        assert second.known_keys(["daily.example/none"]) == set()
+        order.append("first committing")
+    other.join(timeout=30)
+    first.close()
+    second.close()
+    assert order == ["first began", "first committing", "second began", "second committed"]
