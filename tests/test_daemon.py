@@ -15,7 +15,7 @@ from textwrap import dedent
 import pytest
 
 from tests.conftest import ROOT, db_rows, write_config
-from tests.site.pages import breaking
+from tests.site.pages import Article, breaking
 from tests.site.server import FixtureServer
 
 
@@ -104,17 +104,22 @@ def runs(cfg: Path, source: str = "daily") -> list[dict[str, object]]:
     return db_rows(cfg, f"select * from runs where source = '{source}' order by id")
 
 
+def late_article() -> Article:
+    """An article the site publishes while a daemon runs."""
+    return breaking(
+        "late-news", "A late story about the dams",
+        "The water authority said the dams were full and that releases would begin on "
+        "Monday morning for the sowing season in the south.",
+        "Farmers welcomed the news but asked for a published schedule.")
+
+
 def test_a_new_article_is_alerted_within_the_interval(fresh_site: FixtureServer,
                                                       tmp_path: Path,
                                                       start: Starter) -> None:
     cfg = daemon_config(tmp_path, fresh_site)
     daemon = start(cfg)
     wait_for(lambda: mails(cfg) == 1, 60, "the first email")
-    fresh_site.state.articles.append(breaking(
-        "late-news", "A late story about the dams",
-        "The water authority said the dams were full and that releases would begin on "
-        "Monday morning for the sowing season in the south.",
-        "Farmers welcomed the news but asked for a published schedule."))
+    fresh_site.state.articles.append(late_article())
     took = wait_for(lambda: mails(cfg) == 2, 2 + 10, "the new article's email")
     assert took <= 12
     assert daemon.stop() == 0
@@ -143,9 +148,9 @@ def test_sigterm_mid_crawl_exits_cleanly_without_orphans(fresh_site: FixtureServ
     daemon = start(cfg)
     wait_for(lambda: "[slow] crawl started (pid" in daemon.text(), 30, "the slow crawl")
     child = int(daemon.text().split("[slow] crawl started (pid ")[1].split(")")[0])
-    start = time.monotonic()
+    stopping = time.monotonic()
     assert daemon.stop() == 0
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - stopping < 30
     with pytest.raises(ProcessLookupError):
         os.killpg(child, 0)  # its whole process group is gone
     assert "stopped" in daemon.text()

@@ -1,9 +1,11 @@
 """PostgreSQL by URL: `newswatch crawl` (a subprocess) stores into a real PostgreSQL
-server what it stores into SQLite, a second crawl downloads no stored article, and the
-matches become alerts sent once."""
+server what it stores into SQLite, a second crawl downloads no stored article, the
+matches become alerts sent once, and the daemon runs on it."""
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from tests.pg import PostgresServer
 from tests.site.server import FixtureServer
 from tests.test_alerts import maildir_config
 from tests.test_crawl import feed_and_sitemap_config
+from tests.test_daemon import DaemonProc, daemon_config, late_article, mails, wait_for
 
 
 def pg_rows(url: str, sql: str) -> list[dict[str, Any]]:
@@ -83,3 +86,22 @@ def test_alerts_from_postgresql(fresh_site: FixtureServer, postgres: PostgresSer
     assert len(list(mail.iterdir())) == 2  # nothing is sent twice
     status = run_cli("status", config=cfg)
     assert "0 pending, 0 failed, 2 sent" in status.stdout, status.stdout
+
+
+def test_the_daemon_on_postgresql(fresh_site: FixtureServer, postgres: PostgresServer,
+                                  tmp_path: Path) -> None:
+    url = postgres.new_database()
+    cfg = on_database(daemon_config(tmp_path, fresh_site), url)
+    daemon = DaemonProc(cfg)
+    try:
+        wait_for(lambda: mails(cfg) == 1, 60, "the first email")
+        fresh_site.state.articles.append(late_article())
+        wait_for(lambda: mails(cfg) == 2, 30, "the new article's email")
+        assert daemon.stop() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            os.killpg(daemon.proc.pid, signal.SIGKILL)
+            daemon.proc.wait()
+    runs = pg_rows(url, "select status from runs where source = 'daily'")
+    assert len(runs) >= 2 and {r["status"] for r in runs} == {"ok"}
+    assert not (tmp_path / "nw.db").exists()
