@@ -6,6 +6,7 @@ articles, and when the spider closes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -65,17 +66,19 @@ class StorePipeline:
         self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
         self.window: timedelta | None = crawler.spidercls.options.max_age  # type: ignore[attr-defined]
         self.config: Config = crawler.spidercls.config  # type: ignore[attr-defined]
+        self.watches = {w.name: w for w in self.config.watches}
         self.name: str = crawler.spidercls.name
         self.tz = ZoneInfo(self.config.timezone)
         self.domain = self.config.alerts.msgid_domain
         self.pending: list[Pending] = []
         self.timer: CallLaterResult | None = None
 
-    def routes(self, now: datetime) -> dict[str, Route]:
-        """Recipients, digest and first send time of every watch, as of now."""
-        return {w.name: Route(tuple(self.config.recipients(w)), w.digest,
-                              next_due(w.digest, self.tz, now), self.domain)
-                for w in self.config.watches}
+    def routes(self, now: datetime, names: Iterable[str]) -> dict[str, Route]:
+        """Recipients, digest and first send time of these watches, as of now (only the
+        ones an article matched: a config may hold thousands)."""
+        return {name: Route(tuple(self.config.recipients(w)), w.digest,
+                            next_due(w.digest, self.tz, now), self.domain)
+                for name in names if (w := self.watches.get(name)) is not None}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -98,7 +101,7 @@ class StorePipeline:
             rec = record_for(item, now, self.window)
         else:
             return item
-        routes = self.routes(now) if rec.matches else None
+        routes = self.routes(now, {m.watch for m in rec.matches}) if rec.matches else None
         if self.dry_run:
             new = not self.store.is_known(rec.url_key)
             if new and routes is not None and not rec.too_old:

@@ -123,6 +123,11 @@ class ArticleRecord:
     matches: tuple[Match, ...] = ()
     queued: int = 0  # set by add_articles: outbox rows (alerts) its matches queued
 
+    @property
+    def simhash(self) -> int | None:
+        """The content fingerprint as a number, for an article with text."""
+        return int(self.fingerprint, 16) if self.has_text and self.fingerprint else None
+
 
 class Store:
     """The operations on the database; each call is one short transaction."""
@@ -190,7 +195,7 @@ class Store:
             present = _articles_of(conn, {k for rec, _ in batch
                                           for k in (rec.url_key, *rec.aliases)})
             now = utcnow()
-            if any(rec.has_text and rec.fingerprint for rec, _ in batch):
+            if any(rec.simhash is not None for rec, _ in batch):
                 self.stories.refresh(conn, now)
             fresh: list[tuple[int, int]] = []  # fingerprint and story of each one inserted
             ids: list[int | None] = []
@@ -210,7 +215,7 @@ class Store:
 
     def _insert(self, conn: Connection, rec: ArticleRecord, routes: Mapping[str, Route],
                 now: datetime, fresh: list[tuple[int, int]]) -> int:
-        value = int(rec.fingerprint, 16) if rec.has_text and rec.fingerprint else None
+        value = rec.simhash
         story = self.stories.find(value, also=fresh) if value is not None else None
         new_id: int = conn.execute(_INSERT_ARTICLE, {
             "url_key": rec.url_key, "url": rec.url, "source": rec.source,

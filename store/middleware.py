@@ -62,6 +62,8 @@ class KnownLinksMiddleware:
         return cls(_store_for(crawler), crawler.stats)
 
     def _new(self, requests: list[Request]) -> list[Request]:
+        if not requests:  # most responses (article pages) yield no links at all
+            return []
         keys = [url_key(r.url) for r in requests]
         known = self.store.known_keys(keys)
         fresh = []
