@@ -267,11 +267,14 @@ class Alerts(Strict):
 
 
 class Daemon(Strict):
-    """How `newswatch run` runs each crawl: its own process group, killed at time_limit,
-    with its address space capped at memory_limit."""
+    """How `newswatch run` runs the crawl worker: at most concurrent_sources polls at
+    once, each ended at time_limit; the worker (with its extraction processes) drained
+    and replaced above memory_limit or after recycle_after."""
 
+    concurrent_sources: int = Field(100, ge=1, le=10000)
     time_limit: Duration = timedelta(minutes=30)
     memory_limit: Size = 2 * 1024**3
+    recycle_after: Duration = timedelta(hours=24)
     send_every: Duration = timedelta(seconds=10)
 
 

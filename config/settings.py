@@ -1,5 +1,6 @@
-"""Scrapy settings for newswatch (scrapy.cfg points here). Per-source options from the
-YAML config are layered on top by spiders.loader as each spider's custom_settings."""
+"""Scrapy settings for newswatch (scrapy.cfg points here). One engine crawls every
+source: per-source options from the YAML config travel with each poll's requests
+(spiders.politeness gives each host its source's limits), not in these settings."""
 
 from scrapy.settings import default_settings as _scrapy_defaults
 
@@ -16,13 +17,20 @@ if hasattr(_scrapy_defaults, "TWISTED_DNS_RESOLVER"):
 else:  # Scrapy < 2.19
     DNS_RESOLVER = "spiders.safety.GuardedResolver"
 
-# politeness
+# politeness: per host (a slot per host, given its source's concurrency and delay by
+# spiders.politeness); the global figures bound the whole engine, many hosts at once
 ROBOTSTXT_OBEY = True
+ROBOTSTXT_USER_AGENT = None  # each request's own: its source's user agent
+ROBOTSTXT_CACHE_SECONDS = 3600
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_MAX_DELAY = 30.0
-CONCURRENT_REQUESTS = 32
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 128
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
-DOWNLOAD_DELAY = 0.5
+DOWNLOAD_DELAY = 0  # AutoThrottle's floor; each host's own floor is its source's delay
+# many hosts at once: the scheduler hands out requests of the hosts with free slots
+# first, so one big sitemap does not hold up every other source's feed
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
 RETRY_TIMES = 1
 # Scrapy starts this many asyncio workers for the output of every response, though an
 # article page yields one item: 100 (the default) cost more reactor time per page than
@@ -40,7 +48,7 @@ REMOTE_CONTROL_ENABLED = False
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
-REDIRECT_MAX_TIMES = 5
+REDIRECT_MAX_TIMES = 20  # the most a source may allow; each request carries its own
 METAREFRESH_ENABLED = False
 
 # Components a news crawl does not use: enabled, they cost reactor time on every
@@ -58,20 +66,27 @@ _UNUSED = {
     "scrapy.downloadermiddlewares.stats.DownloaderStats",
     "scrapy.spidermiddlewares.depth.DepthMiddleware",
 }
-EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items()
+# replaced by subclasses that know each host's source (spiders/politeness.py)
+_REPLACED = {
+    "scrapy.extensions.throttle.AutoThrottle": "spiders.politeness.PoliteThrottle",
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware":
+        "spiders.politeness.ExpiringRobotsTxtMiddleware",
+}
+EXTENSIONS_BASE = {_REPLACED.get(k, k): v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items()
                    if k not in _UNUSED}
-DOWNLOADER_MIDDLEWARES_BASE = {k: v for k, v in
+DOWNLOADER_MIDDLEWARES_BASE = {_REPLACED.get(k, k): v for k, v in
                                _scrapy_defaults.DOWNLOADER_MIDDLEWARES_BASE.items()
                                if k not in _UNUSED}
 SPIDER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy_defaults.SPIDER_MIDDLEWARES_BASE.items()
                            if k not in _UNUSED}
 SPIDER_MIDDLEWARES = {
-    "store.middleware.KnownLinksMiddleware": 600,
+    "spiders.known.KnownLinksMiddleware": 600,
 }
 DOWNLOADER_MIDDLEWARES = {
+    "spiders.politeness.PoliteSlotsMiddleware": 30,
     "spiders.safety.AddressGuardMiddleware": 40,
-    "store.middleware.KnownArticlesMiddleware": 60,
-    "store.middleware.ConditionalRequestsMiddleware": 70,
+    "spiders.known.KnownArticlesMiddleware": 60,
+    "spiders.known.ConditionalRequestsMiddleware": 70,
 }
 ITEM_PIPELINES = {
     "pipeline.clean.CleanPipeline": 100,
@@ -80,7 +95,7 @@ ITEM_PIPELINES = {
     "pipeline.store.StorePipeline": 400,
 }
 EXTENSIONS = {
-    "store.runs.RunRecorder": 500,
+    "spiders.board.PollBoard": 500,
 }
 
 LOG_LEVEL = "INFO"

@@ -1,5 +1,6 @@
-"""One-off crawl: every (or the named) source's spider in one Scrapy process, with a
-live progress table on a terminal and a summary row per source at the end."""
+"""One-off crawl: every (or the named) source polled by one engine (one Scrapy
+crawler, one extraction pool) in this process, with a live progress table on a
+terminal and a summary row per source at the end."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from config.models import Config
+from spiders.base import EngineSpider
+from spiders.board import run_counts
 from spiders.loader import ConfigSpiderLoader
-from store.runs import run_counts, run_status
+from spiders.runtime import ListFeed, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -33,74 +36,96 @@ class SourceResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def scrapy_settings(config: Config, config_path: Path, dry_run: bool = False,
+def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
                     **extra: Any) -> Settings:
     settings = Settings()
     settings.setmodule("config.settings", priority="project")
     settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set("SPIDER_LOADER_CLASS", ConfigSpiderLoader.of(config), priority="cmdline")
-    settings.set("NEWSWATCH_DRY_RUN", dry_run, priority="cmdline")
+    if rt is not None:
+        settings.set("NEWSWATCH_RUNTIME", rt, priority="cmdline")
+        settings.set("NEWSWATCH_DRY_RUN", rt.dry_run, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     for key, value in extra.items():
         settings.set(key, value, priority="cmdline")
     return settings
 
 
-def _table(crawlers: list[tuple[str, Crawler]], finished: bool) -> Table:
+def engine_process(settings: Settings) -> tuple[CrawlerProcess, Crawler]:
+    """A Scrapy process with the one engine crawler, the root logger left as the CLI set it."""
+    level = logging.getLogger().level
+    process = CrawlerProcess(settings)
+    logging.getLogger().setLevel(level)  # Scrapy resets the root level; the CLI owns it
+    crawler = process.create_crawler(EngineSpider)
+    process.crawl(crawler)
+    logging.getLogger().setLevel(level)  # creating crawlers resets it too
+    # Scrapy sets its own loggers to DEBUG, and records that pass a logger's level reach
+    # the root handlers whatever the root's level: two lines per page, at a measurable
+    # cost, unless the CLI asked for debug output
+    logging.getLogger("scrapy").setLevel(level)
+    return process, crawler
+
+
+def _rows(feed: ListFeed, crawler: Crawler, names: list[str]
+          ) -> list[tuple[str, str, dict[str, int]]]:
+    done = {o.source: o for o in feed.outcomes}
+    board = getattr(crawler, "newswatch_board", None)
+    running = {p.name: p for p in (board.polls.values() if board is not None else [])}
+    rows = []
+    for name in names:
+        if name in done:
+            rows.append((name, done[name].status, done[name].counts))
+        elif name in running:
+            rows.append((name, "running", run_counts(running[name].counts)))
+        else:
+            rows.append((name, "waiting", {}))
+    return rows
+
+
+def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool) -> Table:
     table = Table(title="newswatch crawl" + ("" if finished else " (running)"))
     table.add_column("source")
     table.add_column("result")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")
-    for name, crawler in crawlers:
-        stats = crawler.stats.get_stats() if crawler.stats else {}
-        counts = run_counts(stats)
-        result = run_status(counts) if finished else "running"
-        table.add_row(name, result, *(str(counts[k]) for k, _ in COLUMNS))
+    for name, status, counts in rows:
+        table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
     return table
 
 
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
               quiet: bool = False) -> list[SourceResult]:
-    """Crawl the sources once; return a result per source (status ok or failed)."""
-    sources = [s for s in config.sources if not names or s.name in names]
+    """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
+    a time); return a result per source (status ok or failed)."""
+    sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
-    settings = scrapy_settings(config, config_path, dry_run,
+    feed = ListFeed(sources, config.daemon.concurrent_sources)
+    rt = Runtime(config, feed, dry_run)
+    settings = scrapy_settings(config, config_path, rt,
                                LOG_LEVEL="WARNING" if live_view or quiet else "INFO")
-    level = logging.getLogger().level
     if quiet:
         # Scrapy re-levels its own loggers when it starts; the root handlers stay ours
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.WARNING)
-    process = CrawlerProcess(settings)
-    logging.getLogger().setLevel(level)  # Scrapy resets the root level; the CLI owns it
-    crawlers: list[tuple[str, Crawler]] = []
-    for source in sources:
-        crawler = process.create_crawler(process.spider_loader.load(source.name))
-        crawlers.append((source.name, crawler))
-        process.crawl(crawler)
-    logging.getLogger().setLevel(level)  # creating crawlers resets it too
-    # Scrapy sets its own loggers to DEBUG, and records that pass a logger's level reach
-    # the root handlers whatever the root's level: two lines per page, at a measurable
-    # cost, unless the CLI asked for debug output
-    logging.getLogger("scrapy").setLevel(level)
+    process, crawler = engine_process(settings)
     if live_view:
         assert console is not None
         from twisted.internet import task
 
-        with Live(_table(crawlers, False), console=console, refresh_per_second=4) as live:
-            loop = task.LoopingCall(lambda: live.update(_table(crawlers, False)))
+        def view() -> Table:
+            return _table(_rows(feed, crawler, sources), False)
+
+        with Live(view(), console=console, refresh_per_second=4) as live:
+            loop = task.LoopingCall(lambda: live.update(view()))
             loop.start(0.5, now=False)
             process.start()
     else:
         process.start()
     results = []
-    for name, crawler in crawlers:
-        stats = crawler.stats.get_stats() if crawler.stats else {}
-        counts = run_counts(stats)
-        reason = stats.get("finish_reason")
-        status = run_status(counts) if reason == "finished" else "failed"
+    for name, status, counts in _rows(feed, crawler, sources):
+        if status not in ("ok", "failed", "cancelled"):
+            status = "failed"  # the crawl ended before this source's poll did
         results.append(SourceResult(name, status, counts))
     return results
 

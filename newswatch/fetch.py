@@ -24,13 +24,13 @@ def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
     """{url, body, charset, status, source}; FetchError when the page cannot be had."""
     result: dict[str, Any] = {}
     settings = scrapy_settings(
-        config, config_path, dry_run=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
-        EXTENSIONS={"store.runs.RunRecorder": None},
-        SPIDER_MIDDLEWARES={"store.middleware.KnownLinksMiddleware": None},
+        config, config_path, NEWSWATCH_DRY_RUN=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
+        EXTENSIONS={"spiders.board.PollBoard": None},
+        SPIDER_MIDDLEWARES={"spiders.known.KnownLinksMiddleware": None},
         DOWNLOADER_MIDDLEWARES={
             "spiders.safety.AddressGuardMiddleware": 40,
-            "store.middleware.KnownArticlesMiddleware": None,
-            "store.middleware.ConditionalRequestsMiddleware": None,
+            "spiders.known.KnownArticlesMiddleware": None,
+            "spiders.known.ConditionalRequestsMiddleware": None,
         },
     )
     level = logging.getLogger().level

@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 class CleanPipeline:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.stats = crawler.stats
-        self.name: str = crawler.spidercls.name
-        self.timeout = crawler.spidercls.options.extract_timeout.total_seconds()  # type: ignore[attr-defined]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CleanPipeline:
@@ -37,33 +34,31 @@ class CleanPipeline:
     def close_spider(self, spider: Spider | None = None) -> None:
         ExtractionPool.release()
 
-    def _count(self, key: str) -> None:
-        if self.stats is not None:
-            self.stats.inc_value(f"newswatch/{key}")
-
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ArticlePage):
             return item
+        poll = item.poll
+        timeout = poll.options.extract_timeout.total_seconds()
         future = self.pool.schedule(
-            extract_page, args=(item.url, item.body, item.header_charset), timeout=self.timeout)
+            extract_page, args=(item.url, item.body, item.header_charset), timeout=timeout)
         try:
             result = await asyncio.wrap_future(future)
         except FutureTimeout:
-            self._count("errors")
-            self._count("extract_timeouts")
-            raise DropItem(f"extraction of {item.url} exceeded {self.timeout:g}s",
+            poll.count("errors")
+            poll.count("extract_timeouts")
+            raise DropItem(f"extraction of {item.url} exceeded {timeout:g}s",
                            log_level="WARNING") from None
         except ProcessExpired as exc:
-            self._count("errors")
+            poll.count("errors")
             raise DropItem(f"extraction worker died on {item.url}: {exc}",
                            log_level="WARNING") from None
         except Exception as exc:
-            self._count("errors")
+            poll.count("errors")
             raise DropItem(f"extraction of {item.url} failed: {exc!r}",
                            log_level="WARNING") from None
         item.body = b""  # the bytes are not needed downstream; free them early
         if not result.get("text"):
-            self._count("no_text")
-            log.info("[%s] no article text in %s", self.name, item.url)
+            poll.count("no_text")
+            log.info("[%s] no article text in %s", item.source, item.url)
         item.extracted = result
         return item

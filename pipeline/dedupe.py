@@ -13,6 +13,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from spiders.items import ArticlePage
+from spiders.runtime import runtime
 from spiders.urls import clean_url, registered_domain, url_key
 from store.db import ArticleRecord, Store
 
@@ -33,12 +34,9 @@ def canonical_for(item: ArticlePage, domains: list[str]) -> str:
 
 class DedupePipeline:
     def __init__(self, crawler: Crawler):
-        self.stats = crawler.stats
-        self.store = Store.shared(crawler.spidercls.config.database)  # type: ignore[attr-defined]
-        self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
-        self.seen: set[str] = set()
-        self.name: str = crawler.spidercls.name
-        self.domains: list[str] = list(crawler.spidercls.allowed_domains)  # type: ignore[attr-defined]
+        rt = runtime(crawler)
+        self.store = Store.shared(rt.config.database)
+        self.dry_run = rt.dry_run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
@@ -47,19 +45,19 @@ class DedupePipeline:
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ArticlePage):
             return item
-        url = canonical_for(item, self.domains)
+        poll = item.poll
+        url = canonical_for(item, poll.domains)
         key = url_key(url)
         item.url = url
         item.aliases = {url_key(item.request_url), url_key(item.url)} - {key}
         # the page's own URL was looked up before its download (when its listing was
         # parsed, or in the downloader); only a canonical URL that differs needs asking
         checked = key == url_key(item.request_url)
-        if key in self.seen or (not checked and self.store.is_known(key)):
-            if self.stats is not None:
-                self.stats.inc_value("newswatch/known")
-            if not self.dry_run and key not in self.seen:
-                self.store.add_article(ArticleRecord(url=url, url_key=key, source=self.name,
+        if key in poll.seen_pages or (not checked and self.store.is_known(key)):
+            poll.count("known")
+            if not self.dry_run and key not in poll.seen_pages:
+                self.store.add_article(ArticleRecord(url=url, url_key=key, source=item.source,
                                                      aliases=tuple(item.aliases)))
             raise DropItem(f"already stored as {url}", log_level="DEBUG")
-        self.seen.add(key)
+        poll.seen_pages.add(key)
         return item

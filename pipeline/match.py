@@ -5,7 +5,7 @@ article's own transaction. Switched off (NotConfigured) when the config has no w
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
@@ -14,6 +14,7 @@ from scrapy.exceptions import NotConfigured
 from config.models import Config
 from rules.matcher import Document, Matcher
 from spiders.items import ArticlePage
+from spiders.runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +24,20 @@ def matcher_for(config: Config) -> Matcher:
 
 
 class MatchPipeline:
-    # every source's crawler in a process shares one compiled matcher per config
-    _compiled: ClassVar[dict[int, tuple[Config, Matcher]]] = {}
+    """Compiles the watches once, and again when the runtime's config is replaced."""
 
     def __init__(self, crawler: Crawler):
-        config: Config = crawler.spidercls.config  # type: ignore[attr-defined]
-        if not config.watches:
+        self.rt = runtime(crawler)
+        if not self.rt.config.watches and not self.rt.reloadable:
             raise NotConfigured("no watches in the config")
-        cached = self._compiled.get(id(config))
-        if cached is None or cached[0] is not config:
-            cached = self._compiled[id(config)] = (config, matcher_for(config))
-        self.matcher = cached[1]
+        self._compiled: tuple[Config, Matcher] | None = None
+
+    @property
+    def matcher(self) -> Matcher:
+        config = self.rt.config
+        if self._compiled is None or self._compiled[0] is not config:
+            self._compiled = (config, matcher_for(config))
+        return self._compiled[1]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
@@ -43,7 +47,7 @@ class MatchPipeline:
         if not isinstance(item, ArticlePage):
             return item
         ex = item.extracted or {}
-        if not ex.get("text"):
+        if not ex.get("text") or not self.rt.config.watches:
             return item  # no article: nothing a watch should fire on (menus, captions)
         title = ex.get("title") or item.feed_title
         doc = Document.of(title=title, text=ex["text"], url=item.url, source=item.source)

@@ -16,9 +16,12 @@ from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
 from config.digest import next_due
-from config.models import Config
+from config.models import Config, Watch
+from spiders.board import poll_closing
 from spiders.items import ArticlePage, StaleLink
 from spiders.links import parse_date
+from spiders.poll import Poll
+from spiders.runtime import runtime
 from spiders.urls import clean_url, url_key
 from store.db import ArticleRecord, Store
 from store.matches import Route
@@ -48,7 +51,7 @@ def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> Ar
     )
 
 
-Pending = tuple[ArticleRecord, dict[str, Route] | None]
+Pending = tuple[ArticleRecord, dict[str, Route] | None, Poll]
 
 
 class StorePipeline:
@@ -61,24 +64,29 @@ class StorePipeline:
     BATCH_SIZE = 100
 
     def __init__(self, crawler: Crawler):
-        self.stats = crawler.stats
-        self.store = Store.shared(crawler.spidercls.config.database)  # type: ignore[attr-defined]
-        self.dry_run = crawler.settings.getbool("NEWSWATCH_DRY_RUN")
-        self.window: timedelta | None = crawler.spidercls.options.max_age  # type: ignore[attr-defined]
-        self.config: Config = crawler.spidercls.config  # type: ignore[attr-defined]
-        self.watches = {w.name: w for w in self.config.watches}
-        self.name: str = crawler.spidercls.name
-        self.tz = ZoneInfo(self.config.timezone)
-        self.domain = self.config.alerts.msgid_domain
+        self.rt = runtime(crawler)
+        self.store = Store.shared(self.rt.config.database)
+        self.dry_run = self.rt.dry_run
+        self._watches: tuple[Config, dict[str, Watch]] | None = None
         self.pending: list[Pending] = []
         self.timer: CallLaterResult | None = None
+        # a poll's run is recorded only once its articles are written
+        crawler.signals.connect(self._poll_closing, signal=poll_closing)
+
+    def _poll_closing(self, poll: Poll) -> None:
+        self.flush()
 
     def routes(self, now: datetime, names: Iterable[str]) -> dict[str, Route]:
         """Recipients, digest and first send time of these watches, as of now (only the
         ones an article matched: a config may hold thousands)."""
-        return {name: Route(tuple(self.config.recipients(w)), w.digest,
-                            next_due(w.digest, self.tz, now), self.domain)
-                for name in names if (w := self.watches.get(name)) is not None}
+        config = self.rt.config
+        if self._watches is None or self._watches[0] is not config:
+            self._watches = (config, {w.name: w for w in config.watches})
+        watches = self._watches[1]
+        tz = ZoneInfo(config.timezone)
+        return {name: Route(tuple(config.recipients(w)), w.digest,
+                            next_due(w.digest, tz, now), config.alerts.msgid_domain)
+                for name in names if (w := watches.get(name)) is not None}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -87,10 +95,6 @@ class StorePipeline:
     def close_spider(self, spider: Spider | None = None) -> None:
         self.flush()
 
-    def _count(self, key: str, n: int = 1) -> None:
-        if self.stats is not None:
-            self.stats.inc_value(f"newswatch/{key}", n)
-
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         now = datetime.now(UTC)
         if isinstance(item, StaleLink):
@@ -98,7 +102,7 @@ class StorePipeline:
                                 source=item.source, title=item.title, published=item.published,
                                 too_old=True, has_text=False)
         elif isinstance(item, ArticlePage):
-            rec = record_for(item, now, self.window)
+            rec = record_for(item, now, item.poll.options.max_age)
         else:
             return item
         routes = self.routes(now, {m.watch for m in rec.matches}) if rec.matches else None
@@ -107,9 +111,9 @@ class StorePipeline:
             if new and routes is not None and not rec.too_old:
                 self.dry_run_matches.append((rec, routes))
             if new:
-                self._counted(rec)
+                self._counted(rec, item.poll)
             return item
-        self.pending.append((rec, routes))
+        self.pending.append((rec, routes, item.poll))
         if len(self.pending) >= self.BATCH_SIZE:
             self.flush()
         elif self.timer is None:
@@ -126,28 +130,29 @@ class StorePipeline:
         if not batch:
             return
         try:
-            ids = self.store.add_articles(batch)
+            ids = self.store.add_articles([(rec, routes) for rec, routes, _ in batch])
         except Exception:
-            log.warning("[%s] storing %d articles together failed; storing them one by one",
-                        self.name, len(batch), exc_info=True)
-            ids = [self._store_one(rec, routes) for rec, routes in batch]
-        for (rec, _), new_id in zip(batch, ids, strict=True):
+            log.warning("storing %d articles together failed; storing them one by one",
+                        len(batch), exc_info=True)
+            ids = [self._store_one(rec, routes, poll) for rec, routes, poll in batch]
+        for (rec, _, poll), new_id in zip(batch, ids, strict=True):
             if new_id is not None:
-                self._counted(rec)
+                self._counted(rec, poll)
 
-    def _store_one(self, rec: ArticleRecord, routes: dict[str, Route] | None) -> int | None:
+    def _store_one(self, rec: ArticleRecord, routes: dict[str, Route] | None,
+                   poll: Poll) -> int | None:
         try:
             return self.store.add_article(rec, routes)
         except Exception:
-            log.exception("[%s] could not store %s", self.name, rec.url)
-            self._count("errors")
+            log.exception("[%s] could not store %s", rec.source, rec.url)
+            poll.count("errors")
             return None
 
-    def _counted(self, rec: ArticleRecord) -> None:
+    def _counted(self, rec: ArticleRecord, poll: Poll) -> None:
         """Count a newly stored (or, in a dry run, new) article and log its matches."""
-        self._count("too_old" if rec.too_old else "new_articles")
+        poll.count("too_old" if rec.too_old else "new_articles")
         if rec.matches and not rec.too_old:
-            self._count("matches", len(rec.matches))
-            self._count("alerts", rec.queued)
+            poll.count("matches", len(rec.matches))
+            poll.count("alerts", rec.queued)
             for m in rec.matches:
                 log.info("[%s] watch %s matches %s", rec.source, m.watch, rec.url)

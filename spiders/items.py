@@ -22,6 +22,7 @@ class ArticlePage:
     extracted: dict[str, Any] | None = None
     aliases: set[str] = field(default_factory=set)
     matches: list[Any] = field(default_factory=list)  # rules.matcher.Match, set by match
+    poll: Any = None  # spiders.poll.Poll: the source's run this page belongs to
 
     def __repr__(self) -> str:  # items are logged; keep bodies and texts out of the log
         return f"ArticlePage({self.source}: {self.url})"
@@ -36,3 +37,4 @@ class StaleLink:
     url: str
     published: datetime
     title: str | None = None
+    poll: Any = None

@@ -1,5 +1,7 @@
-"""Spider classes built from the config: one subclass of SourceSpider per source, and
-a Scrapy spider loader so that `scrapy list` / `scrapy crawl NAME` see them."""
+"""The Scrapy spider loader over the config: `newswatch` is the engine spider (every
+source), and each source's name is the engine spider fixed to that source, so that
+`scrapy list` / `scrapy crawl NAME` work from the repository root. Also the Scrapy
+settings that carry a source's crawl options, for the one-page fetch of `match`."""
 
 from __future__ import annotations
 
@@ -11,9 +13,8 @@ from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
 
 from config.loader import load_config
-from config.models import Config, CrawlOptions, Source
-from spiders.base import SourceSpider
-from spiders.urls import registered_domain
+from config.models import Config, CrawlOptions
+from spiders.base import EngineSpider
 
 
 def _seconds(td: timedelta) -> float:
@@ -37,23 +38,11 @@ def crawl_settings(opts: CrawlOptions) -> dict[str, Any]:
     }
 
 
-def build_spider(config: Config, source: Source, config_path: str | None = None
-                 ) -> type[SourceSpider]:
-    opts = source.crawl(config.crawl)
-    domains = sorted({registered_domain(u) for u in source.start_urls()})
-    attrs = {
-        "name": source.name,
-        "source": source,
-        "options": opts,
-        "config": config,
-        "config_path": config_path,
-        "allow_private": opts.allow_private,
-        "allowed_domains": domains,
-        "custom_settings": crawl_settings(opts),
-        "__module__": __name__,
-    }
-    cls_name = "Spider_" + source.name.replace("-", "_")
-    return type(cls_name, (SourceSpider,), attrs)
+def source_spider(name: str) -> type[EngineSpider]:
+    """The engine spider fixed to one source, for `scrapy crawl NAME`."""
+    cls_name = "Spider_" + name.replace("-", "_")
+    return type(cls_name, (EngineSpider,), {"name": name, "sources": [name],
+                                             "__module__": __name__})
 
 
 class ConfigSpiderLoader:
@@ -67,7 +56,9 @@ class ConfigSpiderLoader:
     def __init__(self, settings: BaseSettings):
         path = settings.get("NEWSWATCH_CONFIG") or None
         self.config = self.preloaded or load_config(path)
-        self._spiders = {s.name: build_spider(self.config, s, path) for s in self.config.sources}
+        self._spiders: dict[str, type[EngineSpider]] = {
+            EngineSpider.name: EngineSpider,
+            **{s.name: source_spider(s.name) for s in self.config.sources}}
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ConfigSpiderLoader:

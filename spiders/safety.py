@@ -20,6 +20,8 @@ from scrapy.resolver import CachingThreadedResolver
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
+from spiders.poll import poll_of
+
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -87,31 +89,31 @@ class GuardedResolver(CachingThreadedResolver):
 
 
 class AddressGuardMiddleware:
-    """Downloader middleware: refuse requests to forbidden IP literals."""
+    """Downloader middleware: refuse requests to forbidden IP literals. A request of a
+    poll uses its source's allowance; the engine's own (robots.txt) that of its host."""
 
     def __init__(self, crawler: Crawler):
-        self.stats = crawler.stats
-        self.allow: Allowance = getattr(crawler.spidercls, "allow_private", False)
-        # a source has few hosts and every request asks: parsing the host and testing
-        # its address against the reserved networks cost more than the rest of the check
-        self.refused: dict[str, bool] = {}
+        # every request asks, and parsing the host and testing its address against the
+        # reserved networks cost more than the rest of the check: verdicts are kept
+        self.refused: dict[tuple[str, Any], bool] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         return cls(crawler)
 
-    def _refused(self, host: str) -> bool:
-        addr = literal_ip(host)
-        return addr is not None and not is_allowed(addr, self.allow)
-
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         host = urlsplit(request.url).hostname or ""
-        refused = self.refused.get(host)
+        poll = poll_of(request)
+        allow: Allowance = (poll.options.allow_private if poll is not None
+                            else AddressPolicy.allowance(host))
+        key = (host, allow if isinstance(allow, bool) else tuple(allow))
+        refused = self.refused.get(key)
         if refused is None:
             if len(self.refused) >= 4096:  # hosts from redirects are not bounded
                 self.refused.clear()
-            refused = self.refused[host] = self._refused(host)
+            addr = literal_ip(host)
+            refused = self.refused[key] = addr is not None and not is_allowed(addr, allow)
         if refused:
-            if self.stats is not None:
-                self.stats.inc_value("newswatch/refused_address")
+            if poll is not None:
+                poll.count("refused_address")
             raise ForbiddenAddress(f"refused non-public address {host} ({request.url})")

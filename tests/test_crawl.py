@@ -278,11 +278,13 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
     env = {**os.environ, "NEWSWATCH_CONFIG": str(cfg), "NEWSWATCH_EXTRACT_WORKERS": "1"}
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
-    assert listed.stdout.split() == ["daily", "maps"], listed.stderr
+    # `newswatch` is the engine spider over every source; each source has its own name
+    assert sorted(listed.stdout.split()) == ["daily", "maps", "newswatch"], listed.stderr
     crawled = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "maps"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=120)
     assert crawled.returncode == 0, crawled.stderr
     assert len(db_rows(cfg, "select id from articles where has_text = 1")) == 5
+    assert [r["source"] for r in db_rows(cfg, "select source from runs")] == ["maps"]
 
 
 def test_a_loaded_config_is_handed_to_scrapy_not_read_again(tmp_path: Path) -> None:
@@ -299,8 +301,9 @@ def test_a_loaded_config_is_handed_to_scrapy_not_read_again(tmp_path: Path) -> N
     config = load_config(cfg)
     cfg.unlink()  # reading the file again would now fail
     loader = ConfigSpiderLoader.of(config)(Settings({"NEWSWATCH_CONFIG": str(cfg)}))
-    assert loader.list() == ["daily"]
-    assert loader.load("daily").config is config  # type: ignore[attr-defined]
+    assert sorted(loader.list()) == ["daily", "newswatch"]
+    assert loader.config is config
+    assert loader.load("daily").sources == ["daily"]  # type: ignore[attr-defined]
 
 
 def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from sqlalchemy import create_engine, text
 from config.loader import load_config
 from pipeline.store import StorePipeline
 from spiders.items import ArticlePage
-from spiders.loader import build_spider
+from spiders.base import EngineSpider
+from spiders.poll import Poll, PollOrder
+from spiders.runtime import ListFeed, Runtime
 from store.db import ArticleRecord, Store
 
 BASE = 0x0F0F_3C3C_A5A5_9999
@@ -96,24 +99,34 @@ def pipeline_for(tmp_path: Path, db: str) -> StorePipeline:
         """), encoding="utf-8")
     config = load_config(cfg)
     assert config.database == db
-    return StorePipeline.from_crawler(get_crawler(build_spider(config, config.sources[0])))
+    rt = Runtime(config, ListFeed([]))
+    pipe = StorePipeline.from_crawler(get_crawler(EngineSpider, {"NEWSWATCH_RUNTIME": rt}))
+    source = config.sources[0]
+    POLLS[pipe] = Poll(PollOrder("daily"), source, source.crawl(config.crawl),
+                       deadline=time.monotonic() + 60)
+    return pipe
 
 
-def page(slug: str, title: str | None = None) -> ArticlePage:
+POLLS: dict[StorePipeline, Poll] = {}
+
+
+def page(slug: str, title: str | None = None, pipe: StorePipeline | None = None
+         ) -> ArticlePage:
     url = f"https://daily.example/news/{slug}"
     return ArticlePage(source="daily", url=url, request_url=url, body=b"",
-                       extracted={"title": title or slug, "text": f"All about {slug}."})
+                       extracted={"title": title or slug, "text": f"All about {slug}."},
+                       poll=POLLS[pipe] if pipe is not None else None)
 
 
 def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path, db: str) -> None:
     pipe = pipeline_for(tmp_path, db)
-    refused = page("refused")
+    refused = page("refused", pipe=pipe)
     assert refused.extracted is not None
     refused.extracted["title"] = {"not": "text"}  # no database column takes a dict
 
 
     async def crawl() -> None:
-        for item in (page("one"), refused, page("two")):
+        for item in (page("one", pipe=pipe), refused, page("two", pipe=pipe)):
             pipe.process_item(item)
         assert rows(db, "select count(*) from articles") == [(0,)]  # waiting for the batch
         pipe.close_spider()
@@ -121,8 +134,8 @@ def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path, db: s
     asyncio.run(crawl())
     stored = {r[0].rsplit("/", 1)[1] for r in rows(db, "select url from articles")}
     assert stored == {"one", "two"}
-    stats = pipe.stats.get_stats() if pipe.stats else {}
-    assert stats["newswatch/new_articles"] == 2 and stats["newswatch/errors"] == 1
+    counts = POLLS[pipe].counts
+    assert counts["new_articles"] == 2 and counts["errors"] == 1
     Store.close_shared()
 
 
@@ -130,7 +143,7 @@ def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> 
     pipe = pipeline_for(tmp_path, db)
 
     async def crawl_moment() -> list[tuple[Any, ...]]:
-        pipe.process_item(page("waiting"))
+        pipe.process_item(page("waiting", pipe=pipe))
         before = rows(db, "select count(*) from articles")
         await asyncio.sleep(pipe.BATCH_DELAY + 0.25)
         return before + rows(db, "select count(*) from articles")

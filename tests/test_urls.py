@@ -56,21 +56,35 @@ def test_address_policy(ip: str, allow: bool | list[ipaddress.IPv4Network], ok: 
 
 
 def test_the_guard_remembers_each_hosts_verdict() -> None:
+    import time
+
     from scrapy import Request, Spider
     from scrapy.utils.test import get_crawler
 
+    from config.models import CrawlOptions, Source
+    from spiders.poll import POLL, Poll, PollOrder
     from spiders.safety import AddressGuardMiddleware, ForbiddenAddress
 
-    class Local(Spider):
-        name = "local"
-        allow_private = [ipaddress.ip_network("127.0.0.0/8")]
+    local = [ipaddress.ip_network("127.0.0.0/8")]
+    source = Source(name="local", feeds=["http://127.0.0.1:8080/feed.xml"])
+    poll = Poll(PollOrder("local"), source, CrawlOptions(allow_private=local),
+                deadline=time.monotonic() + 60)
+    guard = AddressGuardMiddleware.from_crawler(get_crawler(Spider))
 
-    guard = AddressGuardMiddleware.from_crawler(get_crawler(Local))
+    def req(url: str) -> Request:
+        return Request(url, meta={POLL: poll})
+
     for _ in range(2):  # the second time the verdict comes from the cache
-        guard.process_request(Request("http://127.0.0.1:8080/news/a"))
-        guard.process_request(Request("https://93.184.216.34/news/b"))
-        guard.process_request(Request("https://news.example/c"))
+        guard.process_request(req("http://127.0.0.1:8080/news/a"))
+        guard.process_request(req("https://93.184.216.34/news/b"))
+        guard.process_request(req("https://news.example/c"))
         with pytest.raises(ForbiddenAddress):
-            guard.process_request(Request("http://169.254.169.254/latest/meta-data/"))
-    assert guard.refused == {"127.0.0.1": False, "93.184.216.34": False,
-                             "news.example": False, "169.254.169.254": True}
+            guard.process_request(req("http://169.254.169.254/latest/meta-data/"))
+    # a request of no poll (robots.txt) has no allowance unless its host was registered
+    with pytest.raises(ForbiddenAddress):
+        guard.process_request(Request("http://127.0.0.9/robots.txt"))
+    key = tuple(local)
+    assert guard.refused == {("127.0.0.1", key): False, ("93.184.216.34", key): False,
+                             ("news.example", key): False, ("169.254.169.254", key): True,
+                             ("127.0.0.9", False): True}
+    assert poll.counts["refused_address"] == 2

@@ -1,6 +1,6 @@
-"""Middlewares backed by the store: drop links to article pages already stored (in
-batches as listings are parsed, and once more before a download), and make feed and
-sitemap requests conditional (If-None-Match / If-Modified-Since)."""
+"""Middlewares that keep a re-crawl cheap: links to article pages already stored are
+dropped (in batches as listings are parsed, and once more before a download), and feed
+and sitemap requests are conditional (If-None-Match / If-Modified-Since)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
-from scrapy.statscollectors import StatsCollector
 
-from spiders.base import KnownArticle
+from spiders.poll import poll_of
+from spiders.runtime import runtime
 from spiders.urls import url_key
 from store.db import Store
 
@@ -20,9 +21,12 @@ from store.db import Store
 CHECKED = "newswatch_checked_key"
 
 
+class KnownArticle(IgnoreRequest):
+    """The article is already stored: not downloaded again."""
+
+
 def _store_for(crawler: Crawler) -> Store:
-    config = crawler.spidercls.config  # type: ignore[attr-defined]
-    return Store.shared(config.database)
+    return Store.shared(runtime(crawler).config.database)
 
 
 class KnownArticlesMiddleware:
@@ -53,13 +57,12 @@ class KnownLinksMiddleware:
 
     BATCH = 500
 
-    def __init__(self, store: Store, stats: StatsCollector | None):
+    def __init__(self, store: Store):
         self.store = store
-        self.stats = stats
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KnownLinksMiddleware:
-        return cls(_store_for(crawler), crawler.stats)
+        return cls(_store_for(crawler))
 
     def _new(self, requests: list[Request]) -> list[Request]:
         if not requests:  # most responses (article pages) yield no links at all
@@ -69,8 +72,10 @@ class KnownLinksMiddleware:
         fresh = []
         for request, key in zip(requests, keys, strict=True):
             if key in known:
-                if self.stats is not None:
-                    self.stats.inc_value("newswatch/known")
+                poll = poll_of(request)
+                if poll is not None:
+                    poll.count("known")
+                    poll.release()  # this request is never scheduled
                 continue
             request.meta[CHECKED] = key
             fresh.append(request)
@@ -114,7 +119,7 @@ class ConditionalRequestsMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestsMiddleware:
-        return cls(_store_for(crawler), crawler.settings.getbool("NEWSWATCH_DRY_RUN"))
+        return cls(_store_for(crawler), runtime(crawler).dry_run)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if not request.meta.get("listing"):

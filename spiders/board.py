@@ -1,0 +1,142 @@
+"""The board of running polls (a Scrapy extension): opens each poll's run in the store,
+ends it when its last request and last page are done, or at the source's time limit
+(its outstanding requests dropped, the run failed with the reason) without touching the
+other polls, and reports each outcome to the feed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.utils.asyncio import CallLaterResult, call_later
+
+from config.units import format_duration
+from spiders.poll import Poll, PollOrder, PollOutcome
+from spiders.runtime import Runtime, runtime
+from spiders.safety import AddressPolicy
+from store.db import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+# sent (with poll=) just before a poll's run is recorded: whoever holds its articles in
+# memory (the store pipeline's batch) writes them now
+poll_closing = object()
+
+COUNTERS = ("pages", "new_articles", "too_old", "no_text", "known", "matches", "alerts",
+            "errors", "links")
+
+
+def run_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    return {k: int(counts.get(k, 0)) for k in (*COUNTERS, "listings", "listing_ok",
+                                               "listing_failed", "not_html")}
+
+
+def run_status(counts: Mapping[str, int]) -> str:
+    """failed: no feed, sitemap or listing page could be fetched and read."""
+    if counts.get("listings", 0) and counts.get("listing_ok", 0) <= 0:
+        return "failed"
+    return "ok"
+
+
+def _hosts(poll: Poll) -> set[str]:
+    return {u.split("/")[2].split("@")[-1].rsplit(":", 1)[0].strip("[]")
+            for u in poll.source.start_urls()}
+
+
+class PollBoard:
+    def __init__(self, crawler: Crawler, rt: Runtime):
+        self.crawler = crawler
+        self.rt = rt
+        self.store = None if rt.dry_run else Store.shared(rt.config.database)
+        self.polls: dict[str, Poll] = {}
+        self.timers: dict[str, CallLaterResult] = {}
+        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._item_done, signal=sig)
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PollBoard:
+        board = cls(crawler, runtime(crawler))
+        crawler.newswatch_board = board  # type: ignore[attr-defined]
+        return board
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> PollBoard:
+        board = getattr(crawler, "newswatch_board", None)
+        if not isinstance(board, PollBoard):
+            raise RuntimeError("spiders.board.PollBoard is not among the EXTENSIONS")
+        return board
+
+    def open(self, order: PollOrder) -> Poll | None:
+        """Start a poll: its run in the store and its clock. None (and a failed outcome)
+        for a source that the config no longer has."""
+        source = self.rt.source(order.source)
+        if source is None:
+            log.warning("[%s] not polled: no such source in the config", order.source)
+            self.rt.feed.finished(PollOutcome(order.id, order.source, "failed",
+                                              message="no such source in the config"))
+            return None
+        limit = self.rt.config.daemon.time_limit
+        poll = Poll(order, source, source.crawl(self.rt.config.crawl),
+                    deadline=time.monotonic() + limit.total_seconds(), on_idle=self._idle)
+        poll.started = utcnow()
+        AddressPolicy.register(_hosts(poll), poll.options.allow_private)
+        if self.store is not None:
+            poll.run_id = self.store.start_run(source.name)
+        self.polls[order.id] = poll
+        self.timers[order.id] = call_later(limit.total_seconds(), self._expire, poll)
+        self.rt.feed.started(order, poll.run_id)
+        return poll
+
+    def _item_done(self, item: Any, **kwargs: Any) -> None:
+        poll = getattr(item, "poll", None)
+        if isinstance(poll, Poll):
+            poll.release()
+
+    def _idle(self, poll: Poll) -> None:
+        self.finish(poll)
+
+    def _expire(self, poll: Poll) -> None:
+        if poll.open:
+            limit = format_duration(self.rt.config.daemon.time_limit)
+            self.finish(poll, "failed", f"time limit ({limit}) reached with "
+                                        f"{poll.pending} request(s) or page(s) outstanding")
+
+    def finish(self, poll: Poll, status: str | None = None, message: str | None = None) -> None:
+        """End the poll: its pending requests are dropped as they come up, its run is
+        recorded, and the feed hears how it went."""
+        if not poll.open:
+            return
+        poll.state = "closing"
+        timer = self.timers.pop(poll.order.id, None)
+        if timer is not None:
+            timer.cancel()
+        self.crawler.signals.send_catch_log(poll_closing, poll=poll)
+        counts = run_counts(poll.counts)
+        if status is None:
+            status = run_status(counts)
+        poll.state = status
+        if self.store is not None and poll.run_id is not None:
+            try:
+                self.store.finish_run(poll.run_id, status, counts, message)
+            except Exception:  # the outcome still reaches the feed, which says so
+                log.exception("[%s] could not record the end of run %s", poll.name,
+                              poll.run_id)
+        self.polls.pop(poll.order.id, None)
+        line = (f"[{poll.name}] run {status}: pages {counts['pages']}, new "
+                f"{counts['new_articles']}, no text {counts['no_text']}, matches "
+                f"{counts['matches']}, errors {counts['errors']}"
+                + (f" ({message})" if message else ""))
+        (log.info if status == "ok" else log.warning)(line)
+        self.rt.feed.finished(PollOutcome(poll.order.id, poll.name, status, counts, message,
+                                          poll.run_id))
+
+    def _spider_closed(self, spider: Spider, reason: str) -> None:
+        # stopped on purpose (SIGTERM, the daemon shutting down) is not a failure
+        status = "cancelled" if reason == "shutdown" else "failed"
+        for poll in list(self.polls.values()):
+            self.finish(poll, status, f"the crawl stopped ({reason})")

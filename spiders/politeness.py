@@ -1,0 +1,95 @@
+"""Per-host politeness across every source of one engine. Scrapy keeps one download
+slot per host; these components give each host the concurrency and delay of the source
+that uses it (the stricter one when sources share a host), keep AutoThrottle above that
+delay, give each request the source's timeout cut to what is left of its poll, and keep
+robots.txt answers for a while instead of for the life of the process."""
+
+from __future__ import annotations
+
+import time
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.extensions.throttle import AutoThrottle
+from scrapy.http import Response
+from scrapy.robotstxt import RobotParser
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
+
+from spiders.poll import poll_of
+
+
+class PoliteSlotsMiddleware:
+    """Downloader middleware, before robots.txt and the download: the request's poll
+    must still run, its host's slot gets the source's limits, and its timeout is the
+    source's, cut to what remains of the poll's time limit."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PoliteSlotsMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        poll = poll_of(request)
+        if poll is None:
+            return
+        if not poll.open:
+            raise IgnoreRequest(f"the poll of {poll.name} has ended")
+        opts = poll.options
+        request.meta["download_timeout"] = max(
+            0.5, min(opts.timeout.total_seconds(), poll.remaining()))
+        # set here, not on the request: a redirect carries what is left of it
+        request.meta.setdefault("redirect_ttl", opts.max_redirects)
+        host = urlparse_cached(request).hostname or ""
+        conc, delay = opts.concurrency_per_domain, opts.download_delay.total_seconds()
+        assert self.crawler.engine is not None
+        downloader = self.crawler.engine.downloader
+        have = downloader.per_slot_settings.get(host)
+        if have is not None and have["concurrency"] <= conc and have["delay"] >= delay:
+            return
+        if have is not None:  # two sources on one host: the stricter limits hold
+            conc, delay = min(conc, have["concurrency"]), max(delay, have["delay"])
+        downloader.per_slot_settings[host] = {"concurrency": conc, "delay": delay}
+        slot = downloader.slots.get(host)
+        if slot is not None:
+            slot.concurrency = conc
+            slot.delay = max(slot.delay, delay)
+
+
+class PoliteThrottle(AutoThrottle):
+    """AutoThrottle whose floor is each host's own delay rather than one for all."""
+
+    def _response_downloaded(self, response: Response, request: Request,
+                             spider: Spider | None = None) -> None:
+        super()._response_downloaded(response, request, spider)  # type: ignore[arg-type]
+        key, slot = self._get_slot(request, spider)  # type: ignore[arg-type]
+        if slot is None or key is None:
+            return
+        assert self.crawler.engine is not None
+        floor = self.crawler.engine.downloader.per_slot_settings.get(key, {}).get("delay", 0)
+        slot.delay = max(slot.delay, floor)
+
+
+class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware keeps each host's answer for the life of the
+    crawler, which for a long-lived worker is forever: here it is fetched again after
+    ROBOTSTXT_CACHE_SECONDS (RFC 9309 asks for at most a day)."""
+
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self._ttl = crawler.settings.getfloat("ROBOTSTXT_CACHE_SECONDS", 3600.0)
+        self._fetched: dict[str, float] = {}
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        netloc = urlparse_cached(request).netloc
+        now = time.monotonic()
+        fetched = self._fetched.get(netloc)
+        if (fetched is not None and now - fetched > self._ttl
+                and not isinstance(self._parsers.get(netloc), Deferred)):
+            self._parsers.pop(netloc, None)
+        if netloc not in self._parsers:
+            self._fetched[netloc] = now
+        return await super().robot_parser(request)

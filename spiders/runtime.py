@@ -1,0 +1,86 @@
+"""What one crawler knows of newswatch: the loaded config (replaced on reload, while
+running polls keep the source they started with), the feed of polls it takes, and
+whether this is a dry run. Components reach it through `runtime(crawler)`, set in the
+crawler's settings (NEWSWATCH_RUNTIME) by whoever starts the crawl; `scrapy crawl NAME`
+builds one from NEWSWATCH_CONFIG."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+from config.models import Config
+from spiders.poll import PollFeed, PollOrder, PollOutcome
+
+log = logging.getLogger(__name__)
+
+
+class ListFeed:
+    """A fixed list of polls (a one-off crawl), at most `limit` of them at once; later
+    ones wait for a running one to end."""
+
+    def __init__(self, sources: Iterable[str], limit: int = 100):
+        self.orders = deque(PollOrder(name) for name in sources)
+        self.limit = max(1, limit)
+        self.running = 0
+        self.outcomes: list[PollOutcome] = []
+        self._freed: asyncio.Event | None = None
+
+    async def take(self) -> PollOrder | None:
+        while self.orders and self.running >= self.limit:
+            if self._freed is None:
+                self._freed = asyncio.Event()
+            self._freed.clear()
+            await self._freed.wait()
+        if not self.orders:
+            return None
+        self.running += 1
+        return self.orders.popleft()
+
+    def started(self, order: PollOrder, run_id: int | None) -> None:
+        pass
+
+    def finished(self, outcome: PollOutcome) -> None:
+        self.running -= 1
+        self.outcomes.append(outcome)
+        if self._freed is not None:
+            self._freed.set()
+
+
+class Runtime:
+    def __init__(self, config: Config, feed: PollFeed, dry_run: bool = False,
+                 reloadable: bool = False):
+        self.config = config
+        self.feed = feed
+        self.dry_run = dry_run
+        # a long-lived worker may be given a new config: parts that a config without
+        # watches would switch off stay on
+        self.reloadable = reloadable
+
+    def source(self, name: str) -> Any:
+        for src in self.config.sources:
+            if src.name == name:
+                return src
+        return None
+
+
+def runtime(crawler: Crawler) -> Runtime:
+    found = getattr(crawler, "newswatch_runtime", None)
+    if isinstance(found, Runtime):
+        return found
+    given = crawler.settings.get("NEWSWATCH_RUNTIME")
+    if isinstance(given, Runtime):
+        rt = given
+    else:  # `scrapy crawl NAME` from the repository root
+        from config.loader import load_config
+
+        config = load_config(crawler.settings.get("NEWSWATCH_CONFIG") or None)
+        names = getattr(crawler.spidercls, "sources", None) or [s.name for s in config.sources]
+        rt = Runtime(config, ListFeed(names), crawler.settings.getbool("NEWSWATCH_DRY_RUN"))
+    crawler.newswatch_runtime = rt  # type: ignore[attr-defined]
+    return rt
