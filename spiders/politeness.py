@@ -7,6 +7,7 @@ robots.txt answers for a while instead of for the life of the process."""
 from __future__ import annotations
 
 import time
+
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
