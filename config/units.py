@@ -49,3 +49,13 @@ def parse_size(value: object) -> int:
     if not m:
         raise ValueError(f"bad size {value!r}: use a number and a unit (B, kB, MB, MiB, GB)")
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+def format_size(n: int) -> str:
+    """Bytes as the largest binary unit that keeps a number of at least 1: 1.5 GiB."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

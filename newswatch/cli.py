@@ -7,7 +7,6 @@ import argparse
 import atexit
 import logging
 import os
-import resource
 import sys
 import threading
 from pathlib import Path
@@ -24,7 +23,6 @@ from store.db import Store
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-MEMORY_LIMIT_ENV = "NEWSWATCH_MEMORY_LIMIT"
 
 
 def _load(path: Path) -> Config:
@@ -80,9 +78,19 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         ExtractionPool.release()
     print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results],
-                     send=not args.daemon_child)
+    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results])
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
+    if not args.stdio:
+        print("newswatch: a worker of its own needs a shared queue, which this version does "
+              "not have yet; `newswatch run` starts and supervises its crawl worker itself",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    from newswatch.worker import run_worker
+
+    return run_worker(config, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--dry-run", action="store_true",
                    help="store nothing, send nothing; print the emails it would send")
-    p.add_argument("--daemon-child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_crawl)
+    p = add("worker", "a crawl worker: polls sources as a scheduler hands them out")
+    p.add_argument("--stdio", action="store_true",
+                   help="take polls from standard input (how `newswatch run` runs its worker)")
+    p.set_defaults(func=cmd_worker)
     p = add("run", "the daemon: every source on its own schedule until SIGINT/SIGTERM")
     p.set_defaults(func=None)
     p = add("send", "deliver every pending alert now")
@@ -154,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
-    limit = os.environ.get(MEMORY_LIMIT_ENV)
-    if limit:  # set by the daemon for its crawl processes; inherited by their workers
-        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
     if args.command == "run":
         from newswatch.daemon import run_daemon
 

@@ -34,6 +34,7 @@ class SourceResult:
     name: str
     status: str
     counts: dict[str, int] = field(default_factory=dict)
+    message: str | None = None
 
 
 def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
@@ -122,11 +123,13 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
             process.start()
     else:
         process.start()
+    messages = {o.source: o.message for o in feed.outcomes}
     results = []
     for name, status, counts in _rows(feed, crawler, sources):
+        message = messages.get(name)
         if status not in ("ok", "failed", "cancelled"):
-            status = "failed"  # the crawl ended before this source's poll did
-        results.append(SourceResult(name, status, counts))
+            status, message = "failed", "the crawl ended before this source was polled"
+        results.append(SourceResult(name, status, counts, message))
     return results
 
 
@@ -144,3 +147,6 @@ def summary_table(results: list[SourceResult]) -> Table:
 def print_summary(results: list[SourceResult], console: Console | None = None) -> None:
     console = console or Console(file=sys.stdout)
     console.print(summary_table(results))
+    for r in results:
+        if r.message:
+            console.print(f"{r.name}: {r.status}: {r.message}", markup=False, highlight=False)

@@ -1,21 +1,20 @@
 """`newswatch run`: the daemon. APScheduler (3.x) in this process fires each source on
-its own schedule; every crawl runs as its own `newswatch crawl` subprocess, in its own
-process group, with a time limit (the whole group is killed) and a memory limit, because
-Scrapy's reactor cannot be restarted and long-lived crawler runners leak. The outbox
-sender and the digests run here on their own clock. One daemon per database."""
+its own schedule and hands the due poll to the queue (newswatch.queue), which runs it in
+the long-lived crawl worker; each outcome is logged and assessed for source health here.
+The outbox sender and the digests run here on their own clock. One daemon per
+database."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -32,13 +31,15 @@ from alerts import health, outbox
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
+from newswatch.queue import LocalQueue, PollQueue
+from spiders.poll import PollOrder, PollOutcome
 from store import schema
 from store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REFUSED, EXIT_CONFIG = 0, 1, 2
-STOP_GRACE = 20.0  # seconds a crawl gets to finish after SIGTERM before it is killed
+STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
 
 
 def lock_path(config: Config, config_path: Path) -> Path:
@@ -83,11 +84,11 @@ class Daemon:
         self.store = Store(config.database)
         self.stop = threading.Event()
         self.reload = threading.Event()
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.lock = threading.Lock()
+        self.queue: PollQueue = LocalQueue(config, self.snapshot, self.outcome, self.lost)
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone,
-            executors={"default": ThreadPoolExecutor(max(4, len(config.sources) + 2))},
+            # jobs only queue a poll or send the outbox: a few threads do
+            executors={"default": ThreadPoolExecutor(4)},
             # a daemon suspended across several firings runs each job once on waking
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -128,59 +129,43 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------
     def crawl(self, name: str) -> None:
-        if self.stop.is_set():
-            return
-        limits = self.config.daemon
-        env = {**os.environ, "NEWSWATCH_MEMORY_LIMIT": str(limits.memory_limit)}
-        cmd = [sys.executable, "-m", "newswatch.cli", "crawl", "--daemon-child",
-               "--source", name, "-c", str(self.snapshot)]
-        started = utcnow()
-        with self.lock:
-            if self.stop.is_set():
-                return
-            child = subprocess.Popen(cmd, env=env, start_new_session=True,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-            self.children[name] = child
-        log.info("[%s] crawl started (pid %d)", name, child.pid)
-        try:
-            code = child.wait(timeout=limits.time_limit.total_seconds())
-        except subprocess.TimeoutExpired:
-            self._kill(child)
-            code = None
-            self._close_runs(name, f"killed at the time limit ({limits.time_limit})")
-        finally:
-            with self.lock:
-                self.children.pop(name, None)
-        if code is not None and code < 0:
-            self._close_runs(name, f"crawl process died (signal {-code})")
-        self._log_run(name, started, code)
+        """A source is due: queue its poll (the queue keeps due order and the limit)."""
+        if not self.stop.is_set():
+            self.queue.submit(PollOrder(name, time.time()))
 
-    def _kill(self, child: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+    def outcome(self, outcome: PollOutcome) -> None:
+        c = outcome.counts
+        line = (f"[{outcome.source}] run {outcome.status}: pages {c.get('pages', 0)}, new "
+                f"{c.get('new_articles', 0)}, no text {c.get('no_text', 0)}, matches "
+                f"{c.get('matches', 0)}, errors {c.get('errors', 0)}")
+        if outcome.run_id is not None:
+            runs = [r for r in self.store.runs(outcome.source, limit=3)
+                    if r["id"] == outcome.run_id]
+            if runs:
+                line += f", {(runs[0]['duration'] or 0):.1f} s"
+        (log.warning if outcome.status != "ok" else log.info)(
+            line + (f" ({outcome.message})" if outcome.message else ""))
+        self._health(outcome.source)
 
-    def _close_runs(self, name: str, message: str, status: str = "failed") -> None:
-        """A killed crawl could not record its end: mark its run."""
+    def lost(self, order: PollOrder, run_id: int | None, message: str, status: str) -> None:
+        """A poll ended with its worker (died, or stopped with the daemon): its run says
+        why, and counts for the source's health unless the daemon was stopping."""
         r = schema.runs
-        with self.store.tx() as conn:
-            conn.execute(update(r).where(r.c.source == name, r.c.status == "running")
-                         .values(status=status, finished=utcnow(), message=message))
-        for change in health.check(self.store, self.config, [name]):
-            log.warning("[%s] now %s: %s", name, change.state, change.reason)
+        if run_id is not None:
+            with self.store.tx() as conn:
+                conn.execute(update(r).where(r.c.id == run_id, r.c.status == "running")
+                             .values(status=status, finished=utcnow(), message=message))
+        (log.info if status == "cancelled" else log.warning)(
+            "[%s] run %s: %s", order.source, status, message)
+        if status != "cancelled":
+            self._health(order.source)
 
-    def _log_run(self, name: str, started: datetime, code: int | None) -> None:
-        runs = [r for r in self.store.runs(name, limit=1) if r["started"] >= started]
-        if not runs:
-            log.error("[%s] crawl ended (exit %s) without recording a run", name, code)
-            return
-        r = runs[0]
-        line = (f"[{name}] run {r['status']}: pages {r['pages']}, new {r['new_articles']}, "
-                f"no text {r['no_text']}, matches {r['matches']}, errors {r['errors']}, "
-                f"{(r['duration'] or 0):.1f} s")
-        (log.warning if r["status"] != "ok" else log.info)(
-            line + (f" ({r['message']})" if r["message"] else ""))
+    def _health(self, name: str) -> None:
+        try:
+            for change in health.check(self.store, self.config, [name]):
+                log.warning("[%s] now %s: %s", name, change.state, change.reason)
+        except Exception:  # a failed check is never silent, and never stops the daemon
+            log.exception("[%s] source health could not be assessed", name)
 
     def send(self) -> None:
         if self.stop.is_set():
@@ -207,6 +192,7 @@ class Daemon:
         self.config = config
         self.snapshot.write_text(text, encoding="utf-8")
         self.schedule()
+        self.queue.reload(config)
         log.info("SIGHUP: config reloaded from %s", self.config_path)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -219,6 +205,7 @@ class Daemon:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job is noise
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
+        self.queue.start()
         self.schedule()
         self.scheduler.start()
         log.info("newswatch daemon running (pid %d); SIGHUP reloads, SIGTERM stops",
@@ -226,22 +213,10 @@ class Daemon:
         while not self.stop.wait(0.5):
             if self.reload.is_set():
                 self._reload()
-        log.info("stopping: no new crawls; asking running ones to finish")
+            self.queue.tick()
+        log.info("stopping: no new polls; the running ones get %g s to finish", STOP_GRACE)
         self.scheduler.pause()
-        with self.lock:
-            running = list(self.children.items())
-        for _, child in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = utcnow() + timedelta(seconds=STOP_GRACE)
-        for name, child in running:
-            left = max(0.0, (deadline - utcnow()).total_seconds())
-            try:
-                child.wait(timeout=left)
-            except subprocess.TimeoutExpired:
-                log.warning("[%s] crawl did not stop in time; killed", name)
-                self._kill(child)
-            self._close_runs(name, "stopped with the daemon", "cancelled")
+        self.queue.stop(STOP_GRACE)
         self.scheduler.shutdown(wait=True)
         self.store.close()
         self.snapshot.unlink(missing_ok=True)

@@ -131,7 +131,7 @@ class PollBoard:
                 f"{counts['new_articles']}, no text {counts['no_text']}, matches "
                 f"{counts['matches']}, errors {counts['errors']}"
                 + (f" ({message})" if message else ""))
-        (log.info if status == "ok" else log.warning)(line)
+        log.debug(line)  # whoever runs the engine reports outcomes (the table, the daemon)
         self.rt.feed.finished(PollOutcome(poll.order.id, poll.name, status, counts, message,
                                           poll.run_id))
 

@@ -62,6 +62,11 @@ class Runtime:
         # watches would switch off stay on
         self.reloadable = reloadable
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
+        # Scrapy deep-copies its settings for each crawler: this is a live object that
+        # the crawler and whoever started it share, never a value to copy
+        return self
+
     def source(self, name: str) -> Any:
         for src in self.config.sources:
             if src.name == name:

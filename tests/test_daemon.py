@@ -3,12 +3,14 @@ of a second or two."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from textwrap import dedent
 
@@ -104,6 +106,12 @@ def runs(cfg: Path, source: str = "daily") -> list[dict[str, object]]:
     return db_rows(cfg, f"select * from runs where source = '{source}' order by id")
 
 
+def starts(log_text: str, source: str = "daily") -> list[float]:
+    """When the daemon's log says each poll of the source was started (epoch seconds)."""
+    return [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for line in log_text.splitlines() if f"[{source}] crawl started" in line]
+
+
 def late_article() -> Article:
     """An article the site publishes while a daemon runs."""
     return breaking(
@@ -146,8 +154,8 @@ def test_sigterm_mid_crawl_exits_cleanly_without_orphans(fresh_site: FixtureServ
     slow = slow_source(fresh_site, "1h")
     cfg = daemon_config(tmp_path, fresh_site, extra_sources=slow)
     daemon = start(cfg)
-    wait_for(lambda: "[slow] crawl started (pid" in daemon.text(), 30, "the slow crawl")
-    child = int(daemon.text().split("[slow] crawl started (pid ")[1].split(")")[0])
+    wait_for(lambda: "[slow] crawl started (worker pid" in daemon.text(), 30, "the slow crawl")
+    child = int(daemon.text().split("[slow] crawl started (worker pid ")[1].split(")")[0])
     stopping = time.monotonic()
     assert daemon.stop() == 0
     assert time.monotonic() - stopping < 30
@@ -196,9 +204,13 @@ def test_suspended_across_firings_runs_once_on_waking(fresh_site: FixtureServer,
             break
         os.killpg(daemon.proc.pid, signal.SIGCONT)
     before = daemon.text().count("[daily] crawl started")
-    time.sleep(10)  # three and more firings of a 3 s schedule
+    # the schedule's grid runs on from the last firing: wake half a second after a
+    # firing missed ten seconds on, so the next regular one is still 2.5 s away
+    last = starts(daemon.text())[-1]
+    wake = last + 3 * math.ceil((time.time() + 10 - last) / 3) + 0.5
+    time.sleep(wake - time.time())  # three and more firings of a 3 s schedule missed
     os.killpg(daemon.proc.pid, signal.SIGCONT)
-    time.sleep(1.5)  # less than one interval: only the coalesced run may start
+    time.sleep(1.5)  # less than the time to the next firing: only the coalesced run
     assert daemon.text().count("[daily] crawl started") - before == 1
     assert daemon.stop() == 0
 
