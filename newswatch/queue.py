@@ -99,8 +99,9 @@ class LocalQueue:
     def tick(self) -> None:
         with self.lock:
             now = time.monotonic()
-            if self.worker is not None and not self.stopping and now - self.measured >= \
-                    self.MEASURE_EVERY:
+            # a worker is measured once it runs (starting, it has not reached its size)
+            if (self.worker is not None and self.worker.ready and not self.stopping
+                    and now - self.measured >= self.MEASURE_EVERY):
                 self.measured = now
                 self._supervise(self.worker)
             for old in list(self.draining):
@@ -195,6 +196,7 @@ class LocalQueue:
                     flight.run_id = event.get("run_id")
                 return
             if kind == "ready":
+                worker.ready = True
                 if worker is self.worker:
                     self.crashes = 0
                 return

@@ -65,6 +65,7 @@ class WorkerProcess:
             start_new_session=True, env={**os.environ, **(env or {})}, text=True, bufsize=1)
         self.pid = self.proc.pid
         self.born = time.monotonic()
+        self.ready = False  # its engine runs and takes polls
         self.draining = False
         self.drain_started = 0.0
         self.tail: deque[str] = deque(maxlen=self.TAIL)

@@ -6,6 +6,7 @@ other polls, and reports each outcome to the feed."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -57,6 +58,10 @@ class PollBoard:
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(self._item_done, signal=sig)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+
+    def _spider_opened(self, spider: Spider) -> None:
+        log.info("crawl engine started (pid %d): one crawler for every source", os.getpid())
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PollBoard:
@@ -122,6 +127,9 @@ class PollBoard:
         poll.state = status
         if self.store is not None and poll.run_id is not None:
             try:
+                if status == "ok" and not counts["errors"]:
+                    for url, (etag, modified) in poll.validators.items():
+                        self.store.save_validators(url, etag, modified)
                 self.store.finish_run(poll.run_id, status, counts, message)
             except Exception:  # the outcome still reaches the feed, which says so
                 log.exception("[%s] could not record the end of run %s", poll.name,

@@ -135,10 +135,11 @@ class ConditionalRequestsMiddleware:
         if request.meta.get("listing") and response.status == 200 and not self.dry_run:
             etag = response.headers.get(b"ETag")
             modified = response.headers.get(b"Last-Modified")
-            if etag or modified:
-                self.store.save_validators(
-                    request.url,
+            poll = poll_of(request)
+            if (etag or modified) and poll is not None:
+                # kept with the poll, and stored only if it ends without an error: a 304
+                # next time must never hide a link that failed this time
+                poll.validators[request.url] = (
                     etag.decode("latin-1") if etag else None,
-                    modified.decode("latin-1") if modified else None,
-                )
+                    modified.decode("latin-1") if modified else None)
         return response

@@ -4,16 +4,18 @@ config files written per test, and the CLI run as a real subprocess."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.procs import DaemonProc
 from tests.site.server import FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +98,19 @@ def postgres() -> Iterator[Any]:
     server = PostgresServer(bindir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[[Path], DaemonProc]]:
+    """Starts a daemon on a config; whatever is left running is killed afterwards."""
+    started: list[DaemonProc] = []
+
+    def launch(config: Path) -> DaemonProc:
+        started.append(DaemonProc(config))
+        return started[-1]
+
+    yield launch
+    for d in started:
+        if d.proc.poll() is None:
+            os.killpg(d.proc.pid, signal.SIGKILL)
+            d.proc.wait()

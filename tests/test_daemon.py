@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from textwrap import dedent
@@ -17,43 +16,9 @@ from textwrap import dedent
 import pytest
 
 from tests.conftest import ROOT, db_rows, write_config
+from tests.procs import Starter, wait_for
 from tests.site.pages import Article, breaking
 from tests.site.server import FixtureServer
-
-
-class DaemonProc:
-    """`newswatch run` in its own session, its log in a file beside the config."""
-    def __init__(self, config: Path):
-        self.config = config
-        self.log = config.parent / "daemon.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newswatch.cli", "run", "-c", str(config)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
-            env={**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}, start_new_session=True)
-
-    def text(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-    def stop(self, timeout: float = 40) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            raise
-
-
-Starter = Callable[[Path], "DaemonProc"]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def daemon_config(tmp_path: Path, site: FixtureServer, extra_sources: str = "",
@@ -79,22 +44,6 @@ def slow_source(site: FixtureServer, every: str) -> str:
     """A source whose listing page takes 30 s to answer."""
     return (f'  - name: slow\n    pages: ["{site.base}/hostile/slow/"]\n'
             f"    every: {every}\n    timeout: 60s\n")
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[[Path], DaemonProc]]:
-    """Starts a daemon on a config; whatever is left running is killed afterwards."""
-    started: list[DaemonProc] = []
-
-    def launch(config: Path) -> DaemonProc:
-        started.append(DaemonProc(config))
-        return started[-1]
-
-    yield launch
-    for d in started:
-        if d.proc.poll() is None:
-            os.killpg(d.proc.pid, signal.SIGKILL)
-            d.proc.wait()
 
 
 def mails(cfg: Path) -> int:

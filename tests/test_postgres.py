@@ -15,10 +15,11 @@ from sqlalchemy import create_engine, text
 from store.db import Store
 from tests.conftest import run_cli
 from tests.pg import PostgresServer
+from tests.procs import DaemonProc, wait_for
 from tests.site.server import FixtureServer
 from tests.test_alerts import maildir_config
 from tests.test_crawl import feed_and_sitemap_config
-from tests.test_daemon import DaemonProc, daemon_config, late_article, mails, wait_for
+from tests.test_daemon import daemon_config, late_article, mails
 
 
 def pg_rows(url: str, sql: str) -> list[dict[str, Any]]:

@@ -1,0 +1,51 @@
+"""The daemon as a real process for the tests: started in its own session with its log in
+a file beside the config, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class DaemonProc:
+    """`newswatch run` in its own session, its log in a file beside the config."""
+    def __init__(self, config: Path):
+        self.config = config
+        self.log = config.parent / "daemon.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newswatch.cli", "run", "-c", str(config)], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
+            env={**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}, start_new_session=True)
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self, timeout: float = 40) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise
+
+
+Starter = Callable[[Path], "DaemonProc"]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+

@@ -1,0 +1,311 @@
+"""A local "internet" of many small news sites, each on its own loopback address (one
+listening socket each, all on one port), served by one asyncio loop in a thread (tests)
+or in a process of its own (`python -m tests.site.many`, for bench/scale.py).
+
+Each outlet has robots.txt, an RSS feed answering 304 to its ETag or Last-Modified
+date, and article pages with the usual clutter (menus, a "latest" sidebar, scripts).
+Outlets publish on their own clocks (`every` seconds, each with its own phase) or when
+a test calls publish(). Every request is logged with its host, path and times, so a
+test can see who fetched what, and when."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
+
+WORDS = ["council", "ministry", "budget", "reform", "market", "rupee", "bank", "policy", "federal", "provincial", "court", "senate", "assembly", "committee", "report", "growth", "export", "import", "energy", "water", "dam", "monsoon", "harvest", "wheat", "cotton", "textile", "port", "railway", "highway", "bridge", "school", "hospital", "vaccine", "cricket", "match", "series", "stadium", "election", "commission", "ballot", "tariff", "fuel", "price", "subsidy", "digital", "payment", "startup", "exchange", "regulator", "license", "framework", "consultation", "draft", "ordinance", "treaty", "delegation", "minister", "spokesman", "official", "statement", "weekly", "monthly", "quarter", "survey", "analyst", "forecast", "inflation", "deficit", "surplus", "loan", "lender", "reserve"]
+WATCHED = "crypto council"  # every third article's headline carries it
+
+
+def address(i: int) -> str:
+    """The loopback address of outlet i: 127.1.0.1, 127.1.0.2, ... (not 127.0.0.1)."""
+    return f"127.1.{i // 250}.{i % 250 + 1}"
+
+
+@dataclass
+class Outlet:
+    index: int
+    host: str
+    every: float | None  # seconds between articles on its own clock; None: by publish()
+    phase: float
+    published: list[float] = field(default_factory=list)  # times of publish() articles
+    hang: bool = False  # article pages never answer
+
+    def count(self, start: float, now: float) -> int:
+        if self.every is None:
+            return len([t for t in self.published if t <= now])
+        return max(0, int((now - start - self.phase) // self.every) + 1)
+
+    def publish_time(self, start: float, n: int) -> float:
+        if self.every is None:
+            return self.published[n]
+        return start + self.phase + n * self.every
+
+
+@dataclass
+class Hit:
+    host: str
+    path: str
+    status: int
+    began: float
+    ended: float
+
+
+SYLLABLES = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]
+
+
+def _word(rng: random.Random) -> str:
+    # most words are made up, so that no two stories share most of their words (the
+    # product folds near-identical texts into one story, as wire copy)
+    if rng.random() < 0.15:
+        return rng.choice(WORDS)
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+
+def _words(rng: random.Random, n: int) -> str:
+    return " ".join(_word(rng) for _ in range(n))
+
+
+def headline(index: int, n: int) -> str:
+    rng = random.Random(index * 100_003 + n)
+    title = _words(rng, 6).capitalize()
+    if n % 3 == 0:
+        title = f"{title}: the {WATCHED} meets in week {n}"
+    return f"{title} (outlet {index}, story {n})"
+
+
+class ManySites:
+    def __init__(self, n: int, every: float | None = None, latency: tuple[float, float] = (0, 0),
+                 page_kb: tuple[int, int] = (6, 10), seed: int = 1, initial: int = 3):
+        rng = random.Random(seed)
+        self.start_time = time.time()
+        self.outlets = [Outlet(i, address(i), every, rng.uniform(0, every or 0))
+                        for i in range(n)]
+        if every is None:  # articles that are there from the start
+            for outlet in self.outlets:
+                outlet.published = [self.start_time - 60 * (initial - k) for k in range(initial)]
+        elif initial:
+            self.start_time -= every * initial  # `initial` articles already out
+        self.by_host = {o.host: o for o in self.outlets}
+        self.latency = latency
+        self.page_kb = page_kb
+        self.port = 0
+        self.hits: list[Hit] = []  # answered (or dropped) requests
+        self.arrivals: list[Hit] = []  # every request as it arrives, answered or not
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._rng = random.Random(seed + 1)
+
+    # -- what is served -------------------------------------------------------------------
+    def base(self, i: int) -> str:
+        return f"http://{self.outlets[i].host}:{self.port}"
+
+    def publish(self, i: int) -> int:
+        """Outlet i publishes an article now; returns its number."""
+        outlet = self.outlets[i]
+        outlet.published.append(time.time())
+        return len(outlet.published) - 1
+
+    def article_url(self, i: int, n: int) -> str:
+        return f"{self.base(i)}/news/{n}.html"
+
+    def _feed(self, outlet: Outlet, now: float) -> tuple[bytes, float | None]:
+        count = outlet.count(self.start_time, now)
+        items = []
+        for n in range(count - 1, max(-1, count - 21), -1):
+            when = outlet.publish_time(self.start_time, n)
+            items.append(
+                f"<item><title>{headline(outlet.index, n)}</title>"
+                f"<link>http://{outlet.host}:{self.port}/news/{n}.html</link>"
+                f"<guid>http://{outlet.host}:{self.port}/news/{n}.html</guid>"
+                f"<pubDate>{formatdate(when, usegmt=True)}</pubDate></item>")
+        latest = outlet.publish_time(self.start_time, count - 1) if count else None
+        body = ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+                f"<title>Outlet {outlet.index}</title><link>http://{outlet.host}:{self.port}/"
+                f"</link><description>News</description>{''.join(items)}</channel></rss>")
+        return body.encode(), latest
+
+    def _article(self, outlet: Outlet, n: int) -> bytes:
+        rng = random.Random(outlet.index * 7919 + n)
+        target = rng.randint(*self.page_kb) * 1024
+        title = headline(outlet.index, n)
+        nav = "".join(f"<li><a href='/section/{w}/'>{w.title()}</a></li>"
+                      for w in WORDS[:25])
+        sidebar = "".join(f"<li><a href='/news/{k}.html'>{headline(outlet.index + 1, k)}"
+                          f"</a></li>" for k in range(8))
+        paras = "".join(f"<p>{_words(rng, 55).capitalize()}.</p>" for _ in range(9))
+        lead = (f"<p>Officials said on Monday that the {WATCHED} would publish its first "
+                f"report before the budget.</p>" if n % 3 == 0 else "")
+        head = (f"<html><head><meta charset='utf-8'><title>{title} | Outlet {outlet.index}"
+                f"</title><meta property='og:title' content='{title}'></head><body>"
+                f"<header><nav><ul>{nav}</ul></nav></header><main><article><h1>{title}</h1>"
+                f"<p class='byline'>By Staff Reporter</p>{lead}{paras}</article></main>"
+                f"<aside><h2>Latest</h2><ul>{sidebar}</ul></aside>"
+                f"<footer><p>Outlet {outlet.index}. All rights reserved.</p></footer>")
+        filler = []
+        size = len(head)
+        while size < target:  # tracking and layout scripts, as real pages carry
+            chunk = "<script>var cfg=" + str([rng.random() for _ in range(40)]) + ";</script>"
+            filler.append(chunk)
+            size += len(chunk)
+        return (head + "".join(filler) + "</body></html>").encode()
+
+    def respond(self, host: str, path: str, headers: dict[str, str]
+                ) -> tuple[int, dict[str, str], bytes]:
+        outlet = self.by_host.get(host)
+        if outlet is None:
+            return 404, {}, b"no such site"
+        now = time.time()
+        if path == "/robots.txt":
+            return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"
+        if path == "/feed.xml":
+            body, latest = self._feed(outlet, now)
+            etag = f'"{outlet.index}-{outlet.count(self.start_time, now)}"'
+            out = {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag}
+            if latest is not None:
+                out["Last-Modified"] = formatdate(latest, usegmt=True)
+            if headers.get("if-none-match") == etag:
+                return 304, out, b""
+            since = headers.get("if-modified-since")
+            if since and latest is not None and "if-none-match" not in headers:
+                with contextlib.suppress(TypeError, ValueError):
+                    if parsedate_to_datetime(since).timestamp() >= int(latest):
+                        return 304, out, b""
+            return 200, out, body
+        if path.startswith("/news/") and path.endswith(".html"):
+            try:
+                n = int(path[6:-5])
+            except ValueError:
+                return 404, {}, b"not found"
+            if n >= outlet.count(self.start_time, now) and n >= len(outlet.published):
+                return 404, {}, b"not yet"
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, self._article(outlet, n)
+        return 404, {}, b"not found"
+
+    # -- the server -----------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host = writer.get_extra_info("sockname")[0]
+        began = time.time()
+        status, path = 0, "?"
+        try:
+            line = await reader.readline()
+            parts = line.decode("latin-1").split()
+            path = parts[1] if len(parts) >= 2 else "/"
+            headers: dict[str, str] = {}
+            while True:
+                raw = await reader.readline()
+                if raw in (b"\r\n", b"\n", b""):
+                    break
+                key, _, value = raw.decode("latin-1").partition(":")
+                headers[key.strip().lower()] = value.strip()
+            with self.lock:
+                self.arrivals.append(Hit(host, path, 0, began, began))
+            outlet = self.by_host.get(host)
+            if outlet is not None and outlet.hang and path.startswith("/news/"):
+                await asyncio.sleep(3600)
+            low, high = self.latency
+            if high:
+                await asyncio.sleep(self._rng.uniform(low, high))
+            status, extra, body = self.respond(host, path, headers)
+            head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'X'}",
+                    f"Content-Length: {len(body)}", "Connection: close",
+                    *(f"{k}: {v}" for k, v in extra.items())]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            with self.lock:
+                self.hits.append(Hit(host, path, status, began, time.time()))
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, port: int) -> None:
+        self._stop = asyncio.Event()
+        servers = []
+        # one socket per address, so each site has an address of its own
+        for chunk in range(0, len(self.outlets), 500):
+            hosts = [o.host for o in self.outlets[chunk:chunk + 500]]
+            servers.append(await asyncio.start_server(self._handle, hosts, port, backlog=512))
+        self.port = port
+        self._ready.set()
+        await self._stop.wait()
+        for server in servers:
+            server.close()
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:  # requests left hanging
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def start(self, port: int = 0) -> ManySites:
+        if not port:
+            with socket.socket() as probe:
+                probe.bind(("127.1.0.1", 0))
+                port = probe.getsockname()[1]
+        self.loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self.loop is not None
+            self.loop.run_until_complete(self._serve(port))
+
+        self.thread = threading.Thread(target=run, daemon=True, name="many-sites")
+        self.thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the many-sites server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def requests(self, path: str | None = None) -> list[Hit]:
+        with self.lock:
+            return [h for h in self.hits if path is None or h.path == path]
+
+    def sources_yaml(self, every: str, count: int | None = None) -> str:
+        return "".join(f"  - name: site{o.index}\n    feeds: [\"http://{o.host}:{self.port}"
+                       f"/feed.xml\"]\n    every: {every}\n"
+                       for o in self.outlets[:count])
+
+
+def main() -> None:
+    """Serve N outlets until SIGTERM; print the port when ready (for bench/scale.py)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sites", type=int, required=True)
+    parser.add_argument("--every", type=float, default=None)
+    parser.add_argument("--latency", type=float, nargs=2, default=(0.05, 0.25))
+    parser.add_argument("--page-kb", type=int, nargs=2, default=(40, 90))
+    parser.add_argument("--initial", type=int, default=3)
+    parser.add_argument("--log", default=None, help="write every request here at exit (TSV)")
+    args = parser.parse_args()
+    sites = ManySites(args.sites, args.every, tuple(args.latency), tuple(args.page_kb),
+                      initial=args.initial).start()
+    print(f"{sites.port} {sites.start_time}", flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    sites.stop()
+    if args.log:
+        with open(args.log, "w", encoding="utf-8") as out:
+            for h in sites.requests():
+                out.write(f"{h.host}\t{h.path}\t{h.status}\t{h.began:.3f}\t{h.ended:.3f}\n")
+
+
+if __name__ == "__main__":
+    main()
