@@ -34,20 +34,22 @@ def address(i: int) -> str:
 class Outlet:
     index: int
     host: str
-    every: float | None  # seconds between articles on its own clock; None: by publish()
-    phase: float
-    published: list[float] = field(default_factory=list)  # times of publish() articles
+    every: float | None  # seconds between articles once the clock runs; None: publish()
+    phase: float  # seconds after the clock starts that its first clock article comes
+    published: list[float] = field(default_factory=list)  # times of the other articles
     hang: bool = False  # article pages never answer
 
-    def count(self, start: float, now: float) -> int:
-        if self.every is None:
-            return len([t for t in self.published if t <= now])
-        return max(0, int((now - start - self.phase) // self.every) + 1)
+    def count(self, clock: float | None, now: float) -> int:
+        n = len([t for t in self.published if t <= now])
+        if self.every and clock is not None and now >= clock + self.phase:
+            n += int((now - clock - self.phase) // self.every) + 1
+        return n
 
-    def publish_time(self, start: float, n: int) -> float:
-        if self.every is None:
+    def publish_time(self, clock: float | None, n: int) -> float:
+        if n < len(self.published):
             return self.published[n]
-        return start + self.phase + n * self.every
+        assert self.every and clock is not None
+        return clock + self.phase + (n - len(self.published)) * self.every
 
 
 @dataclass
@@ -87,13 +89,12 @@ class ManySites:
                  page_kb: tuple[int, int] = (6, 10), seed: int = 1, initial: int = 3):
         rng = random.Random(seed)
         self.start_time = time.time()
-        self.outlets = [Outlet(i, address(i), every, rng.uniform(0, every or 0))
+        # `initial` articles are out from the start; with `every`, outlets publish more on
+        # their own clocks once start_clock() is called
+        self.clock: float | None = None
+        self.outlets = [Outlet(i, address(i), every, rng.uniform(0, every or 0),
+                               [self.start_time - 60 * (initial - k) for k in range(initial)])
                         for i in range(n)]
-        if every is None:  # articles that are there from the start
-            for outlet in self.outlets:
-                outlet.published = [self.start_time - 60 * (initial - k) for k in range(initial)]
-        elif initial:
-            self.start_time -= every * initial  # `initial` articles already out
         self.by_host = {o.host: o for o in self.outlets}
         self.latency = latency
         self.page_kb = page_kb
@@ -111,6 +112,9 @@ class ManySites:
     def base(self, i: int) -> str:
         return f"http://{self.outlets[i].host}:{self.port}"
 
+    def start_clock(self) -> None:
+        self.clock = time.time()
+
     def publish(self, i: int) -> int:
         """Outlet i publishes an article now; returns its number."""
         outlet = self.outlets[i]
@@ -121,16 +125,16 @@ class ManySites:
         return f"{self.base(i)}/news/{n}.html"
 
     def _feed(self, outlet: Outlet, now: float) -> tuple[bytes, float | None]:
-        count = outlet.count(self.start_time, now)
+        count = outlet.count(self.clock, now)
         items = []
         for n in range(count - 1, max(-1, count - 21), -1):
-            when = outlet.publish_time(self.start_time, n)
+            when = outlet.publish_time(self.clock, n)
             items.append(
                 f"<item><title>{headline(outlet.index, n)}</title>"
                 f"<link>http://{outlet.host}:{self.port}/news/{n}.html</link>"
                 f"<guid>http://{outlet.host}:{self.port}/news/{n}.html</guid>"
                 f"<pubDate>{formatdate(when, usegmt=True)}</pubDate></item>")
-        latest = outlet.publish_time(self.start_time, count - 1) if count else None
+        latest = outlet.publish_time(self.clock, count - 1) if count else None
         body = ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
                 f"<title>Outlet {outlet.index}</title><link>http://{outlet.host}:{self.port}/"
                 f"</link><description>News</description>{''.join(items)}</channel></rss>")
@@ -171,7 +175,7 @@ class ManySites:
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"
         if path == "/feed.xml":
             body, latest = self._feed(outlet, now)
-            etag = f'"{outlet.index}-{outlet.count(self.start_time, now)}"'
+            etag = f'"{outlet.index}-{outlet.count(self.clock, now)}"'
             out = {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag}
             if latest is not None:
                 out["Last-Modified"] = formatdate(latest, usegmt=True)
@@ -188,7 +192,7 @@ class ManySites:
                 n = int(path[6:-5])
             except ValueError:
                 return 404, {}, b"not found"
-            if n >= outlet.count(self.start_time, now) and n >= len(outlet.published):
+            if n >= outlet.count(self.clock, now):
                 return 404, {}, b"not yet"
             return 200, {"Content-Type": "text/html; charset=utf-8"}, self._article(outlet, n)
         return 404, {}, b"not found"
@@ -284,27 +288,35 @@ class ManySites:
 
 
 def main() -> None:
-    """Serve N outlets until SIGTERM; print the port when ready (for bench/scale.py)."""
+    """Serve N outlets until SIGTERM, for bench/scale.py: print the port when ready; the
+    clocks start at SIGUSR1; at the end, write every request and each outlet's
+    publication schedule (JSON) to --state."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--sites", type=int, required=True)
     parser.add_argument("--every", type=float, default=None)
     parser.add_argument("--latency", type=float, nargs=2, default=(0.05, 0.25))
     parser.add_argument("--page-kb", type=int, nargs=2, default=(40, 90))
     parser.add_argument("--initial", type=int, default=3)
-    parser.add_argument("--log", default=None, help="write every request here at exit (TSV)")
+    parser.add_argument("--state", default=None)
     args = parser.parse_args()
     sites = ManySites(args.sites, args.every, tuple(args.latency), tuple(args.page_kb),
                       initial=args.initial).start()
-    print(f"{sites.port} {sites.start_time}", flush=True)
+    print(sites.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGUSR1, lambda *_: sites.start_clock())
     done.wait()
     sites.stop()
-    if args.log:
-        with open(args.log, "w", encoding="utf-8") as out:
-            for h in sites.requests():
-                out.write(f"{h.host}\t{h.path}\t{h.status}\t{h.began:.3f}\t{h.ended:.3f}\n")
+    if args.state:
+        import json
+
+        with open(args.state, "w", encoding="utf-8") as out:
+            json.dump({"port": sites.port, "clock": sites.clock,
+                       "outlets": [{"host": o.host, "every": o.every, "phase": o.phase,
+                                    "published": o.published} for o in sites.outlets],
+                       "hits": [[h.host, h.path, h.status, h.began, h.ended]
+                                for h in sites.requests()]}, out)
 
 
 if __name__ == "__main__":

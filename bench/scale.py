@@ -1,0 +1,286 @@
+"""Scale on one machine: many feed sources, one crawl engine.
+
+    python bench/scale.py --sites 2000 [--every 2m] [--daemon 10m] [--publish-every 20m]
+    python bench/scale.py --sites 200 --daemon 0      # the two crawls only
+
+A local "internet" (tests/site/many.py, in a process of its own): N news sites on N
+loopback addresses, one listening socket each, with robots.txt, an RSS feed with ETag
+and Last-Modified (304 when unchanged), article pages of 40-90 KB with menus, sidebars
+and scripts, 50-250 ms per response. Then:
+
+  1. a first `newswatch crawl` of every source (3 articles each);
+  2. the same crawl again, nothing changed (every feed answers 304), and once more for
+     one source only: the start-up, to tell the cost of each source from the fixed cost;
+  3. `newswatch run` for --daemon, while each site publishes an article every
+     --publish-every on its own clock (a third of them match the watch).
+
+For each: wall time, CPU seconds of the whole process tree (the command and every
+process under it), and its peak memory (sum of PSS, which counts shared pages once;
+the sum of RSS too). For the daemon: polls due and polls started within 30 s of their
+time, and the delay from each matching article's publication to its email."""
+
+from __future__ import annotations
+
+import argparse
+import email
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from textwrap import dedent
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.units import format_duration, parse_duration  # noqa: E402
+from tests.site.many import address, headline  # noqa: E402
+
+ON_TIME = 30.0  # seconds after its due time that a poll still counts as on time
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> dict[int, tuple[int, float]]:
+    """The process and all under it: pid -> (start time, CPU seconds so far)."""
+    stats: dict[int, list[bytes]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            stats[int(entry)] = stat[stat.rfind(b")") + 2:].split()
+    found, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {p for p, f in stats.items() if int(f[1]) in frontier} - found
+        found |= frontier
+    # fields after the name: ppid(1) ... utime(11) stime(12) ... starttime(19)
+    return {p: (int(stats[p][19]), (int(stats[p][11]) + int(stats[p][12])) / TICK)
+            for p in found if p in stats}
+
+
+def memory(pids: set[int]) -> tuple[int, int]:
+    """(PSS, RSS) bytes summed over the processes."""
+    pss = rss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return pss, rss
+
+
+class Measured:
+    """A command run as a child; its tree sampled twice a second for memory (peak) and
+    CPU (each process's own, as last seen: its final half second may be missed; rusage
+    would miss more, as a process that ends with os._exit never waits for its own)."""
+
+    def __init__(self, cmd: list[str], log: Path, env: dict[str, str]):
+        self.cpu: dict[tuple[int, int], float] = {}
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"),
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env)
+        self.peak_pss = self.peak_rss = 0
+        self.done = threading.Event()
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.5):
+            procs = tree(self.proc.pid)
+            for pid, (born, cpu) in procs.items():
+                self.cpu[(pid, born)] = cpu
+            pss, rss = memory(set(procs))
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+
+    def wait(self) -> dict[str, float]:
+        code = self.proc.wait()
+        wall = time.monotonic() - self.start
+        self.done.set()
+        self.sampler.join()
+        return {"exit": code, "wall": wall, "cpu": sum(self.cpu.values()),
+                "pss_mb": self.peak_pss / 2**20, "rss_mb": self.peak_rss / 2**20}
+
+
+def write_config(work: Path, port: int, sites: int, every: str) -> Path:
+    sources = "".join(
+        f"  - name: site{i}\n    feeds: [\"http://{address(i)}:{port}/feed.xml\"]\n"
+        f"    every: {every}\n" for i in range(sites))
+    cfg = work / "newswatch.yaml"
+    cfg.write_text(dedent("""\
+        database: nw.db
+        crawl:
+          allow_private: [127.0.0.0/8]
+          max_age: 30d
+          download_delay: 0s
+        watches:
+          - name: council
+            query: '"crypto council"'
+        alerts:
+          to: [desk@example.org]
+          maildir: mail
+        sources:
+        """) + sources, encoding="utf-8")
+    return cfg
+
+
+def report(name: str, m: dict[str, float], sources: int) -> None:
+    print(f"{name}: exit {m['exit']}, wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s "
+          f"({1000 * m['cpu'] / sources:.1f} ms per source), peak memory {m['pss_mb']:.0f} MB "
+          f"PSS ({m['rss_mb']:.0f} MB RSS)", flush=True)
+
+
+def polls_on_time(db: Path, since: float, until: float, interval: float) -> tuple[int, int, int]:
+    """(due, started within ON_TIME of their time, runs not ok). A source's first poll is
+    due an interval after its last run before the daemon started (at once if that is
+    past); each later one an interval after the one before it started (APScheduler adds
+    up to 10% of the interval, at most 30 s, of jitter)."""
+    con = sqlite3.connect(db)
+    rows = con.execute("select source, started, status from runs").fetchall()
+    con.close()
+    before: dict[str, float] = {}
+    starts: dict[str, list[float]] = {}
+    bad = 0
+    for source, started, status in rows:
+        t = datetime.fromisoformat(started).replace(tzinfo=UTC).timestamp()
+        if t < since:
+            before[source] = max(before.get(source, 0.0), t)
+        elif t <= until:
+            starts.setdefault(source, []).append(t)
+            bad += status != "ok"
+    jitter = min(interval * 0.1, 30.0)
+    due = met = 0
+    for source in set(before) | set(starts):
+        times = sorted(starts.get(source, []))
+        slot = max(since, before.get(source, since - interval) + interval)
+        while slot <= until - ON_TIME - jitter:
+            due += 1
+            hit = next((t for t in times if slot - 1 <= t <= slot + jitter + ON_TIME), None)
+            met += hit is not None
+            slot = (hit if hit is not None else slot) + interval
+    return due, met, bad
+
+
+def email_delays(work: Path, state: dict[str, object], since: float, until: float,
+                 interval: float) -> tuple[list[float], int]:
+    """Publication-to-email delays of the matching articles published while the daemon
+    ran (those it had time to catch), and how many of them were never emailed."""
+    sent: dict[str, float] = {}
+    for path in (work / "mail" / "new").iterdir():
+        at = path.stat().st_mtime
+        msg = email.message_from_bytes(path.read_bytes())
+        for part in msg.walk():
+            if part.get_content_type() == "text/plain":
+                payload = part.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                for url in re.findall(r"^(http://127\.1\.\S+?)\r?$", payload.decode(), re.M):
+                    sent[url] = min(sent.get(url, at), at)
+    clock = state["clock"]
+    assert isinstance(clock, float)
+    port = state["port"]
+    delays, missed = [], 0
+    outlets = state["outlets"]
+    assert isinstance(outlets, list)
+    for index, o in enumerate(outlets):
+        n = len(o["published"])
+        while True:
+            when = clock + o["phase"] + (n - len(o["published"])) * o["every"]
+            if when > until - interval - 60:
+                break
+            if when >= since and "crypto council" in headline(index, n):
+                url = f"http://{o['host']}:{port}/news/{n}.html"
+                if url in sent:
+                    delays.append(sent[url] - when)
+                else:
+                    missed += 1
+            n += 1
+    return delays, missed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sites", type=int, default=2000)
+    parser.add_argument("--every", default="2m", help="each source's poll interval")
+    parser.add_argument("--daemon", default="10m", help="how long the daemon runs (0: not)")
+    parser.add_argument("--publish-every", default="20m",
+                        help="each site publishes an article this often while the daemon runs")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    interval = parse_duration(args.every).total_seconds()
+    run_for = parse_duration(args.daemon).total_seconds()
+    publish = parse_duration(args.publish_every).total_seconds()
+    work = Path(tempfile.mkdtemp(prefix="nw-scale-"))
+    state_file = work / "server.json"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.site.many", "--sites", str(args.sites), "--every",
+         str(publish), "--state", str(state_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    cfg = write_config(work, port, args.sites, args.every)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "newswatch.cli"]
+    print(f"{args.sites} feed sources on {args.sites} loopback addresses (port {port}); "
+          f"work folder {work}", flush=True)
+    try:
+        first = Measured([*cli, "crawl", "-c", str(cfg)], work / "crawl1.log", env).wait()
+        report("first crawl", first, args.sites)
+        again = Measured([*cli, "crawl", "-c", str(cfg)], work / "crawl2.log", env).wait()
+        report("unchanged re-crawl", again, args.sites)
+        one = Measured([*cli, "crawl", "-c", str(cfg), "--source", "site0"],
+                       work / "crawl3.log", env).wait()
+        report("unchanged re-crawl of one source (the start-up)", one, 1)
+        per = (again["cpu"] - one["cpu"]) / max(args.sites - 1, 1)
+        print(f"unchanged re-crawl: {1000 * per:.2f} ms of CPU per source beyond the "
+              f"start-up; {args.sites / max(again['wall'] - one['wall'], 0.001):.0f} sources/s",
+              flush=True)
+        if run_for > 0:
+            server.send_signal(signal.SIGUSR1)  # the sites start publishing
+            since = time.time()
+            daemon = Measured([*cli, "run", "-c", str(cfg)], work / "daemon.log", env)
+            time.sleep(run_for)
+            until = time.time()
+            daemon.proc.send_signal(signal.SIGTERM)
+            m = daemon.wait()
+            report(f"daemon for {format_duration(parse_duration(args.daemon))}", m,
+                   args.sites)
+            print(f"daemon: mean CPU {m['cpu'] / m['wall']:.3f} of one core", flush=True)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+    if run_for > 0:
+        state = json.loads(state_file.read_text())
+        due, met, bad = polls_on_time(work / "nw.db", since, until, interval)
+        print(f"daemon: {met} of {due} due polls started within {ON_TIME:.0f} s of their "
+              f"time ({100 * met / max(due, 1):.2f}%); {bad} runs not ok")
+        delays, missed = email_delays(work, state, since, until, interval)
+        if delays:
+            delays.sort()
+            print(f"daemon: {len(delays)} matching articles published and emailed, "
+                  f"{missed} never emailed; publication to email: median "
+                  f"{delays[len(delays) // 2]:.0f} s, max {delays[-1]:.0f} s (limit "
+                  f"{interval + 60:.0f} s: the interval + 60 s)")
+        else:
+            print(f"daemon: no matching article was published in time ({missed} missed)")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
