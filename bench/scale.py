@@ -147,8 +147,8 @@ def report(name: str, m: dict[str, float], sources: int) -> None:
 def polls_on_time(db: Path, since: float, until: float, interval: float) -> tuple[int, int, int]:
     """(due, started within ON_TIME of their time, runs not ok). A source's first poll is
     due an interval after its last run before the daemon started (at once if that is
-    past); each later one an interval after the one before it started (APScheduler adds
-    up to 10% of the interval, at most 30 s, of jitter)."""
+    past); each later one an interval after the one before it started (APScheduler moves
+    each firing by up to 10% of the interval, at most 30 s, either way)."""
     con = sqlite3.connect(db)
     rows = con.execute("select source, started, status from runs").fetchall()
     con.close()
@@ -169,7 +169,9 @@ def polls_on_time(db: Path, since: float, until: float, interval: float) -> tupl
         slot = max(since, before.get(source, since - interval) + interval)
         while slot <= until - ON_TIME - jitter:
             due += 1
-            hit = next((t for t in times if slot - 1 <= t <= slot + jitter + ON_TIME), None)
+            # APScheduler's jitter moves a firing either way
+            hit = next((t for t in times if slot - jitter - 1 <= t <= slot + jitter + ON_TIME),
+                       None)
             met += hit is not None
             slot = (hit if hit is not None else slot) + interval
     return due, met, bad

@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from config.checks import environment_issues
 from config.models import Config
 from rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
@@ -154,8 +155,10 @@ def _query_issues(tree: CommentedMap, file: str) -> list[ConfigIssue]:
     return issues
 
 
-def parse_config_text(text: str, file: str, base_dir: Path | None = None) -> Config:
-    """Validate config text; raise ConfigError listing every problem."""
+def parse_config_text(text: str, file: str, base_dir: Path | None = None,
+                      environment: bool = True) -> Config:
+    """Validate config text; raise ConfigError listing every problem. `environment`:
+    also check what it points at (database folder, CA file, templates, maildir)."""
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -187,6 +190,9 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None) -> Con
             if issue not in issues:
                 issues.append(issue)
         raise ConfigError(issues) from None
+    for key, message in environment_issues(config) if environment else []:
+        line, path = _line_of(tree, key.split("."))
+        issues.append(ConfigIssue(file, line, path or key, message))
     if issues:
         raise ConfigError(issues)
     return config

@@ -281,7 +281,8 @@ class Daemon(Strict):
 class Config(Strict):
     """The whole newswatch.yaml."""
 
-    database: str = "newswatch.db"
+    # validated like a given value: a path relative to the config file
+    database: str = Field("newswatch.db", validate_default=True)
     timezone: str = "UTC"
     crawl: CrawlOptions = CrawlOptions()
     sources: list[Source] = []
@@ -293,7 +294,12 @@ class Config(Strict):
     @field_validator("database")
     @classmethod
     def _database(cls, value: str, info: ValidationInfo) -> str:
-        if "://" in value:
+        scheme, sep, rest = value.partition("://")
+        if sep:
+            # the spellings Heroku, libpq and docs use; SQLAlchemy knows neither by itself
+            # as psycopg 3, the driver newswatch installs
+            if scheme in ("postgres", "postgresql"):
+                return f"postgresql+psycopg://{rest}"
             return value
         return "sqlite:///" + _resolve_path(value, info)
 

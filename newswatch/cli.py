@@ -9,6 +9,9 @@ import logging
 import os
 import sys
 import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,7 +20,7 @@ from rich.console import Console
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
-from newswatch import explain, mail
+from newswatch import __version__, explain, mail, status
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
@@ -119,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what would be sent")
     p.set_defaults(func=mail.cmd_send)
     p = add("status", "sources, watches and the outbox")
-    p.set_defaults(func=mail.cmd_status)
+    p.set_defaults(func=status.cmd_status)
     p = sub.add_parser("schema", help="print the JSON Schema of the config file (for editors)")
     p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     p = sub.add_parser("demo", help="crawl a demo news site on 127.0.0.1 and write the "
@@ -142,6 +146,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="articles first seen within this age (default 30d; 'all' for all)")
     p.set_defaults(func=explain.cmd_backtest)
     return parser
+
+
+def error_log() -> Path:
+    """Where an unexpected error's full report goes."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "newswatch" / "error.log"
+
+
+def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:
+    """Run a command; a failure it did not expect is one line on the terminal (what,
+    and where the full report went) and exit 1, never a traceback, unless -v asks."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return call()
+    except KeyboardInterrupt:
+        print("newswatch: interrupted", file=sys.stderr)
+        return 130
+    except DBAPIError as exc:  # unreachable, refusing, read-only, full, corrupt
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"newswatch: the database cannot be used: {reason} (check `database:` in "
+              "the config, and that the server runs and the file or folder is writable)",
+              file=sys.stderr)
+        log.debug("database error", exc_info=True)
+        return EXIT_FAILED
+    except Exception as exc:
+        report = error_log()
+        where = f"-v prints it here; the full report is in {report}"
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            with report.open("a", encoding="utf-8") as out:
+                out.write(f"--- {datetime.now(UTC).isoformat()} newswatch "
+                          f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+        except OSError:
+            where = "-v prints the full report"
+        print(f"newswatch: unexpected error: {type(exc).__name__}: {exc} ({where})",
+              file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,18 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from newswatch.daemon import run_daemon
 
-        return run_daemon(args.config or default_config_path())
+        return guarded(args, lambda: run_daemon(args.config or default_config_path()))
     if args.command == "demo":
         from newswatch.demo.run import run_demo
 
-        return run_demo(args.dir, sys.stdout)
+        return guarded(args, lambda: run_demo(args.dir, sys.stdout))
     path: Path = args.config or default_config_path()
     try:
         config = _load(path)
     except ConfigError as exc:
         exc.report(sys.stderr)
         return EXIT_CONFIG
-    return int(args.func(args, config, path))
+    return guarded(args, lambda: int(args.func(args, config, path)))
 
 
 def run() -> NoReturn:

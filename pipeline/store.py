@@ -39,8 +39,12 @@ def published_of(item: ArticlePage) -> datetime | None:
 def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> ArticleRecord:
     ex = item.extracted or {}
     published = published_of(item)
-    # unknown date: the first-seen time (now) counts, which is inside any window
-    too_old = window is not None and published is not None and published < now - window
+    # too old only if every date known of it is: a page's date can be a year its text
+    # mentions (htmldate read "1997" in "the 1997 treaty" as the date), and a missed
+    # alert is worse than an old story resurfacing; no date at all: the first-seen
+    # time (now) counts, which is inside any window
+    dates = [d for d in (published, item.feed_date) if d is not None]
+    too_old = window is not None and bool(dates) and max(dates) < now - window
     text = ex.get("text")
     return ArticleRecord(
         url=item.url, url_key=url_key(item.url), source=item.source,

@@ -39,6 +39,8 @@ from spiders.urls import registered_domain, url_key
 log = logging.getLogger(__name__)
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+# Scrapy's URLLENGTH_LIMIT: a longer request would be dropped unseen by its middleware
+MAX_URL = 2083
 
 S = TypeVar("S", bound="SpiderBase")
 
@@ -139,11 +141,18 @@ class SpiderBase(scrapy.Spider):
         for link in links:
             if not link.url.startswith(("http://", "https://")):
                 continue
-            host = registered_domain(link.url)
+            try:
+                if len(link.url) > MAX_URL:
+                    raise ValueError(f"longer than {MAX_URL} characters")
+                host = registered_domain(link.url)
+                key = url_key(link.url)
+            except ValueError as exc:  # a bad port, a bad IPv6 literal, an absurd length
+                poll.count("bad_links")
+                log.info("[%s] skipped a malformed link %.200r: %s", poll.name, link.url, exc)
+                continue
             if not any(host == d or host.endswith("." + d) for d in domains):
                 poll.count("offsite")
                 continue
-            key = url_key(link.url)
             if key in poll.seen:
                 continue
             poll.seen.add(key)
@@ -337,11 +346,23 @@ class EngineSpider(SiteKind):
             order = await feed.take()
             if order is None:
                 return
-            poll = board.open(order)
+            # whatever goes wrong with one poll ends that poll, never the engine's intake
+            try:
+                poll = board.open(order)
+            except Exception as exc:
+                log.exception("[%s] the poll could not start", order.source)
+                board.not_started(order, f"the poll could not start: {exc!r}")
+                continue
             if poll is None:
                 continue
             try:
-                for request in self.poll_requests(poll):
+                requests = list(self.poll_requests(poll))
+            except Exception as exc:
+                log.exception("[%s] the poll's requests could not be made", poll.name)
+                board.finish(poll, "failed", f"its requests could not be made: {exc!r}")
+                continue
+            try:
+                for request in requests:
                     yield request
             finally:
                 poll.release()  # the hold it was opened with

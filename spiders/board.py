@@ -97,6 +97,9 @@ class PollBoard:
         self.rt.feed.started(order, poll.run_id)
         return poll
 
+    def not_started(self, order: PollOrder, message: str) -> None:
+        self.rt.feed.finished(PollOutcome(order.id, order.source, "failed", message=message))
+
     def _item_done(self, item: Any, **kwargs: Any) -> None:
         poll = getattr(item, "poll", None)
         if isinstance(poll, Poll):

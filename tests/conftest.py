@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.procs import DaemonProc
 from tests.site.server import FixtureServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests explore freely on a developer's machine (and remember what they found
+# in .hypothesis/); CI runs one fixed, reproducible set of examples, so every fresh clone
+# gets the same verdict. Counterexamples ever found stay as explicit @example cases.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +74,16 @@ def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
     full_env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "2", **(env or {})}
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=full_env, stdin=subprocess.DEVNULL)
+
+
+def table_row(output: str, first: str) -> dict[str, str]:
+    """The row of a printed table whose first cell is `first`, by column heading."""
+    rows = [[c.strip() for c in line.strip().strip("│┃|").split("│" if "│" in line else "┃")]
+            for line in output.splitlines() if line.count("│") + line.count("┃") >= 2]
+    heads = next(r for r in rows if r and r[0] == "source")
+    found = [r for r in rows if r and r[0] == first]
+    assert found, f"no row {first!r} in:\n{output}"
+    return dict(zip(heads, found[0], strict=True))
 
 
 def db_rows(config: Path, sql: str) -> list[dict[str, Any]]:

@@ -146,3 +146,40 @@ def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     proc = run_cli("check", config=tmp_path / "nope.yaml")
     assert proc.returncode == 2
     assert "nope.yaml" in proc.stderr and "cannot read" in proc.stderr
+
+
+def test_postgres_urls_are_read_as_postgresql_with_psycopg(tmp_path: Path) -> None:
+    for spelling in ("postgres", "postgresql"):
+        path = tmp_path / "c.yaml"
+        path.write_text(f"database: {spelling}://nw@db.example/news\n", encoding="utf-8")
+        assert load_config(path).database == "postgresql+psycopg://nw@db.example/news"
+
+
+def test_check_refuses_what_would_fail_later(tmp_path: Path) -> None:
+    """Each fault in what the config points at is named by `check`, with file, line and
+    key, instead of a traceback from `crawl`, `send` or the daemon later."""
+    # (the tests run as root, which file modes do not stop: a file in the way it is)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way", encoding="utf-8")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "alert.html").write_text("<p>{% for g in groups %}\n{{ g.name }</p>\n",
+                                          encoding="utf-8")
+    cases = {
+        "database: mysqlish://u@h/db\n": ("database", "not a database URL"),
+        f"database: {blocker}/sub/nw.db\n": ("database", "a-file is not a folder"),
+        ("alerts:\n  smtp:\n    host: 127.0.0.1\n    ca_file: missing-ca.pem\n"):
+            ("alerts.smtp.ca_file", "missing-ca.pem does not exist"),
+        f"alerts:\n  templates: {templates}\n": ("alerts.templates", "alert.html:2:"),
+        f"alerts:\n  maildir: {blocker}/mail\n": ("alerts.maildir", "a-file is not a folder"),
+    }
+    for n, (body, (key, words)) in enumerate(cases.items()):
+        path = tmp_path / f"c{n}.yaml"
+        path.write_text("timezone: UTC\n" + body, encoding="utf-8")
+        proc = run_cli("check", config=path)
+        assert proc.returncode == 2, (body, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        line = 2 if key == "database" else body.count("\n", 0, body.index(
+            key.rsplit(".", 1)[-1] + ":")) + 2
+        assert f"{path}:{line}: {key}: " in proc.stderr, proc.stderr
+        assert words in proc.stderr, proc.stderr

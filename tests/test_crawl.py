@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, db_rows, run_cli, write_config
+from tests.conftest import ROOT, db_rows, run_cli, table_row, write_config
 from tests.site.server import FixtureServer
 
 FRESH = ["crypto-council-first-meeting", "blockchain-mou-signed", "virtual-assets-ordinance",
@@ -40,7 +40,8 @@ def test_feed_crawl_stores_clean_articles(fresh_site: FixtureServer, tmp_path: P
     warnings = [line for line in proc.stderr.splitlines() if " WARNING " in line
                 and "MatchPipeline: no watches" not in line]
     assert not warnings, proc.stderr
-    assert "daily" in proc.stdout and "new" in proc.stdout
+    row = table_row(proc.stdout, "daily")
+    assert row["result"] == "ok" and row["new"] == "5" and row["errors"] == "0", proc.stdout
     rows = db_rows(cfg, "select * from articles order by url")
     by_slug = {r["url"].rstrip("/").rsplit("/", 1)[1]: r for r in rows}
     assert set(by_slug) == {*FRESH, "old-archive-story"}
@@ -94,16 +95,26 @@ def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
 
 
 def test_known_keys_are_looked_up_in_batches(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
     from store.db import ArticleRecord, Store
 
     store = Store(f"sqlite:///{tmp_path / 'k.db'}")
     for i in range(5):
         store.add_article(ArticleRecord(url=f"https://x.example/{i}", url_key=f"x.example/{i}",
                                         source="s", aliases=(f"x.example/{i}?amp",)))
+    statements: list[str] = []
+    event.listen(store.reader, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: statements.append(sql))
     asked = [f"x.example/{i}" for i in range(7)] + ["x.example/3?amp", "x.example/3"]
     assert store.known_keys(asked, batch=2) == {
         *(f"x.example/{i}" for i in range(5)), "x.example/3?amp"}
+    assert len(statements) == 4  # 8 distinct keys, 2 a statement
+    assert store.known_keys([f"x.example/{i}" for i in range(1000)]) == {
+        f"x.example/{i}" for i in range(5)}
+    assert len(statements) == 6  # 1,000 keys, 500 a statement
     assert store.known_keys([]) == set()
+    assert len(statements) == 6  # nothing asked, no statement
     store.close()
 
 
@@ -183,7 +194,8 @@ def test_hostile_pages_are_counted_not_fatal(fresh_site: FixtureServer, tmp_path
     assert run["no_text"] == 1
     # huge, bomb, 500, slow, the redirect loop and the two forbidden redirects
     assert run["errors"] == 7
-    assert "hostile" in proc.stdout
+    row = table_row(proc.stdout, "hostile")
+    assert row["result"] == "ok" and row["errors"] == "7" and row["no text"] == "1"
 
 
 def test_redirects_to_private_and_link_local_addresses_are_refused(

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import db_rows, run_cli
 from tests.procs import DaemonProc, Starter, wait_for
 from tests.site.many import ManySites
+from tests.site.server import FixtureServer
 
 pytestmark = pytest.mark.slow
 
@@ -210,3 +211,56 @@ def test_a_tiny_memory_limit_recycles_the_worker_without_losing_a_poll(
     runs = db_rows(cfg, "select status, message from runs")
     assert {r["status"] for r in runs} <= {"ok", "cancelled"}, runs
     assert len(set(worker_pids(daemon))) >= 3
+
+
+def test_sighup_gives_the_running_worker_the_new_config(
+        sites: ManySites, tmp_path: Path, start: Starter) -> None:
+    cfg = config(tmp_path, sites.sources_yaml("2s", 3))
+    daemon = start(cfg)
+    first = matching(sites, range(3), range(3))
+    wait_for(lambda: set(mailed_urls(cfg)) == first, 60, "the first articles' alerts")
+    text = cfg.read_text()
+    cfg.write_text(text.replace("watches:\n", "watches:\n  - name: fourth\n"
+                                "    query: '\"story 4\"'\n")
+                   + sites.sources_yaml("2s")[len(sites.sources_yaml("2s", 3)):
+                                              len(sites.sources_yaml("2s", 4))])
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in daemon.text(), 20, "the reload")
+    new_source = matching(sites, range(3, 4), range(3))
+    wait_for(lambda: set(mailed_urls(cfg)) >= new_source, 30, "the new source's alerts")
+    sites.publish(0)  # story 3: the old watch
+    fourth = sites.article_url(0, sites.publish(0))  # story 4: only the new watch
+    wait_for(lambda: fourth in mailed_urls(cfg), 30, "the new watch's alert")
+    assert daemon.stop() == 0
+    assert len(set(worker_pids(daemon))) == 1  # the same worker, told of the new config
+    runs = db_rows(cfg, "select status from runs")
+    assert {r["status"] for r in runs} <= {"ok", "cancelled"}
+    assert max(mailed_urls(cfg).values()) == 1
+
+
+def test_a_hostile_source_costs_only_its_own_poll(
+        sites: ManySites, fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
+    """Hanging, huge, gzip-bombed, looping and forbidden pages in one source; ten plain
+    sources beside it keep their clock."""
+    hostile = (f'  - name: hostile\n    feeds: ["{fresh_site.base}/hostile/feed.xml"]\n'
+               f"    max_age: none\n    every: 3s\n")
+    cfg = config(tmp_path, sites.sources_yaml("3s", 10) + hostile)
+    daemon = start(cfg)
+    wait_for(lambda: len([r for r in db_rows(cfg, "select status from runs where source = "
+                                                  "'hostile'") if r["status"] != "running"])
+             >= 2, 90, "two polls of the hostile source")
+    began = time.time()
+    time.sleep(9)
+    end = time.time()
+    assert daemon.stop() == 0
+    hostile_runs = db_rows(cfg, "select * from runs where source = 'hostile' and status = 'ok'")
+    assert hostile_runs and max(r["errors"] for r in hostile_runs) >= 5
+    for i in range(10):
+        times = [h.began for h in sites.requests("/feed.xml")
+                 if h.host == sites.outlets[i].host and began <= h.began <= end]
+        gaps = [b - a for a, b in zip([began, *times], [*times, end], strict=True)]
+        assert max(gaps) <= 4.5, (i, gaps)
+    plain = db_rows(cfg, "select status from runs where source != 'hostile' and status != "
+                         "'cancelled'")
+    assert {r["status"] for r in plain} == {"ok"}
+    assert set(mailed_urls(cfg)) == matching(sites, range(10), range(3))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alerts.render import AlertItem, Renderer, safe_url
@@ -43,6 +43,10 @@ hostile = st.lists(pieces, max_size=20).map("".join) | st.just("A" * 10_000)
 
 @given(title=hostile)
 @settings(max_examples=200, deadline=None)
+# found by hypothesis: a long title made the Subject one character too long
+@example(title="\U0001f1f5\U0001f1f0 " * 70)
+@example(title="reserve blockchain ordinance Bitcoin \u2014\u2014\u2014\u2026 exchange caf\u00e9 "
+               "\U0001f1f5\U0001f1f0" * 3)
 def test_hostile_titles_give_one_line_subjects_and_escaped_html(title: str) -> None:
     msg = _email(title)
     raw = msg.as_bytes()
@@ -51,6 +55,7 @@ def test_hostile_titles_give_one_line_subjects_and_escaped_html(title: str) -> N
     assert "\r" not in subject and "\n" not in subject
     assert not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in subject)
     assert len(subject) <= 160
+    assert "=?" not in subject  # every encoded word decoded: none was split
     assert parsed["Bcc"] is None and parsed.get_all("To") == ["x@y.test"]
     html_part = parsed.get_body(("html",))
     assert html_part is not None
@@ -80,3 +85,28 @@ def test_templates_are_overridable_and_html_is_always_escaped(tmp_path: Path) ->
     assert str(msg.get_body(("plain",)).get_content()).startswith("custom 1")  # type: ignore[union-attr]
     html = str(msg.get_body(("html",)).get_content())  # type: ignore[union-attr]
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in html
+
+
+def realistic_headlines(n: int) -> list[str]:
+    """Headlines as news sites write them: accents, dashes, ellipses, emoji, flags, Urdu."""
+    import random
+
+    words = ["reserve", "blockchain", "ordinance", "Bitcoin", "\u2014", "\u2026", "exchange",
+             "caf\u00e9", "\U0001f1f5\U0001f1f0", "na\u00efve", "\u06a9\u0631\u067e\u0679\u0648",
+             "council", "Pakistan\u2019s", "\U0001f680", "r\u00e9sum\u00e9",
+             "\u0633\u062a\u0645\u0628\u0631",
+             "\u00ab quoted \u00bb", "2,000", "\u20ac5bn", "\u2014\u2014\u2014\u2026"]
+    rng = random.Random(2026)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(2, 30))) for _ in range(n)]
+
+
+def test_subjects_read_back_as_written_for_any_headline() -> None:
+    from alerts.render import SUBJECT_MAX, one_line
+
+    for title in realistic_headlines(4000):
+        raw = _email(title).as_bytes()
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        assert max(len(line) for line in head.split(b"\r\n")) <= 998
+        subject = str(message_from_bytes(raw, policy=policy.default)["Subject"])
+        expected = one_line(f"[newswatch] councils: {one_line(title, 120)}", SUBJECT_MAX)
+        assert subject == expected, (title, subject)

@@ -179,3 +179,25 @@ def test_writers_take_turns(db: str) -> None:
     first.close()
     second.close()
     assert order == ["first began", "first committing", "second began", "second committed"]
+
+
+def test_an_article_is_too_old_only_if_every_date_known_of_it_is() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.store import record_for
+
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    window = timedelta(days=3)
+
+    def aged(page_date: str | None, feed_date: datetime | None) -> bool:
+        item = ArticlePage(source="daily", url="https://daily.example/a", request_url="x",
+                           body=b"", feed_date=feed_date,
+                           extracted={"title": "t", "text": "words", "date": page_date})
+        return record_for(item, now, window).too_old
+
+    # found in bench/scale.py: htmldate took "outlet 1997" in a headline for the date
+    assert not aged("1997-01-01T00:00:00+0000", now - timedelta(hours=1))
+    assert aged("1997-01-01T00:00:00+0000", None)
+    assert aged("2026-11-01T00:00:00+0000", now - timedelta(days=20))
+    assert not aged("2026-11-30T08:00:00+0000", None)
+    assert not aged(None, None)

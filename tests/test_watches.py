@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from textwrap import dedent
 
-from tests.conftest import db_rows, run_cli, write_config
+from tests.conftest import db_rows, run_cli, table_row, write_config
 from tests.site.pages import breaking
 from tests.site.server import FixtureServer
 
@@ -57,7 +57,9 @@ def test_crawl_stores_each_match_with_hits_and_snippets(fresh_site: FixtureServe
         "mous": {"blockchain-mou-signed"},
         "ordinance": {"virtual-assets-ordinance"},
     }
-    assert "matches" in proc.stdout
+    summary = table_row(proc.stdout, "daily")
+    # three matches, the old story counted as too old; no recipients, so no alerts
+    assert (summary["matches"], summary["too old"], summary["alerts"]) == ("3", "1", "0")
     row = db_rows(cfg, "select * from matches where watch = 'mous'")[0]
     assert row["query"] == "@mou AND (crypto* OR blockchain) AND @pakistan"
     hits = {(h["term"], h["field"]) for h in json.loads(row["hits"])}

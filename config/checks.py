@@ -1,0 +1,93 @@
+"""Checks of what a config points at, made when it loads, so that a config `check`
+accepts does not fail later for a reason in the config: the database URL's dialect, the
+SQLite file's folder, the SMTP CA file, the maildir, and override templates (which must
+compile). Each problem names the key path; the loader adds the file and line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jinja2 import Environment, TemplateSyntaxError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from config.models import Config
+
+TEMPLATES = ("alert.txt", "alert.html", "health.txt", "health.html")
+
+
+def _creatable(folder: Path) -> str | None:
+    """Why `folder` cannot be created and written to, or None if it can."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{folder} cannot be created"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "written to" if probe == folder else f"created ({probe} is not writable)"
+        return f"{folder} cannot be {what}"
+    return None
+
+
+def database_issue(url: str) -> str | None:
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        return (f"not a database URL SQLAlchemy knows ({exc}): give a path for SQLite or "
+                "postgresql+psycopg://user@host/dbname")
+    except ImportError as exc:
+        return f"the driver for {url.split('://')[0]} is not installed ({exc})"
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        why = _creatable(Path(str(parsed.database)).parent)
+        if why:
+            return f"the SQLite database's folder: {why}"
+        db = Path(str(parsed.database))
+        if db.exists() and not os.access(db, os.R_OK | os.W_OK):
+            return f"{db} is not readable and writable"
+    return None
+
+
+def template_issues(folder: str) -> list[tuple[str, str]]:
+    """(key, message) for each override template that does not compile."""
+    out: list[tuple[str, str]] = []
+    base = Path(folder)
+    if not base.is_dir():
+        return [("alerts.templates", f"{base} is not a folder")]
+    env = Environment()
+    for name in TEMPLATES:
+        path = base / name
+        if not path.exists():
+            continue
+        try:
+            env.parse(path.read_text(encoding="utf-8"), name, str(path))
+        except TemplateSyntaxError as exc:
+            out.append(("alerts.templates", f"{path}:{exc.lineno}: {exc.message}"))
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append(("alerts.templates", f"{path}: cannot read: {exc}"))
+    return out
+
+
+def environment_issues(config: Config) -> list[tuple[str, str]]:
+    """(key path, message) for every problem with what the config points at."""
+    issues: list[tuple[str, str]] = []
+    why = database_issue(config.database)
+    if why:
+        issues.append(("database", why))
+    alerts = config.alerts
+    if alerts.smtp is not None and alerts.smtp.ca_file is not None:
+        ca = Path(alerts.smtp.ca_file)
+        if not ca.is_file():
+            issues.append(("alerts.smtp.ca_file", f"{ca} does not exist"))
+        elif not os.access(ca, os.R_OK):
+            issues.append(("alerts.smtp.ca_file", f"{ca} is not readable"))
+    if alerts.maildir is not None:
+        why = _creatable(Path(alerts.maildir))
+        if why:
+            issues.append(("alerts.maildir", why))
+    if alerts.templates is not None:
+        issues += template_issues(alerts.templates)
+    return issues

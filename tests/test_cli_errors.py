@@ -1,0 +1,66 @@
+"""What a user sees when something fails: one clear line naming what and where, the
+right exit status, never a traceback (unless -v asks for it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+
+from tests.conftest import run_cli, write_config
+from tests.site.server import FixtureServer
+
+
+def test_version() -> None:
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("newswatch 0.")
+
+
+def test_an_unreachable_database_is_one_line_naming_the_server(tmp_path: Path) -> None:
+    cfg = tmp_path / "nw.yaml"
+    cfg.write_text("database: postgresql://nw@127.0.0.1:1/news\n", encoding="utf-8")
+    for command in ("status", "send"):
+        proc = run_cli(command, config=cfg)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "the database cannot be used" in proc.stderr
+        assert "127.0.0.1" in proc.stderr and "port 1" in proc.stderr
+
+
+def test_a_corrupt_database_file_is_one_line(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, "sources: []\n")
+    (tmp_path / "nw.db").write_bytes(b"this is not SQLite, whatever its name says" * 100)
+    proc = run_cli("status", config=cfg)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "the database cannot be used: file is not a database" in proc.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_a_report(fresh_site: FixtureServer,
+                                                      tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    # compiles (so `check` passes), fails when an alert is rendered
+    (templates / "alert.txt").write_text("{{ groups[0].nothing.here }}\n", encoding="utf-8")
+    cfg = write_config(tmp_path, dedent(f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        watches:
+          - name: all
+            query: 'the OR a'
+        alerts:
+          to: [desk@example.org]
+          maildir: mail
+          templates: templates
+        """))
+    state = tmp_path / "state"
+    proc = run_cli("crawl", config=cfg, env={"XDG_STATE_HOME": str(state)})
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    line = [x for x in proc.stderr.splitlines() if "unexpected error" in x]
+    assert len(line) == 1 and "UndefinedError" in line[0]
+    report = state / "newswatch" / "error.log"
+    assert str(report) in line[0]
+    assert "Traceback" in report.read_text(encoding="utf-8")
+    # nothing is lost: the matches wait in the outbox for a fixed template
+    assert "pending" in run_cli("status", config=cfg).stdout
