@@ -13,14 +13,24 @@ from config.models import Config
 from store.db import ArticleRecord
 from store.matches import Route
 
+Waiting = dict[tuple[str, str, datetime], int]
+
 
 def preview(config: Config, found: Iterable[tuple[ArticleRecord, dict[str, Route]]],
-            now: datetime) -> list[EmailMessage]:
+            now: datetime, waiting: Waiting | None = None) -> list[EmailMessage]:
+    """The emails a crawl would send now. A digest watch's matches are not among them,
+    as a real crawl would queue them for the digest: they are counted in `waiting`, by
+    (watch, digest, when it is due)."""
     batches: dict[tuple[str, str], list[AlertItem]] = {}
     for rec, routes in found:
         for m in rec.matches:
             route = routes.get(m.watch)
             if route is None:
+                continue
+            if route.digest != "immediate" and route.due > now:
+                if waiting is not None:
+                    key = (m.watch, route.digest, route.due)
+                    waiting[key] = waiting.get(key, 0) + len(route.recipients)
                 continue
             item = AlertItem(m.watch, m.query, rec.title or "", rec.url, rec.source,
                              rec.published, matched_terms(m.hits),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import io
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ from rich.console import Console
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
-from newswatch import __version__, explain, mail, status
+from newswatch import __version__, explain, mail, status, tables
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,24 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     try:
         from newswatch.crawl import print_summary, run_crawl
 
-        # piped or logged, the table keeps every column instead of squeezing to 80
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
-        results = run_crawl(config, path, args.source, args.dry_run, console)
+        console = tables.console_for(sys.stdout)
+        results = run_crawl(config, path, args.source, args.dry_run,
+                            None if args.quiet else console)
     finally:
         ExtractionPool.release()
-    print_summary(results, console)
+    if args.quiet:
+        for r in results:
+            if r.status == "failed":
+                why = r.message or "no feed, sitemap or listing page could be read"
+                print(f"newswatch: source {r.name} failed: {why}")
+    else:
+        print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    mail.after_crawl(config, args.dry_run, sys.stdout, [r.name for r in results])
+    sent = mail.after_crawl(config, args.dry_run, io.StringIO() if args.quiet else sys.stdout,
+                            [r.name for r in results])
+    if args.quiet and not sent:
+        print("newswatch: some alerts could not be sent; they stay in the outbox "
+              "(`newswatch status` says why)")
     return EXIT_FAILED if any(r.status == "failed" for r in results) else EXIT_OK
 
 
@@ -112,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--dry-run", action="store_true",
                    help="store nothing, send nothing; print the emails it would send")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only what failed (for cron): no table, no alert summary")
     p.set_defaults(func=cmd_crawl)
     p = add("worker", "a crawl worker: polls sources as a scheduler hands them out")
     p.add_argument("--stdio", action="store_true",
@@ -146,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="articles first seen within this age (default 30d; 'all' for all)")
     p.set_defaults(func=explain.cmd_backtest)
     return parser
+
+
+class _StartupNoise(logging.Filter):
+    LOGGERS = ("scrapy.utils.log", "scrapy.middleware", "scrapy.crawler", "scrapy.addons",
+               "scrapy.extensions.telnet", "scrapy.statscollectors", "scrapy.core.engine",
+               "scrapy.extensions.logstats")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(self.LOGGERS)
 
 
 def error_log() -> Path:
@@ -194,14 +216,24 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_CONFIG
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("scrapy.statscollectors", "scrapy.middleware", "scrapy.extensions.telnet",
-                  "scrapy.addons", "scrapy.crawler", "scrapy.core.engine",
-                  "scrapy.extensions.logstats", "scrapy.utils.log"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # services log what they do; a command run by hand prints its result, and its log
+    # only on -v (a crawl's failed sources are in its table, with why)
+    if args.verbose:
+        level = logging.DEBUG
+    elif args.command in ("run", "worker"):
+        level = logging.INFO
+    elif args.command in ("crawl", "match"):
+        level = logging.ERROR
+    else:
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Scrapy sets its own loggers' levels when a crawler starts, so the handlers filter:
+    # nothing under the level chosen here, and none of Scrapy's start-up report (versions,
+    # settings, component lists) but on -v
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+        if not args.verbose:
+            handler.addFilter(_StartupNoise())
     if args.command == "schema":
         import json
 

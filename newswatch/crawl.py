@@ -17,6 +17,7 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
 from config.models import Config
+from newswatch import tables
 from spiders.base import EngineSpider
 from spiders.board import run_counts
 from spiders.loader import ConfigSpiderLoader
@@ -24,8 +25,8 @@ from spiders.runtime import ListFeed, Runtime
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too old"),
-           ("no_text", "no text"), ("known", "known"), ("matches", "matches"),
+COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too\nold"),
+           ("no_text", "no\ntext"), ("known", "known"), ("matches", "matches"),
            ("alerts", "alerts"), ("errors", "errors")]
 
 
@@ -84,11 +85,8 @@ def _rows(feed: ListFeed, crawler: Crawler, names: list[str]
 
 
 def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool) -> Table:
-    table = Table(title="newswatch crawl" + ("" if finished else " (running)"))
-    table.add_column("source")
-    table.add_column("result")
-    for _, title in COLUMNS:
-        table.add_column(title, justify="right")
+    table = tables.table("newswatch crawl" + ("" if finished else " (running)"),
+                         ["source", "result", *(title for _, title in COLUMNS)])
     for name, status, counts in rows:
         table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
     return table
@@ -134,18 +132,14 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
 
 
 def summary_table(results: list[SourceResult]) -> Table:
-    table = Table(title="newswatch crawl")
-    table.add_column("source")
-    table.add_column("result")
-    for _, title in COLUMNS:
-        table.add_column(title, justify="right")
+    table = tables.table("newswatch crawl", ["source", "result", *(t for _, t in COLUMNS)])
     for r in results:
         table.add_row(r.name, r.status, *(str(r.counts.get(k, 0)) for k, _ in COLUMNS))
     return table
 
 
 def print_summary(results: list[SourceResult], console: Console | None = None) -> None:
-    console = console or Console(file=sys.stdout)
+    console = console or tables.console_for(sys.stdout)
     console.print(summary_table(results))
     for r in results:
         if r.message:

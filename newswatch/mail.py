@@ -8,10 +8,11 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from alerts import health, outbox
 from alerts.deliver import Report, deliver
-from alerts.preview import preview
+from alerts.preview import Waiting, preview
 from config.models import Config
 from store.db import Store, utcnow
 
@@ -55,8 +56,13 @@ def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
     if dry_run:
         from pipeline.store import StorePipeline
 
-        messages = preview(config, StorePipeline.dry_run_matches, utcnow())
+        waiting: Waiting = {}
+        messages = preview(config, StorePipeline.dry_run_matches, utcnow(), waiting)
         out.write(f"dry run: {len(messages)} email(s) would be sent, nothing was stored\n")
+        tz = ZoneInfo(config.timezone)
+        for (watch, digest, due), n in sorted(waiting.items()):
+            out.write(f"dry run: {n} alert(s) of {watch} would wait for its {digest} digest, "
+                      f"due {due.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}\n")
         print_messages(messages, out)
         return True
     store = Store.shared(config.database)

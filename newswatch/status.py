@@ -7,13 +7,13 @@ import argparse
 import sys
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import func, select
 
 from alerts import health, outbox
 from config.models import Config
+from newswatch import tables
 from store import schema
 from store.db import Store, utcnow
 
@@ -22,14 +22,12 @@ EXIT_OK = 0
 
 def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     store = Store.shared(config.database)
-    # piped or logged, tables keep every column instead of squeezing to 80
-    console = Console(file=sys.stdout, highlight=False,
-                      width=None if sys.stdout.isatty() else 160)
+    console = tables.console_for(sys.stdout)
+    tz = ZoneInfo(config.timezone)
     now = utcnow()
-    sources = Table(title="sources")
-    for col in ("source", "health", "last run", "result", "pages", "new", "no text", "errors",
-                "bad runs in a row", "articles"):
-        sources.add_column(col)
+    sources = tables.table(f"sources (times in {config.timezone})", [
+        "source", "health", "last run", "result", "pages", "new", "no\ntext", "errors",
+        "bad runs\nin a row", "articles"], numeric_from=4)
     a, m = schema.articles, schema.matches
     health_states = health.states(store)
     with store.reader.connect() as conn:
@@ -44,15 +42,14 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
         bad = health.bad_streak(runs)
         last = runs[0] if runs else None
         state = health_states.get(src.name, ("healthy", None))[0]
-        when = last["started"].strftime("%Y-%m-%d %H:%M") if last else "never"
+        when = (last["started"].astimezone(tz).strftime("%Y-%m-%d\n%H:%M %Z") if last
+                else "never")
         counts = [str(last[k]) if last else "-"
                   for k in ("pages", "new_articles", "no_text", "errors")]
         sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
                         str(bad), str(stored.get(src.name, 0)))
     console.print(sources)
-    watches = Table(title="watches")
-    for col in ("watch", "digest", "matches 24h", "matches 7d"):
-        watches.add_column(col)
+    watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"])
     for w in config.watches:
         watches.add_row(w.name, w.digest, str(day.get(w.name, 0)), str(week.get(w.name, 0)))
     console.print(watches)

@@ -73,6 +73,7 @@ class StorePipeline:
         self.dry_run = self.rt.dry_run
         self._watches: tuple[Config, dict[str, Watch]] | None = None
         self.pending: list[Pending] = []
+        self.dry_seen: set[str] = set()
         self.timer: CallLaterResult | None = None
         # a poll's run is recorded only once its articles are written
         crawler.signals.connect(self._poll_closing, signal=poll_closing)
@@ -111,7 +112,9 @@ class StorePipeline:
             return item
         routes = self.routes(now, {m.watch for m in rec.matches}) if rec.matches else None
         if self.dry_run:
-            new = not self.store.is_known(rec.url_key)
+            # nothing is stored, so an article two sources list is caught here
+            new = rec.url_key not in self.dry_seen and not self.store.is_known(rec.url_key)
+            self.dry_seen.add(rec.url_key)
             if new and routes is not None and not rec.too_old:
                 self.dry_run_matches.append((rec, routes))
             if new:

@@ -77,13 +77,15 @@ def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
 
 
 def table_row(output: str, first: str) -> dict[str, str]:
-    """The row of a printed table whose first cell is `first`, by column heading."""
-    rows = [[c.strip() for c in line.strip().strip("│┃|").split("│" if "│" in line else "┃")]
-            for line in output.splitlines() if line.count("│") + line.count("┃") >= 2]
-    heads = next(r for r in rows if r and r[0] == "source")
-    found = [r for r in rows if r and r[0] == first]
-    assert found, f"no row {first!r} in:\n{output}"
-    return dict(zip(heads, found[0], strict=True))
+    """The row of the crawl table whose source is `first`, by column heading."""
+    from newswatch.crawl import COLUMNS
+
+    heads = ["source", "result", *(title.replace("\n", " ") for _, title in COLUMNS)]
+    for line in output.splitlines():
+        cells = line.split()
+        if cells and cells[0] == first and len(cells) == len(heads):
+            return dict(zip(heads, cells, strict=True))
+    raise AssertionError(f"no row {first!r} in:\n{output}")
 
 
 def db_rows(config: Path, sql: str) -> list[dict[str, Any]]:

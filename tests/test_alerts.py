@@ -13,7 +13,7 @@ from textwrap import dedent, indent
 import pytest
 
 from store.db import utcnow
-from tests.conftest import db_rows, run_cli, write_config
+from tests.conftest import db_rows, run_cli, table_row, write_config
 from tests.site.server import FixtureServer
 from tests.smtp import SmtpServer, free_port, self_signed
 
@@ -316,10 +316,6 @@ def test_the_crawl_summary_counts_alerts_per_source(fresh_site: FixtureServer,
                                                     smtp: SmtpServer, tmp_path: Path) -> None:
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", config=cfg)
-    row = next(line for line in proc.stdout.splitlines() if "daily" in line and "│" in line)
-    cells = [c.strip() for c in row.strip("│ ").split("│")]
-    header = next(line for line in proc.stdout.splitlines() if "alerts" in line and "┃" in line)
-    names = [c.strip() for c in header.strip("┃ ").split("┃")]
-    counts = dict(zip(names, cells, strict=True))
+    counts = table_row(proc.stdout, "daily")
     # 3 matches for desk@ (councils, pakistan-crypto x2) and 1 for policy@
     assert counts["matches"] == "4" and counts["alerts"] == "4"

@@ -1,0 +1,86 @@
+"""What the commands print: a crawl is quiet but for its table and alert summary (and
+only what failed with -q), tables fit 80 columns without cutting words, times are in
+the config's timezone, and a dry run says when digest alerts would go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+
+from tests.conftest import run_cli, table_row, write_config
+from tests.site.server import FixtureServer
+
+
+def config(tmp_path: Path, site: FixtureServer, extra: str = "") -> Path:
+    return write_config(tmp_path, dedent(f"""
+        timezone: Asia/Karachi
+        sources:
+          - name: daily
+            feeds: ["{site.base}/feed.xml"]
+          - name: a-source-with-a-rather-long-name
+            sitemaps: ["{site.base}/sitemap.xml"]
+        watches:
+          - name: councils
+            query: '"crypto council"'
+          - name: mous
+            query: 'MoU'
+            digest: daily@08:00
+        alerts:
+          to: [desk@example.org]
+          maildir: mail
+        """) + extra)
+
+
+def test_a_crawl_prints_its_table_and_summary_and_nothing_else(fresh_site: FixtureServer,
+                                                                tmp_path: Path) -> None:
+    proc = run_cli("crawl", config=config(tmp_path, fresh_site), env={"COLUMNS": "80"})
+    assert proc.returncode == 0
+    assert proc.stderr == ""  # no Scrapy start-up log, no INFO lines
+    lines = proc.stdout.splitlines()
+    assert lines[0].strip() == "newswatch crawl"
+    assert lines[-1].startswith("alerts: 1 new email(s); sent 1")
+    assert table_row(proc.stdout, "daily")["new"] == "5"
+    # 80 columns: every heading whole (two-line headings), the long name on two lines
+    assert max(len(line) for line in lines[:-1]) <= 80
+    assert "…" not in proc.stdout
+    for word in ("source", "result", "pages", "known", "matches", "alerts", "errors"):
+        assert word in proc.stdout
+    assert any(line.split()[:2] == ["too", "no"] for line in lines)
+    assert any(line.split()[:2] == ["old", "text"] or " old " in line for line in lines)
+
+
+def test_quiet_prints_only_what_failed(fresh_site: FixtureServer, tmp_path: Path) -> None:
+    cfg = config(tmp_path, fresh_site)
+    assert run_cli("crawl", "-q", config=cfg).stdout == ""
+    broken = config(tmp_path, fresh_site, dedent("""\
+        """)).read_text().replace(f"{fresh_site.base}/feed.xml",
+                                  f"{fresh_site.base}/no-such-feed.xml")
+    cfg.write_text(broken, encoding="utf-8")
+    proc = run_cli("crawl", "-q", config=cfg)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        "newswatch: source daily failed: no feed, sitemap or listing page could be read"]
+
+
+def test_status_shows_times_in_the_configs_timezone(fresh_site: FixtureServer,
+                                                    tmp_path: Path) -> None:
+    cfg = config(tmp_path, fresh_site)
+    run_cli("crawl", "-q", config=cfg)
+    proc = run_cli("status", config=cfg, env={"COLUMNS": "80"})
+    assert proc.returncode == 0
+    assert "sources (times in Asia/Karachi)" in proc.stdout
+    assert "PKT" in proc.stdout and "UTC" not in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+    assert "…" not in proc.stdout
+
+
+def test_a_dry_run_holds_digest_alerts_for_their_digest(fresh_site: FixtureServer,
+                                                        tmp_path: Path) -> None:
+    proc = run_cli("crawl", "--dry-run", config=config(tmp_path, fresh_site))
+    assert proc.returncode == 0
+    # councils is immediate: one email now; mous waits for 08:00 Karachi time
+    assert "dry run: 1 email(s) would be sent, nothing was stored" in proc.stdout
+    assert "dry run: 1 alert(s) of mous would wait for its daily@08:00 digest, due " in \
+        proc.stdout
+    assert "08:00 PKT" in proc.stdout
+    assert "== mous ==" not in proc.stdout
