@@ -101,7 +101,11 @@ class SmtpTransport:
 
         s = self.smtp
         password = smtp_password(s)
-        context = ssl.create_default_context(cafile=s.ca_file)
+        try:
+            context = ssl.create_default_context(cafile=s.ca_file)
+        except (OSError, ssl.SSLError) as exc:  # checked at load; gone or broken since
+            raise DeliveryError(f"SMTP ca_file {s.ca_file}: {exc.strerror or exc}",
+                                connection=True) from exc
         kwargs: dict[str, Any] = {"timeout": s.timeout.total_seconds()}
         if s.security == "tls":
             kwargs["context"] = context
@@ -196,8 +200,9 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
                     else:
                         when = outbox.mark_retry(store, email.id, str(exc), email.attempts)
                         report.retry += 1
-                        log.warning("email to %s not sent (%s); next try %s", email.recipient,
-                                    exc, when.isoformat(timespec="seconds"))
+                        # the command's report or the daemon's log says it, once
+                        log.debug("email to %s not sent (%s); next try %s", email.recipient,
+                                  exc, when.isoformat(timespec="seconds"))
                     report.errors.append(str(exc))
                     if exc.connection:
                         break
@@ -213,7 +218,7 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
                 done.add(email.id)
                 report.retry += 1
         report.errors.append(str(exc))
-        log.warning("no emails sent: %s", exc)
+        log.debug("no emails sent: %s", exc)
     finally:
         outbox.release(store, [e.id for e in claimed if e.id not in done])
     return report

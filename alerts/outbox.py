@@ -193,9 +193,14 @@ def counts(store: Store) -> dict[str, int]:
             "sent": out.get("sent", 0), "failed": out.get("failed", 0), "waiting": waiting}
 
 
-def failed_emails(store: Store) -> Iterator[dict[str, Any]]:
+def failed_emails(store: Store, status: str = "failed") -> Iterator[dict[str, Any]]:
+    """The emails held as failed (or, with status="pending", those waiting to be tried
+    again after an error), with their last error."""
     e = schema.emails
+    query = select(e.c.id, e.c.recipient, e.c.subject, e.c.last_error).where(
+        e.c.status == status).order_by(e.c.id)
+    if status != "failed":
+        query = query.where(e.c.last_error.is_not(None))
     with store.reader.connect() as conn:
-        for r in conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.last_error)
-                              .where(e.c.status == "failed").order_by(e.c.id)).mappings():
+        for r in conn.execute(query).mappings():
             yield dict(r)

@@ -84,6 +84,7 @@ class Daemon:
         self.store = Store(config.database)
         self.stop = threading.Event()
         self.reload = threading.Event()
+        self.send_error: str | None = None  # the last sending problem logged
         self.queue: PollQueue = LocalQueue(config, self.snapshot, self.outcome, self.lost)
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone,
@@ -173,12 +174,27 @@ class Daemon:
         try:
             made = outbox.compose(self.store, self.config)
             report = deliver(self.store, self.config.alerts)
-        except Exception:  # a failed job is never silent
-            log.exception("sending failed")
+        except Exception as exc:  # a failed job is never silent, nor repeated every 10 s
+            self._send_trouble(f"sending failed: {type(exc).__name__}: {exc}", trace=True)
             return
+        if report.errors:
+            self._send_trouble(f"emails not sent: {report.errors[-1]} ({report.retry} to "
+                               f"retry with backoff, {report.failed} failed for good; "
+                               "`newswatch status` lists them)")
+        elif report.sent and self.send_error is not None:
+            log.warning("sending works again: %d email(s) sent", report.sent)
+            self.send_error = None
         if made or report.sent or report.retry or report.failed:
             log.info("outbox: %d composed, %d sent, %d to retry, %d failed", len(made),
                      report.sent, report.retry, report.failed)
+
+    def _send_trouble(self, message: str, trace: bool = False) -> None:
+        """Log a sending problem when it is new or has changed, not at every attempt."""
+        if message != self.send_error:
+            log.error("%s (logged again when it changes)", message, exc_info=trace)
+            self.send_error = message
+        else:
+            log.debug("%s", message)
 
     # -- life cycle -------------------------------------------------------------------
     def _reload(self) -> None:

@@ -58,5 +58,8 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
                   f"{c['waiting']} alert(s) waiting for a digest")
     for e in outbox.failed_emails(store):
         console.print(f"  failed: to {e['recipient']}: {e['subject']} ({e['last_error']})",
-                      markup=False)
+                      markup=False, soft_wrap=True)
+    for e in outbox.failed_emails(store, "pending"):
+        console.print(f"  to retry: to {e['recipient']}: {e['subject']} (last error: "
+                      f"{e['last_error']})", markup=False, soft_wrap=True)
     return EXIT_OK

@@ -4,11 +4,13 @@ redirect limits, the address guard), for `newswatch match URL`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from config.models import Config, Source
@@ -16,6 +18,8 @@ from spiders.base import header_charset
 from spiders.loader import crawl_settings
 from spiders.safety import AddressPolicy, Allowance
 from spiders.urls import registered_domain
+
+_PHRASES = {s.value for s in HTTPStatus}
 
 
 def source_for(config: Config, url: str) -> Source | None:
@@ -42,6 +46,11 @@ class PageSpider(Spider):
                            charset=header_charset(response), status=response.status)
 
     def failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, HttpError):
+            status = failure.value.response.status
+            self.result["error"] = (f"the server answered HTTP {status} "
+                                    f"({HTTPStatus(status).phrase if status in _PHRASES else '?'})")
+            return
         self.result["error"] = str(failure.value) or type(failure.value).__name__
 
 

@@ -3,10 +3,12 @@ right exit status, never a traceback (unless -v asks for it)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from textwrap import dedent
 
 from tests.conftest import run_cli, write_config
+from tests.procs import Starter, wait_for
 from tests.site.server import FixtureServer
 
 
@@ -64,3 +66,83 @@ def test_an_unexpected_error_is_one_line_and_a_report(fresh_site: FixtureServer,
     assert "Traceback" in report.read_text(encoding="utf-8")
     # nothing is lost: the matches wait in the outbox for a fixed template
     assert "pending" in run_cli("status", config=cfg).stdout
+
+
+def test_match_on_a_missing_page_says_the_status(fresh_site: FixtureServer,
+                                                 tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, dedent(f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        watches:
+          - name: all
+            query: 'the'
+        """))
+    proc = run_cli("match", f"{fresh_site.base}/news/no-such-story/", config=cfg)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("the server answered HTTP 404 (Not Found)")
+    assert f"{fresh_site.base}/news/no-such-story/" in proc.stderr
+
+
+def test_a_bad_ca_file_is_named_and_the_alerts_stay_in_the_outbox(
+        fresh_site: FixtureServer, tmp_path: Path) -> None:
+    ca = tmp_path / "private-ca.pem"
+    ca.write_text("not a certificate\n", encoding="utf-8")  # exists: `check` passes
+    cfg = write_config(tmp_path, dedent(f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+        watches:
+          - name: all
+            query: 'the OR a'
+        alerts:
+          to: [desk@example.org]
+          smtp:
+            host: 127.0.0.1
+            port: 1
+            security: starttls
+            ca_file: {ca}
+        """))
+    assert run_cli("check", config=cfg).returncode == 0
+    # a crawl that could not send has still crawled (exit 0, SPEC §3); send exits 1
+    for command, code in (("crawl", 0), ("send", 1)):
+        proc = run_cli(command, config=cfg)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"SMTP ca_file {ca}: " in proc.stdout
+    status = run_cli("status", config=cfg)
+    assert "1 pending" in status.stdout and f"SMTP ca_file {ca}: " in status.stdout, \
+        status.stdout
+    ca.unlink()  # and a file that is gone is a config error, named before anything runs
+    proc = run_cli("send", config=cfg)
+    assert proc.returncode == 2 and f"alerts.smtp.ca_file: {ca} does not exist" in proc.stderr
+
+
+def test_the_daemon_logs_a_sending_problem_once_not_every_attempt(
+        fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "alert.txt").write_text("{{ groups[0].nothing.here }}\n", encoding="utf-8")
+    cfg = write_config(tmp_path, dedent(f"""
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+            every: 1h
+        watches:
+          - name: all
+            query: 'the OR a'
+        alerts:
+          to: [desk@example.org]
+          maildir: mail
+          templates: templates
+        daemon:
+          send_every: 1s
+        """))
+    daemon = start(cfg)
+    wait_for(lambda: "sending failed" in daemon.text(), 60, "the sending error")
+    time.sleep(5)  # five more attempts at one a second
+    assert daemon.stop() == 0
+    text = daemon.text()
+    assert text.count("sending failed: UndefinedError") == 1, text
+    assert text.count("Traceback") == 1
