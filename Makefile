@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck install clean bench golden screenshots
+.PHONY: test test-fast demo lint typecheck install clean bench golden screenshots
 
 $(STAMP): pyproject.toml
 	@# the store tests also run against a real PostgreSQL server (Debian's package)
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q tests
+
+# the fast tests only (seconds, not minutes): the slow end-to-end ones are marked `slow`
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 demo: $(STAMP)
 	$(BIN)/newswatch demo

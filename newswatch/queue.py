@@ -133,8 +133,8 @@ class LocalQueue:
             time.sleep(0.1)
         for worker in workers:
             if worker.proc.poll() is None:
-                log.warning("worker %d did not finish its polls in %g s; stopped", worker.pid,
-                            grace)
+                log.info("worker %d did not finish its polls in %g s; stopped", worker.pid,
+                         grace)
                 worker.signal_group(signal.SIGKILL)
         for worker in workers:
             worker.proc.wait()
@@ -225,7 +225,10 @@ class LocalQueue:
                 delay = self.RESTART_BACKOFF[min(self.crashes, len(self.RESTART_BACKOFF)) - 1]
                 self.restart_at = time.monotonic() + delay
             cause = worker.cause()
-            if code != 0 or lost:
+            if self.stopping:  # stopped on purpose: not an error
+                log.info("crawl worker %d stopped (%d poll(s) cancelled)", worker.pid,
+                         len(lost))
+            elif code != 0 or lost:
                 log.error("%s; %d poll(s) in flight", cause, len(lost))
             for flight in lost:
                 if not self.stopping:  # polled again, by the next worker

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
 from tests.conftest import run_cli, write_config
 from tests.procs import Starter, wait_for
 from tests.site.server import FixtureServer
@@ -119,6 +121,7 @@ def test_a_bad_ca_file_is_named_and_the_alerts_stay_in_the_outbox(
     assert proc.returncode == 2 and f"alerts.smtp.ca_file: {ca} does not exist" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_daemon_logs_a_sending_problem_once_not_every_attempt(
         fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
     templates = tmp_path / "templates"

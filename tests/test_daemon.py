@@ -1,6 +1,7 @@
 """`newswatch run` as a real daemon subprocess against the fixture site, with schedules
 of a second or two."""
 
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,8 @@ from tests.conftest import ROOT, db_rows, write_config
 from tests.procs import Starter, wait_for
 from tests.site.pages import Article, breaking
 from tests.site.server import FixtureServer
+
+pytestmark = pytest.mark.slow  # end to end, a minute or more: `make test-fast` skips them
 
 
 def daemon_config(tmp_path: Path, site: FixtureServer, extra_sources: str = "",
@@ -111,6 +114,10 @@ def test_sigterm_mid_crawl_exits_cleanly_without_orphans(fresh_site: FixtureServ
     with pytest.raises(ProcessLookupError):
         os.killpg(child, 0)  # its whole process group is gone
     assert "stopped" in daemon.text()
+    # a stop on purpose is no error: the slow poll is cancelled, and logged as such
+    assert " ERROR " not in daemon.text(), daemon.text()
+    assert "[slow] run cancelled: stopped with the daemon" in daemon.text()
+    assert [r["status"] for r in runs(cfg, "slow")] == ["cancelled"]
 
 
 def test_a_hanging_crawl_is_killed_at_its_limit_and_others_run_on(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from store.db import Store
@@ -89,6 +90,7 @@ def test_alerts_from_postgresql(fresh_site: FixtureServer, postgres: PostgresSer
     assert "0 pending, 0 failed, 2 sent" in status.stdout, status.stdout
 
 
+@pytest.mark.slow
 def test_the_daemon_on_postgresql(fresh_site: FixtureServer, postgres: PostgresServer,
                                   tmp_path: Path) -> None:
     url = postgres.new_database()
