@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -76,8 +76,9 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         from newswatch.crawl import print_summary, run_crawl
 
         console = tables.console_for(sys.stdout)
+        previews: list[Any] = []
         results = run_crawl(config, path, args.source, args.dry_run,
-                            None if args.quiet else console)
+                            None if args.quiet else console, previews=previews)
     finally:
         ExtractionPool.release()
     if args.quiet:
@@ -89,7 +90,7 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         print_summary(results, console)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
     sent = mail.after_crawl(config, args.dry_run, io.StringIO() if args.quiet else sys.stdout,
-                            [r.name for r in results])
+                            [r.name for r in results], previews=previews)
     if args.quiet and not sent:
         print("newswatch: some alerts could not be sent; they stay in the outbox "
               "(`newswatch status` says why)")

@@ -94,9 +94,10 @@ def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool) -> Table
 
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
-              quiet: bool = False) -> list[SourceResult]:
+              quiet: bool = False, previews: list[Any] | None = None) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
-    a time); return a result per source (status ok or failed)."""
+    a time); return a result per source (status ok or failed). A dry run adds what it
+    would have queued to `previews`."""
     sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     feed = ListFeed(sources, config.daemon.concurrent_sources)
@@ -122,6 +123,8 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     else:
         process.start()
     messages = {o.source: o.message for o in feed.outcomes}
+    if previews is not None:
+        previews.extend(rt.dry_run_matches)
     results = []
     for name, status, counts in _rows(feed, crawler, sources):
         message = messages.get(name)

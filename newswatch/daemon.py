@@ -85,6 +85,7 @@ class Daemon:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.send_error: str | None = None  # the last sending problem logged
+        self.troubles: dict[str, str] = {}  # the last problem logged, by kind
         self.queue: PollQueue = LocalQueue(config, self.snapshot, self.outcome, self.lost)
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone,
@@ -140,8 +141,12 @@ class Daemon:
                 f"{c.get('new_articles', 0)}, no text {c.get('no_text', 0)}, matches "
                 f"{c.get('matches', 0)}, errors {c.get('errors', 0)}")
         if outcome.run_id is not None:
-            runs = [r for r in self.store.runs(outcome.source, limit=3)
-                    if r["id"] == outcome.run_id]
+            try:
+                runs = [r for r in self.store.runs(outcome.source, limit=3)
+                        if r["id"] == outcome.run_id]
+            except Exception as exc:  # the database is away: the line goes out without
+                self._trouble("database", f"the database cannot be read: {exc}")
+                runs = []
             if runs:
                 line += f", {(runs[0]['duration'] or 0):.1f} s"
         (log.warning if outcome.status != "ok" else log.info)(
@@ -153,9 +158,13 @@ class Daemon:
         why, and counts for the source's health unless the daemon was stopping."""
         r = schema.runs
         if run_id is not None:
-            with self.store.tx() as conn:
-                conn.execute(update(r).where(r.c.id == run_id, r.c.status == "running")
-                             .values(status=status, finished=utcnow(), message=message))
+            try:
+                with self.store.tx() as conn:
+                    conn.execute(update(r).where(r.c.id == run_id, r.c.status == "running")
+                                 .values(status=status, finished=utcnow(), message=message))
+            except Exception as exc:
+                self._trouble("database", f"run {run_id} of {order.source} could not be "
+                                          f"closed ({message}): {exc}")
         (log.info if status == "cancelled" else log.warning)(
             "[%s] run %s: %s", order.source, status, message)
         if status != "cancelled":
@@ -165,8 +174,8 @@ class Daemon:
         try:
             for change in health.check(self.store, self.config, [name]):
                 log.warning("[%s] now %s: %s", name, change.state, change.reason)
-        except Exception:  # a failed check is never silent, and never stops the daemon
-            log.exception("[%s] source health could not be assessed", name)
+        except Exception as exc:  # never silent, never the end of the daemon
+            self._trouble("health", f"source health could not be assessed: {exc}")
 
     def send(self) -> None:
         if self.stop.is_set():
@@ -184,15 +193,20 @@ class Daemon:
         elif report.sent and self.send_error is not None:
             log.warning("sending works again: %d email(s) sent", report.sent)
             self.send_error = None
+            self.troubles.pop("send", None)
         if made or report.sent or report.retry or report.failed:
             log.info("outbox: %d composed, %d sent, %d to retry, %d failed", len(made),
                      report.sent, report.retry, report.failed)
 
     def _send_trouble(self, message: str, trace: bool = False) -> None:
-        """Log a sending problem when it is new or has changed, not at every attempt."""
-        if message != self.send_error:
+        self._trouble("send", message, trace)
+        self.send_error = message
+
+    def _trouble(self, kind: str, message: str, trace: bool = False) -> None:
+        """Log a problem when it is new or has changed, not at every attempt."""
+        if self.troubles.get(kind) != message:
             log.error("%s (logged again when it changes)", message, exc_info=trace)
-            self.send_error = message
+            self.troubles[kind] = message
         else:
             log.debug("%s", message)
 

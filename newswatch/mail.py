@@ -7,7 +7,7 @@ import argparse
 import sys
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from alerts import health, outbox
@@ -50,14 +50,12 @@ def print_messages(messages: list[EmailMessage], out: TextIO) -> None:
 
 
 def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
-                send: bool = True) -> bool:
+                send: bool = True, previews: list[Any] | None = None) -> bool:
     """Assess the sources' health and send (or, dry, print) the alerts a crawl produced;
     False if sending failed. Under the daemon (`send=False`) its sender does the sending."""
     if dry_run:
-        from pipeline.store import StorePipeline
-
         waiting: Waiting = {}
-        messages = preview(config, StorePipeline.dry_run_matches, utcnow(), waiting)
+        messages = preview(config, previews or [], utcnow(), waiting)
         out.write(f"dry run: {len(messages)} email(s) would be sent, nothing was stored\n")
         tz = ZoneInfo(config.timezone)
         for (watch, digest, due), n in sorted(waiting.items()):

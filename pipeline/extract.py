@@ -7,6 +7,7 @@ from typing import Any
 
 import trafilatura
 from charset_normalizer import from_bytes
+from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.deduplication import content_fingerprint
 from w3lib.encoding import html_to_unicode
@@ -60,7 +61,9 @@ def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str,
     encoding, markup = decode(body, header_charset)
     try:
         tree = lxml_html.document_fromstring(markup)
-    except Exception:  # lxml raises several kinds on junk; all mean "no article"
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        # junk markup (an empty document, stray encoding declarations): no article. Any
+        # other exception is a bug and reaches the pipeline, which counts it as an error
         return {"text": None, "encoding": encoding}
     lang = (tree.get("lang") or tree.get("xml:lang") or "").strip() or None
     canonical = None

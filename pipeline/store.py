@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from scrapy import Spider
@@ -59,8 +59,6 @@ Pending = tuple[ArticleRecord, dict[str, Route] | None, Poll]
 
 
 class StorePipeline:
-    # a dry run stores nothing; what it would have queued is kept here for the preview
-    dry_run_matches: ClassVar[list[tuple[ArticleRecord, dict[str, Route]]]] = []
     # one transaction per article cost more reactor time than anything else we own; an
     # article waits at most this long in memory (a crash before then loses no alert: the
     # article is not stored, so the next crawl fetches and matches it again)
@@ -116,7 +114,7 @@ class StorePipeline:
             new = rec.url_key not in self.dry_seen and not self.store.is_known(rec.url_key)
             self.dry_seen.add(rec.url_key)
             if new and routes is not None and not rec.too_old:
-                self.dry_run_matches.append((rec, routes))
+                self.rt.dry_run_matches.append((rec, routes))
             if new:
                 self._counted(rec, item.poll)
             return item

@@ -61,6 +61,9 @@ class Runtime:
         # a long-lived worker may be given a new config: parts that a config without
         # watches would switch off stay on
         self.reloadable = reloadable
+        # a dry run stores nothing: what it would have queued, (ArticleRecord, routes),
+        # is kept here for the preview
+        self.dry_run_matches: list[tuple[Any, Any]] = []
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
         # Scrapy deep-copies its settings for each crawler: this is a live object that
