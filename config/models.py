@@ -114,10 +114,19 @@ class CrawlOptions(Strict):
 _CRAWL_KEYS = tuple(CrawlOptions.model_fields)
 
 
+def _domain(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9.-]+\.[a-z0-9-]+", value.strip()
+                                                       .lower()):
+        raise ValueError(f"not a domain name: {value!r} (write example.com, no scheme)")
+    return value.strip().lower()
+
+
 class Follow(Strict):
     allow: list[Regex] = []
     deny: list[Regex] = []
     depth: int = Field(1, ge=1, le=5)
+    # more registered domains that followed links may go to, besides the source's own
+    domains: list[Annotated[str, BeforeValidator(_domain)]] = []
 
 
 class Source(Strict):

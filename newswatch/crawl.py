@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too\nold"),
            ("no_text", "no\ntext"), ("known", "known"), ("matches", "matches"),
-           ("alerts", "alerts"), ("errors", "errors")]
+           ("alerts", "alerts"), ("errors", "errors"), ("bad_links", "bad\nlinks")]
 
 
 @dataclass

@@ -25,8 +25,11 @@ def canonical_for(item: ArticlePage, domains: list[str]) -> str:
     if canonical:
         absolute = urljoin(item.url, canonical)
         host = registered_domain(absolute)
+        # the page's own site (a feed may link to another host than the source's) or
+        # the source's: a canonical elsewhere would let any page claim any article
+        allowed = [*domains, registered_domain(item.url)]
         if absolute.startswith(("http://", "https://")) and any(
-            host == d or host.endswith("." + d) for d in domains
+            host == d or host.endswith("." + d) for d in allowed
         ):
             return clean_url(absolute)
     return clean_url(item.url)

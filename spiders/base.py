@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -33,7 +34,7 @@ from spiders.links import (
 )
 from spiders.poll import POLL, Poll, poll_of
 from spiders.runtime import runtime
-from spiders.safety import ForbiddenAddress
+from spiders.safety import AddressPolicy, ForbiddenAddress
 from spiders.urls import registered_domain, url_key
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 # Scrapy's URLLENGTH_LIMIT: a longer request would be dropped unseen by its middleware
 MAX_URL = 2083
+MAX_SITEMAP_DEPTH = 4  # robots.txt -> index -> index -> ... -> urlset
 
 S = TypeVar("S", bound="SpiderBase")
 
@@ -135,9 +137,13 @@ class SpiderBase(scrapy.Spider):
         window = poll.options.max_age
         return window is not None and date is not None and date < datetime.now(UTC) - window
 
-    def article_requests(self, poll: Poll, links: Iterable[Link], depth: int = 1
-                         ) -> Iterator[scrapy.Request | StaleLink]:
-        domains = poll.domains
+    def article_requests(self, poll: Poll, links: Iterable[Link], depth: int = 1,
+                         follow: bool = False) -> Iterator[scrapy.Request | StaleLink]:
+        """Requests for a listing's article links. A feed's or sitemap's links are the
+        source's own list, whatever their host (feeds live on feeds.example.com or a feed
+        service); links found by following a page (`follow`) stay on the source's
+        registered domains and follow.domains."""
+        domains = [*poll.domains, *poll.source.follow.domains]
         for link in links:
             if not link.url.startswith(("http://", "https://")):
                 continue
@@ -150,9 +156,13 @@ class SpiderBase(scrapy.Spider):
                 poll.count("bad_links")
                 log.info("[%s] skipped a malformed link %.200r: %s", poll.name, link.url, exc)
                 continue
-            if not any(host == d or host.endswith("." + d) for d in domains):
+            if follow and not any(host == d or host.endswith("." + d) for d in domains):
                 poll.count("offsite")
                 continue
+            if poll.options.allow_private is not False:
+                # the resolver must know this host may resolve to the allowed networks
+                AddressPolicy.register([urlsplit(link.url).hostname or ""],
+                                       poll.options.allow_private)
             if key in poll.seen:
                 continue
             poll.seen.add(key)
@@ -215,7 +225,7 @@ class SpiderBase(scrapy.Spider):
         # compares host:port, which never matches a source on a non-default port
         extractor = LinkExtractor(allow=follow.allow, deny=follow.deny, unique=True)
         links = [Link(lk.url, lk.text.strip() or None) for lk in extractor.extract_links(response)]
-        for req in self.article_requests(poll, links, depth):
+        for req in self.article_requests(poll, links, depth, follow=True):
             if isinstance(req, scrapy.Request):
                 req.meta["follow_links"] = True
             yield req
@@ -233,7 +243,9 @@ class FeedsKind(SpiderBase):
         if not self.listing_read(response, poll):
             return
         try:
-            links = parse_feed(response.body, response.url)
+            ctype = response.headers.get(b"Content-Type")
+            links = parse_feed(response.body, response.url,
+                               ctype.decode("latin-1") if ctype else None)
         except NotAFeed as exc:
             self.listing_unreadable(response, poll, f"not a feed ({exc})")
             return
@@ -243,9 +255,22 @@ class FeedsKind(SpiderBase):
 class SitemapsKind(SpiderBase):
     """Sitemaps, sitemap indexes, news sitemaps and robots.txt `Sitemap:` lines."""
 
-    def sitemap_requests(self, poll: Poll, urls: Iterable[str]) -> Iterator[scrapy.Request]:
+    def sitemap_requests(self, poll: Poll, urls: Iterable[str], depth: int = 0
+                         ) -> Iterator[scrapy.Request]:
+        """Each sitemap at most once a poll (an index may list itself, or a child its
+        parent), and indexes nested at most MAX_SITEMAP_DEPTH deep."""
         for url in urls:
-            yield self.listing_request(poll, url, self.parse_sitemap, "sitemap")
+            if url in poll.sitemaps:
+                poll.count("sitemap_repeats")
+                continue
+            if depth > MAX_SITEMAP_DEPTH:
+                poll.count("sitemap_too_deep")
+                log.info("[%s] sitemap %s not read: indexes nested more than %d deep",
+                         poll.name, url, MAX_SITEMAP_DEPTH)
+                continue
+            poll.sitemaps.add(url)
+            yield self.listing_request(poll, url, self.parse_sitemap, "sitemap",
+                                       sitemap_depth=depth)
 
     @tracked
     def parse_sitemap(self, response: Response, poll: Poll) -> Iterator[Any]:
@@ -256,7 +281,8 @@ class SitemapsKind(SpiderBase):
             found = sitemaps_from_robots(text, response.url)
             if not found and not response.meta.get("optional"):
                 self.listing_unreadable(response, poll, "robots.txt names no sitemap")
-            yield from self.sitemap_requests(poll, found)
+            yield from self.sitemap_requests(poll, found, response.meta.get(
+                "sitemap_depth", 0))
             return
         body = response.body
         if body[:2] == b"\x1f\x8b":
@@ -267,15 +293,18 @@ class SitemapsKind(SpiderBase):
             except Exception as exc:  # a corrupt or oversized archive
                 self.listing_unreadable(response, poll, f"bad gzip ({exc})")
                 return
+        ctype = response.headers.get(b"Content-Type")
         try:
-            sitemap = parse_sitemap(body, response.url)
+            sitemap = parse_sitemap(body, response.url, ctype.decode("latin-1") if ctype
+                                    else None)
         except ValueError as exc:
             self.listing_unreadable(response, poll, str(exc))
             return
         if sitemap.kind == "sitemapindex":
             fresh = [lk.url for lk in sitemap.links if not self.too_old(poll, lk.date)]
             poll.count("stale_sitemaps", len(sitemap.links) - len(fresh))
-            yield from self.sitemap_requests(poll, fresh)
+            yield from self.sitemap_requests(poll, fresh,
+                                             response.meta.get("sitemap_depth", 0) + 1)
         else:
             yield from self.article_requests(poll, sitemap.links)
 

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 poll_closing = object()
 
 COUNTERS = ("pages", "new_articles", "too_old", "no_text", "known", "matches", "alerts",
-            "errors", "links")
+            "errors", "links", "bad_links")
 
 
 def run_counts(counts: Mapping[str, int]) -> dict[str, int]:

@@ -122,7 +122,9 @@ class ConditionalRequestsMiddleware:
         return cls(_store_for(crawler), runtime(crawler).dry_run)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        if not request.meta.get("listing"):
+        # robots.txt is asked in full every poll: a 304 there would hide the sitemaps it
+        # names, which have validators of their own
+        if not request.meta.get("listing") or request.url.rstrip("/").endswith("/robots.txt"):
             return
         etag, modified = self.store.validators(request.url)
         if etag:
@@ -132,7 +134,8 @@ class ConditionalRequestsMiddleware:
 
     def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Any:
-        if request.meta.get("listing") and response.status == 200 and not self.dry_run:
+        if (request.meta.get("listing") and response.status == 200 and not self.dry_run
+                and not request.url.rstrip("/").endswith("/robots.txt")):
             etag = response.headers.get(b"ETag")
             modified = response.headers.get(b"Last-Modified")
             poll = poll_of(request)

@@ -57,14 +57,20 @@ def _struct_to_dt(value: Any) -> datetime | None:
         return None
 
 
-def parse_feed(body: bytes, base_url: str) -> list[Link]:
-    """Entries of an RSS 0.9x/1.0/2.0 or Atom feed, with their titles and dates."""
-    parsed = feedparser.parse(BytesIO(body), response_headers={"content-location": base_url})
+def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> list[Link]:
+    """Entries of an RSS 0.9x/1.0/2.0 or Atom feed, with their titles and dates. The
+    response's Content-Type goes to feedparser: a charset named only there (or a UTF-8
+    feed without an XML declaration) is read right. FeedBurner's feedburner:origLink is
+    the article itself, not its feedproxy redirect."""
+    headers = {"content-location": base_url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(BytesIO(body), response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
         raise NotAFeed(str(parsed.get("bozo_exception") or "no feed found"))
     links: list[Link] = []
     for entry in parsed.entries:
-        href = entry.get("link")
+        href = entry.get("feedburner_origlink") or entry.get("link")
         if not href:
             for alt in entry.get("links", []):
                 if alt.get("rel", "alternate") == "alternate" and alt.get("href"):
@@ -73,7 +79,11 @@ def parse_feed(body: bytes, base_url: str) -> list[Link]:
         if not href:
             continue
         date = _struct_to_dt(entry.get("published_parsed") or entry.get("updated_parsed"))
-        links.append(Link(urljoin(base_url, href.strip()), entry.get("title"), date))
+        try:
+            url = urljoin(base_url, href.strip())
+        except ValueError:  # a malformed link: counted and skipped by the spider
+            url = href.strip()
+        links.append(Link(url, entry.get("title"), date))
     return links
 
 
@@ -89,9 +99,50 @@ class Sitemap:
     links: list[Link]
 
 
-def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
-    """A sitemap or sitemap index, including Google News sitemaps' publication dates
-    and titles. Entities are never resolved."""
+def _join(base_url: str, href: str) -> str:
+    try:
+        return urljoin(base_url, href.strip())
+    except ValueError:  # a malformed link: counted and skipped by the spider
+        return href.strip()
+
+
+def _url_entry(elem: Any, base_url: str) -> Link | None:
+    """A `<url>` or `<sitemap>`: only its own loc and lastmod, and the news extension's
+    title and publication date, describe the page (an image's or a video's loc, title
+    or date belongs to the image or the video)."""
+    fields: dict[str, str] = {}
+    for child in elem:
+        name = _local(child.tag)
+        if name in ("loc", "lastmod") and child.text:
+            fields.setdefault(name, child.text.strip())
+        elif name == "news":
+            for item in child.iter():
+                iname = _local(item.tag)
+                if iname in ("publication_date", "title") and item.text:
+                    fields.setdefault(iname, item.text.strip())
+    if not fields.get("loc"):
+        return None
+    date = parse_date(fields.get("publication_date") or fields.get("lastmod"))
+    return Link(_join(base_url, fields["loc"]), fields.get("title"), date)
+
+
+def _plain_text(body: bytes, base_url: str) -> Sitemap | None:
+    """A text sitemap: one URL a line (sitemaps.org allows it)."""
+    text = body.decode("utf-8", "replace").lstrip("\ufeff")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or not all(line.lower().startswith(("http://", "https://")) for line in lines):
+        return None
+    return Sitemap("urlset", [Link(_join(base_url, line)) for line in lines])
+
+
+def parse_sitemap(body: bytes, base_url: str, content_type: str | None = None) -> Sitemap:
+    """A sitemap or sitemap index (Google News sitemaps' publication dates and titles
+    included), a plain-text sitemap, or an RSS or Atom feed used as a sitemap. Entities
+    are never resolved."""
+    if body.lstrip()[:1] != b"<":
+        found = _plain_text(body, base_url)
+        if found is not None:
+            return found
     parser_iter = lxml.etree.iterparse(
         BytesIO(body), events=("start", "end"), recover=True, resolve_entities=False,
         remove_comments=True, remove_pis=True, huge_tree=False, no_network=True,
@@ -104,21 +155,24 @@ def parse_sitemap(body: bytes, base_url: str) -> Sitemap:
             if event == "start":
                 if not kind:
                     kind = name
+                    if kind in ("rss", "feed", "RDF"):
+                        break
                 continue
-            if name not in ("url", "sitemap"):
+            if name not in ("url", "sitemap") or elem.getparent() is None or \
+                    _local(elem.getparent().tag) not in ("urlset", "sitemapindex"):
                 continue
-            fields: dict[str, str] = {}
-            for child in elem.iter():
-                cname = _local(child.tag)
-                if cname in ("loc", "lastmod", "publication_date", "title") and child.text:
-                    fields.setdefault(cname, child.text.strip())
+            link = _url_entry(elem, base_url)
             elem.clear()
-            if fields.get("loc"):
-                date = parse_date(fields.get("publication_date") or fields.get("lastmod"))
-                links.append(Link(urljoin(base_url, fields["loc"]), fields.get("title"), date))
+            if link is not None:
+                links.append(link)
     except lxml.etree.XMLSyntaxError as exc:
         if not kind:
             raise ValueError(f"not a sitemap: {exc}") from exc
+    if kind in ("rss", "feed", "RDF"):  # a feed serving as a sitemap
+        try:
+            return Sitemap("urlset", parse_feed(body, base_url, content_type))
+        except NotAFeed as exc:
+            raise ValueError(f"not a sitemap nor a feed: {exc}") from exc
     if kind not in ("urlset", "sitemapindex"):
         raise ValueError(f"not a sitemap (root element {kind or 'missing'!r})")
     return Sitemap(kind, links)
@@ -128,8 +182,11 @@ def sitemaps_from_robots(text: str, base_url: str) -> list[str]:
     out = []
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip().lower() == "sitemap" and value.strip():
-            out.append(urljoin(base_url, value.strip()))
+        # `Site-map:` is a spelling robots.txt files use, and Google reads
+        if key.strip().lower() in ("sitemap", "site-map") and value.strip():
+            url = _join(base_url, value.split("#", 1)[0])
+            if url and url not in out:
+                out.append(url)
     return out
 
 

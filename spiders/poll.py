@@ -88,6 +88,7 @@ class Poll:
     counts: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)  # url keys of the links it followed
     seen_pages: set[str] = field(default_factory=set)  # canonical keys of its pages
+    sitemaps: set[str] = field(default_factory=set)  # sitemap URLs requested
     # conditional-GET validators of the listings it read, stored when it ends well
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     run_id: int | None = None

@@ -7,6 +7,7 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import tldextract
 from w3lib.url import canonicalize_url
 
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "ga_", "hsa_", "at_", "oly_", "vero_")
@@ -62,7 +63,18 @@ def url_key(url: str) -> str:
     return key
 
 
+# the public suffix list as shipped with tldextract: never fetched at run time
+_SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                  include_psl_private_domains=True)
+
+
+@lru_cache(maxsize=16384)
 def registered_domain(url: str) -> str:
-    """The host without www.: what offsite filtering allows (subdomains included)."""
-    host = (urlsplit(url).hostname or "").lower()
+    """The registrable domain of the URL's host by the public suffix list (bbc.co.uk for
+    feeds.bbc.co.uk): what link following allows, subdomains included. A host with no
+    public suffix (an IP address, localhost, .example) is itself, less a leading www."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    domain = _SUFFIXES.extract_str(host).top_domain_under_public_suffix if host else ""
+    if domain:
+        return domain
     return host[4:] if host.startswith("www.") else host

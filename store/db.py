@@ -153,6 +153,7 @@ class Store:
         self.stories = StoryIndex()
         self.engine = make_engine(url)
         schema.metadata.create_all(self.engine)
+        schema.add_missing_columns(self.engine)
         self.reader = make_engine(url, writer=False)
 
     def close(self) -> None:

@@ -201,3 +201,23 @@ def test_an_article_is_too_old_only_if_every_date_known_of_it_is() -> None:
     assert aged("2026-11-01T00:00:00+0000", now - timedelta(days=20))
     assert not aged("2026-11-30T08:00:00+0000", None)
     assert not aged(None, None)
+
+
+def test_an_older_database_gets_the_columns_added_since(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)  # the runs table as it was before bad_links
+    con.execute("create table runs (id integer primary key, source varchar(64) not null, "
+                "started datetime not null, finished datetime, duration float, pages int, "
+                "new_articles int, too_old int, no_text int, known int, matches int, "
+                "errors int, links int, status varchar(16) not null, message text)")
+    con.execute("insert into runs (source, started, status) values "
+                "('old', '2026-01-01 00:00:00', 'ok')")
+    con.commit()
+    con.close()
+    store = Store(f"sqlite:///{db}")
+    run = store.start_run("new")
+    store.finish_run(run, "ok", {"pages": 1, "bad_links": 2})
+    assert {r["source"]: r["bad_links"] for r in store.runs()} == {"new": 2, "old": 0}
+    store.close()
