@@ -1,5 +1,6 @@
 """Normalize: split text into Unicode words and fold them (NFKC, case, accents,
-possessives) so that queries and articles meet on the same token stream.
+possessives, Arabic-script letter and digit forms) so that queries and articles meet on
+the same token stream.
 
 An article field is tokenized once; `Tokens.joined` is the folded words separated by
 single spaces, with a space at each end, which is what the Aho-Corasick automaton scans:
@@ -26,12 +27,27 @@ _MARKS = regex.compile(r"\p{Mn}+")
 _FLATTEN = {ord(c): " " for c in "\n\r\t\v\f\x85\u2028\u2029"}
 
 
+# Arabic script as Urdu, Persian and Arabic sites mix it: the Arabic and the Persian/Urdu
+# forms of yeh, kaf and heh are one letter each, tatweel (a stretch) is nothing, and
+# Arabic-Indic and Extended (Urdu, Persian) digits are ASCII digits. Diacritics (harakat)
+# are combining marks, dropped with the accents.
+_ARABIC = str.maketrans({
+    "\u064a": "\u06cc", "\u0649": "\u06cc",  # Arabic yeh, alef maksura -> Farsi yeh
+    "\u0643": "\u06a9",  # Arabic kaf -> keheh
+    "\u06c1": "\u0647", "\u06be": "\u0647", "\u06d5": "\u0647",  # heh goal, doachashmee, ae
+    "\u0640": None,  # tatweel
+    **{chr(0x0660 + d): str(d) for d in range(10)},
+    **{chr(0x06F0 + d): str(d) for d in range(10)},
+})
+
+
 def fold(word: str) -> str:
-    """Case and accent folding of one word or of space-separated words."""
+    """Case, accent and Arabic-script folding of one word or of space-separated words."""
     word = word.casefold()
     if word.isascii():
         return word
-    return unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", word)))
+    word = unicodedata.normalize("NFC", _MARKS.sub("", unicodedata.normalize("NFD", word)))
+    return word.translate(_ARABIC)
 
 
 def prepare(text: str) -> str:

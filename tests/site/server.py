@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.site import pages
+from tests.site import misses, pages
 
 LATIN1_PAGE = (
     "<html><head><title>Caf\u00e9 culture</title></head><body><article><h1>Caf\u00e9 "
@@ -147,6 +147,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, pages.wire_page(art, f"http://{self.headers.get('Host', '')}").encode())
         elif path.startswith("/hostile/"):
             self.hostile(path, base)
+        elif path.startswith("/misses/"):
+            other = base.replace("127.0.0.1", "localhost")
+            found = misses.answer(path.split("/")[2], arts, base, other)
+            if found is None:
+                self._send(404, b"not found")
+            else:
+                self._send(found[0], found[1], found[2])
         elif path == "/private/secret/":
             self._send(200, pages.article_page(arts[0], base).encode())
         else:
