@@ -223,7 +223,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     interval = parse_duration(args.every).total_seconds()
-    run_for = parse_duration(args.daemon).total_seconds()
+    run_for = 0.0 if args.daemon.strip() in ("0", "none") else \
+        parse_duration(args.daemon).total_seconds()
     publish = parse_duration(args.publish_every).total_seconds()
     work = Path(tempfile.mkdtemp(prefix="nw-scale-"))
     state_file = work / "server.json"
