@@ -69,6 +69,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     if not config.sources:
         print("newswatch: the config has no sources", file=sys.stderr)
         return EXIT_CONFIG
+    if not args.dry_run:  # an unusable database is one line now, not a crawl's worth later
+        Store.shared(config.database)
     from pipeline.pool import ExtractionPool
 
     ExtractionPool.start_early()

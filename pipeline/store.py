@@ -138,7 +138,7 @@ class StorePipeline:
             ids = self.store.add_articles([(rec, routes) for rec, routes, _ in batch])
         except Exception:
             log.warning("storing %d articles together failed; storing them one by one",
-                        len(batch), exc_info=True)
+                        len(batch), exc_info=log.isEnabledFor(logging.DEBUG))
             ids = [self._store_one(rec, routes, poll) for rec, routes, poll in batch]
         for (rec, _, poll), new_id in zip(batch, ids, strict=True):
             if new_id is not None:
@@ -148,8 +148,9 @@ class StorePipeline:
                    poll: Poll) -> int | None:
         try:
             return self.store.add_article(rec, routes)
-        except Exception:
-            log.exception("[%s] could not store %s", rec.source, rec.url)
+        except Exception as exc:  # counted in its run; the log says why, not a traceback
+            log.error("[%s] could not store %s: %s", rec.source, rec.url,
+                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             poll.count("errors")
             return None
 

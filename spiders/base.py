@@ -145,9 +145,9 @@ class SpiderBase(scrapy.Spider):
         registered domains and follow.domains."""
         domains = [*poll.domains, *poll.source.follow.domains]
         for link in links:
-            if not link.url.startswith(("http://", "https://")):
-                continue
             try:
+                if not link.url.startswith(("http://", "https://")):
+                    raise ValueError("not an http(s) URL")
                 if len(link.url) > MAX_URL:
                     raise ValueError(f"longer than {MAX_URL} characters")
                 host = registered_domain(link.url)

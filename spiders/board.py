@@ -134,9 +134,9 @@ class PollBoard:
                     for url, (etag, modified) in poll.validators.items():
                         self.store.save_validators(url, etag, modified)
                 self.store.finish_run(poll.run_id, status, counts, message)
-            except Exception:  # the outcome still reaches the feed, which says so
-                log.exception("[%s] could not record the end of run %s", poll.name,
-                              poll.run_id)
+            except Exception as exc:  # the outcome still reaches the feed, which says so
+                status, message = "failed", f"its run could not be recorded: {exc}"
+                log.error("[%s] %s", poll.name, message)
         self.polls.pop(poll.order.id, None)
         line = (f"[{poll.name}] run {status}: pages {counts['pages']}, new "
                 f"{counts['new_articles']}, no text {counts['no_text']}, matches "

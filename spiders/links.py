@@ -77,6 +77,8 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> l
                     href = alt["href"]
                     break
         if not href:
+            if "link" in entry:  # it had one, which feedparser could not make a URL of
+                links.append(Link("", entry.get("title")))
             continue
         date = _struct_to_dt(entry.get("published_parsed") or entry.get("updated_parsed"))
         try:
