@@ -22,7 +22,8 @@ def test_version() -> None:
 def test_an_unreachable_database_is_one_line_naming_the_server(tmp_path: Path) -> None:
     cfg = tmp_path / "nw.yaml"
     cfg.write_text("database: postgresql://nw@127.0.0.1:1/news\nsources:\n  - name: s\n"
-                   "    feeds: [http://127.0.0.1:1/feed.xml]\n", encoding="utf-8")
+                   "    feeds: [http://127.0.0.1:1/feed.xml]\nwatches:\n  - name: w\n"
+                   "    query: bitcoin\n", encoding="utf-8")
     for command in ("status", "send", "crawl", "backtest"):
         proc = run_cli(command, config=cfg)
         assert proc.returncode == 1, proc.stderr
