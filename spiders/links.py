@@ -65,6 +65,10 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> l
     headers = {"content-location": base_url}
     if content_type:
         headers["content-type"] = content_type
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") and "charset" not in (content_type or ""):
+        # UTF-16 with a byte-order mark and no declaration anywhere: feedparser gives up
+        body = body.decode("utf-16", "replace").encode("utf-8")
+        headers["content-type"] = "application/xml; charset=utf-8"
     parsed = feedparser.parse(BytesIO(body), response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
         raise NotAFeed(str(parsed.get("bozo_exception") or "no feed found"))

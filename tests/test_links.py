@@ -82,3 +82,34 @@ def test_robots_sitemaps() -> None:
 def test_feeds_from_homepage() -> None:
     html = pages.listing_page("Home", ARTS, BASE)
     assert feeds_from_html(html, BASE + "/") == [BASE + "/feed.xml"]
+
+
+FEED_TEXT = ('<rss version="2.0"><channel><title>t</title><item><title>Caf\u00e9 \u0627\u0644'
+             '\u0639\u0645\u0644\u0627\u062a</title><link>https://e.com/caf\u00e9</link>'
+             '</item></channel></rss>')  # no XML declaration: the header or a BOM tells
+
+
+@pytest.mark.parametrize("body,content_type", [
+    (FEED_TEXT.encode("utf-8"), "application/rss+xml; charset=utf-8"),
+    (FEED_TEXT.encode("cp1256"), "application/rss+xml; charset=windows-1256"),
+    (FEED_TEXT.encode("utf-16-le"), "text/xml; charset=utf-16le"),
+    (FEED_TEXT.encode("utf-16"), None),  # a byte-order mark, nothing else
+])
+def test_a_feeds_charset_from_its_header_or_its_bom(body: bytes, content_type: str | None
+                                                    ) -> None:
+    (link,) = parse_feed(body, "https://e.com/feed", content_type)
+    assert link.url == "https://e.com/caf\u00e9"
+    assert link.title == "Caf\u00e9 \u0627\u0644\u0639\u0645\u0644\u0627\u062a"
+
+
+def test_feedburner_orig_link_and_site_map_spelling() -> None:
+    body = (b'<rss version="2.0" xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0">'
+            b"<channel><title>t</title><item><title>One</title>"
+            b"<link>http://feedproxy.example/~r/e/~3/abc/one</link>"
+            b"<feedburner:origLink>https://www.e.com/2026/one/</feedburner:origLink>"
+            b"</item></channel></rss>")
+    assert [lk.url for lk in parse_feed(body, "https://feeds.e.com/e")] == [
+        "https://www.e.com/2026/one/"]
+    assert sitemaps_from_robots("User-agent: *\nSite-map: /a.xml\nSitemap: /b.xml # news\n",
+                                "https://e.com/robots.txt") == [
+        "https://e.com/a.xml", "https://e.com/b.xml"]
