@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.units import format_duration, parse_duration  # noqa: E402
+from tests.procs import process_tree  # noqa: E402
 from tests.site.many import address, headline  # noqa: E402
 
 ON_TIME = 30.0  # seconds after its due time that a poll still counts as on time
@@ -51,21 +52,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def tree(pid: int) -> dict[int, tuple[int, float]]:
     """The process and all under it: pid -> (start time, CPU seconds so far)."""
-    stats: dict[int, list[bytes]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            stats[int(entry)] = stat[stat.rfind(b")") + 2:].split()
-    found, frontier = {pid}, {pid}
-    while frontier:
-        frontier = {p for p, f in stats.items() if int(f[1]) in frontier} - found
-        found |= frontier
-    # fields after the name: ppid(1) ... utime(11) stime(12) ... starttime(19)
-    return {p: (int(stats[p][19]), (int(stats[p][11]) + int(stats[p][12])) / TICK)
-            for p in found if p in stats}
+    return {p: (int(f[19]), (int(f[11]) + int(f[12])) / TICK)
+            for p, f in process_tree(pid).items()}
 
 
 def memory(pids: set[int]) -> tuple[int, int]:

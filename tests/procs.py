@@ -49,3 +49,21 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+
+
+def process_tree(pid: int) -> dict[int, list[bytes]]:
+    """The process and every process under it: pid -> the fields of /proc/PID/stat after
+    the command name (state, ppid, pgrp, ..., utime at 11, stime at 12, starttime at 19)."""
+    stats: dict[int, list[bytes]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:  # it ended meanwhile
+                continue
+            stats[int(entry)] = stat[stat.rfind(b")") + 2:].split()
+    found, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {p for p, f in stats.items() if int(f[1]) in frontier} - found
+        found |= frontier
+    return {p: stats[p] for p in found if p in stats}

@@ -14,6 +14,16 @@ from tests.procs import Starter, wait_for
 from tests.site.server import FixtureServer
 
 
+def alerting_config(tmp_path: Path, site: FixtureServer, alerts: str, extra: str = "",
+                    every: str | None = None) -> Path:
+    """The daily feed, a watch matching every article, and these `alerts:` keys."""
+    source = f'  - name: daily\n    feeds: ["{site.base}/feed.xml"]\n' + (
+        f"    every: {every}\n" if every else "")
+    return write_config(tmp_path, "sources:\n" + source + "watches:\n  - name: all\n"
+                        "    query: 'the OR a'\nalerts:\n  to: [desk@example.org]\n"
+                        + "".join(f"  {line}\n" for line in alerts.splitlines()) + extra)
+
+
 def test_version() -> None:
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("newswatch 0.")
@@ -47,18 +57,7 @@ def test_an_unexpected_error_is_one_line_and_a_report(fresh_site: FixtureServer,
     templates.mkdir()
     # compiles (so `check` passes), fails when an alert is rendered
     (templates / "alert.txt").write_text("{{ groups[0].nothing.here }}\n", encoding="utf-8")
-    cfg = write_config(tmp_path, dedent(f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        watches:
-          - name: all
-            query: 'the OR a'
-        alerts:
-          to: [desk@example.org]
-          maildir: mail
-          templates: templates
-        """))
+    cfg = alerting_config(tmp_path, fresh_site, "maildir: mail\ntemplates: templates")
     state = tmp_path / "state"
     proc = run_cli("crawl", config=cfg, env={"XDG_STATE_HOME": str(state)})
     assert proc.returncode == 1
@@ -93,20 +92,12 @@ def test_a_bad_ca_file_is_named_and_the_alerts_stay_in_the_outbox(
         fresh_site: FixtureServer, tmp_path: Path) -> None:
     ca = tmp_path / "private-ca.pem"
     ca.write_text("not a certificate\n", encoding="utf-8")  # exists: `check` passes
-    cfg = write_config(tmp_path, dedent(f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-        watches:
-          - name: all
-            query: 'the OR a'
-        alerts:
-          to: [desk@example.org]
-          smtp:
-            host: 127.0.0.1
-            port: 1
-            security: starttls
-            ca_file: {ca}
+    cfg = alerting_config(tmp_path, fresh_site, dedent(f"""\
+        smtp:
+          host: 127.0.0.1
+          port: 1
+          security: starttls
+          ca_file: {ca}
         """))
     assert run_cli("check", config=cfg).returncode == 0
     # a crawl that could not send has still crawled (exit 0, SPEC §3); send exits 1
@@ -129,21 +120,8 @@ def test_the_daemon_logs_a_sending_problem_once_not_every_attempt(
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "alert.txt").write_text("{{ groups[0].nothing.here }}\n", encoding="utf-8")
-    cfg = write_config(tmp_path, dedent(f"""
-        sources:
-          - name: daily
-            feeds: ["{fresh_site.base}/feed.xml"]
-            every: 1h
-        watches:
-          - name: all
-            query: 'the OR a'
-        alerts:
-          to: [desk@example.org]
-          maildir: mail
-          templates: templates
-        daemon:
-          send_every: 1s
-        """))
+    cfg = alerting_config(tmp_path, fresh_site, "maildir: mail\ntemplates: templates",
+                          extra="daemon:\n  send_every: 1s\n", every="1h")
     daemon = start(cfg)
     wait_for(lambda: "sending failed" in daemon.text(), 60, "the sending error")
     time.sleep(5)  # five more attempts at one a second

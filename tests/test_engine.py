@@ -19,7 +19,7 @@ from textwrap import dedent
 import pytest
 
 from tests.conftest import db_rows, run_cli
-from tests.procs import DaemonProc, Starter, wait_for
+from tests.procs import DaemonProc, Starter, process_tree, wait_for
 from tests.site.many import ManySites
 from tests.site.server import FixtureServer
 
@@ -79,19 +79,7 @@ def worker_pids(daemon: DaemonProc) -> list[int]:
 
 
 def descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rfind(b")") + 2:].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
+    return set(process_tree(pid)) - {pid}
 
 
 def test_a_one_off_crawl_of_200_sources_is_one_crawler(tmp_path: Path) -> None:
