@@ -20,7 +20,8 @@ GOLDEN = Path(__file__).parent / "golden"
 FIXED_NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 BASE = "https://daily-fixture.example"
 FIELDS = ("title", "text", "author", "date", "language", "canonical")
-ARTICLES = {a.slug: a for a in pages.load_articles(FIXED_NOW)}
+ARTICLES = {a.slug: a for name in ("articles.yaml", "urdu.yaml")
+            for a in pages.load_articles(FIXED_NOW, name)}
 
 
 def expected(slug: str) -> dict[str, Any]:

@@ -109,3 +109,30 @@ def test_sitemaps_named_by_robots_txt_are_asked_every_poll(fresh_site: FixtureSe
     # robots.txt names the index; the index is asked (conditionally) on both polls
     assert fresh_site.state.count("/sitemap.xml") == 2
     assert fresh_site.state.count("/sitemap-news.xml") == 2
+
+
+def test_urdu_watches_match_whichever_letter_forms_a_site_uses(fresh_site: FixtureServer,
+                                                                tmp_path: Path) -> None:
+    """The Urdu story is written with Arabic kaf and yeh in places, a tatweel and Urdu
+    digits; the watches use the Urdu forms and ASCII digits (SPEC §5)."""
+    cfg = write_config(tmp_path, dedent(f"""
+        sources:
+          - name: urdu
+            feeds: ["{fresh_site.base}/urdu/feed.xml"]
+        watches:
+          - name: council
+            query: 'پاکستان AND "کرپٹو کونسل"'
+          - name: year
+            query: '"سال 2025"'
+          - name: priorities
+            query: 'ترجیحات NEAR/3 حکومت'
+          - name: elsewhere
+            query: 'افغانستان'
+        """))
+    proc = run_cli("crawl", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    found = {(r["watch"], r["url"].rstrip("/").rsplit("/", 1)[1]) for r in db_rows(
+        cfg, "select m.watch, a.url from matches m join articles a on a.id = m.article_id")}
+    assert found == {("council", "urdu-crypto-council"), ("year", "urdu-crypto-council"),
+                     ("priorities", "urdu-crypto-council")}
+    assert table_row(proc.stdout, "urdu")["new"] == "2"

@@ -35,9 +35,10 @@ def breaking(slug: str, title: str, *paragraphs: str, section: str = "national")
                    datetime.now(UTC).replace(microsecond=0), list(paragraphs))
 
 
-def load_articles(now: datetime | None = None) -> list[Article]:
+def load_articles(now: datetime | None = None, name: str = "articles.yaml") -> list[Article]:
+    """The fixture articles of articles.yaml (or of urdu.yaml), dated from `now`."""
     now = now or datetime.now(UTC)
-    raw = YAML(typ="safe").load((HERE / "articles.yaml").read_text(encoding="utf-8"))
+    raw = YAML(typ="safe").load((HERE / name).read_text(encoding="utf-8"))
     out = []
     for a in raw:
         published = (now - timedelta(days=a["days_ago"])).replace(microsecond=0)

@@ -43,6 +43,7 @@ class SiteState:
     def __init__(self) -> None:
         self.base = ""
         self.articles = pages.load_articles()
+        self.urdu = pages.load_articles(name="urdu.yaml")
         self.lock = threading.Lock()
         self.hits: dict[str, int] = {}
         self.headers: dict[str, list[dict[str, str]]] = {}
@@ -147,6 +148,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, pages.wire_page(art, f"http://{self.headers.get('Host', '')}").encode())
         elif path.startswith("/hostile/"):
             self.hostile(path, base)
+        elif path == "/urdu/feed.xml":
+            self._send(200, pages.rss_feed(st.urdu, base, "").encode(), "application/rss+xml")
+        elif path in {a.path for a in st.urdu}:
+            art = next(a for a in st.urdu if a.path == path)
+            self._send(200, pages.article_page(art, base).encode())
         elif path.startswith("/misses/"):
             other = base.replace("127.0.0.1", "localhost")
             found = misses.answer(path.split("/")[2], arts, base, other)
