@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
 from tests.conftest import db_rows, run_cli, table_row, write_config
 from tests.site.server import FixtureServer
 
@@ -70,13 +72,35 @@ def test_malformed_links_are_counted_and_cost_only_themselves(fresh_site: Fixtur
 
 def test_a_feed_that_serves_html_fails_its_run_and_its_health(fresh_site: FixtureServer,
                                                                tmp_path: Path) -> None:
-    cfg, outs = crawl_one(tmp_path, fresh_site, "feeds",
-                          f"{fresh_site.base}/misses/html-feed.xml", times=3)
+    url = f"{fresh_site.base}/misses/html-feed.xml"
+    cfg, outs = crawl_one(tmp_path, fresh_site, "feeds", url, times=3)
     assert all(out.startswith("1\n") for out in outs), outs
     assert table_row(outs[0], "m")["result"] == "failed"
     assert [r["status"] for r in db_rows(cfg, "select status from runs")] == ["failed"] * 3
     assert db_rows(cfg, "select state from source_health")[0]["state"] == "failing"
     assert "source m is now failing" in outs[2]
+    # its ETag was not kept: every poll asked in full, so a fixed feed is read at once
+    assert db_rows(cfg, "select * from http_validators") == []
+    assert all("If-None-Match" not in h for h in
+               fresh_site.state.headers["/misses/html-feed.xml"])
+
+
+@pytest.mark.parametrize("kind,name", [("sitemaps", "robots.txt"),
+                                       ("sitemaps", "garbage.xml.gz")])
+def test_an_unreadable_sitemap_fails_the_run(fresh_site: FixtureServer, tmp_path: Path,
+                                            kind: str, name: str) -> None:
+    cfg, (out,) = crawl_one(tmp_path, fresh_site, kind, f"{fresh_site.base}/misses/{name}")
+    assert out.startswith("1\n"), out
+    assert db_rows(cfg, "select status from runs")[0]["status"] == "failed"
+    assert table_row(out, "m")["errors"] == "1"
+
+
+def test_a_feed_charset_named_only_in_its_header(fresh_site: FixtureServer,
+                                                 tmp_path: Path) -> None:
+    crawl_one(tmp_path, fresh_site, "feeds", f"{fresh_site.base}/misses/atom-nodecl.xml")
+    # the link was read as UTF-8 (café), not as Latin-1 (cafÃ©)
+    assert fresh_site.state.count("/news/caf%C3%A9/") == 1
+    assert fresh_site.state.count("/news/caf%C3%83%C2%A9/") == 0
 
 
 def test_plain_text_and_rss_sitemaps_are_read(fresh_site: FixtureServer,

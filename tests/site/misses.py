@@ -9,7 +9,7 @@ import html
 
 from tests.site.pages import Article
 
-Answer = tuple[int, bytes, str]
+Answer = tuple[int, bytes, str] | tuple[int, bytes, str, dict[str, str]]
 RSS = "application/rss+xml"
 XML = "application/xml"
 
@@ -42,8 +42,18 @@ def answer(name: str, arts: list[Article], base: str, other: str) -> Answer | No
         items += [("bad", f"<link>{html.escape(u)}</link>") for u in bad[2:]]
         items += [(b.title, f"<link>{base}{b.path}</link>")]
         return 200, _rss(items), RSS
-    if name == "html-feed.xml":
-        return 200, b"<html><body><h1>We moved our feed</h1></body></html>", "text/html"
+    if name == "html-feed.xml":  # with validators, which must not be kept
+        return (200, b"<html><body><h1>We moved our feed</h1></body></html>", "text/html",
+                {"ETag": '"moved"', "Last-Modified": "Mon, 30 Nov 2026 08:00:00 GMT"})
+    if name == "robots.txt":  # named as a sitemap source, it names no sitemap
+        return 200, b"User-agent: *\nDisallow: /private/\n", "text/plain"
+    if name == "garbage.xml.gz":
+        return 200, b"\x1f\x8b\x08\x00 this is not gzip at all", "application/x-gzip"
+    if name == "atom-nodecl.xml":  # UTF-8 said only in the header, a non-ASCII link
+        body = (f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry>'
+                f'<title>Caf\u00e9</title><link href="{base}/news/caf\u00e9/"/><id>x</id>'
+                f"<updated>{a.published.isoformat()}</updated></entry></feed>")
+        return 200, body.encode("utf-8"), "application/atom+xml; charset=utf-8"
     if name == "sitemap.txt":
         return 200, f"{base}{a.path}\n{base}{b.path}\n".encode(), "text/plain"
     if name == "rss-sitemap.xml":

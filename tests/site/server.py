@@ -159,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
             if found is None:
                 self._send(404, b"not found")
             else:
-                self._send(found[0], found[1], found[2])
+                self._send(found[0], found[1], found[2], found[3] if len(found) > 3 else None)
         elif path == "/private/secret/":
             self._send(200, pages.article_page(arts[0], base).encode())
         else:
