@@ -18,8 +18,8 @@ from scrapy.settings import Settings
 
 from config.models import Config
 from newswatch import tables
-from spiders.base import EngineSpider
 from spiders.board import run_counts
+from spiders.kinds import EngineSpider
 from spiders.loader import ConfigSpiderLoader
 from spiders.runtime import ListFeed, Runtime
 

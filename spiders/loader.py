@@ -14,7 +14,7 @@ from scrapy.settings import BaseSettings
 
 from config.loader import load_config
 from config.models import Config, CrawlOptions
-from spiders.base import EngineSpider
+from spiders.kinds import EngineSpider
 
 
 def _seconds(td: timedelta) -> float:

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.models import CrawlOptions, Source
-from spiders.base import EngineSpider
+from spiders.kinds import EngineSpider
 from spiders.links import Link, parse_feed, parse_sitemap, sitemaps_from_robots
 from spiders.poll import Poll, PollOrder
 

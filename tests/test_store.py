@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, text
 
 from config.loader import load_config
 from pipeline.store import StorePipeline
-from spiders.base import EngineSpider
 from spiders.items import ArticlePage
+from spiders.kinds import EngineSpider
 from spiders.poll import Poll, PollOrder
 from spiders.runtime import ListFeed, Runtime
 from store.db import ArticleRecord, Store
