@@ -140,15 +140,8 @@ class Daemon:
         line = (f"[{outcome.source}] run {outcome.status}: pages {c.get('pages', 0)}, new "
                 f"{c.get('new_articles', 0)}, no text {c.get('no_text', 0)}, matches "
                 f"{c.get('matches', 0)}, errors {c.get('errors', 0)}")
-        if outcome.run_id is not None:
-            try:
-                runs = [r for r in self.store.runs(outcome.source, limit=3)
-                        if r["id"] == outcome.run_id]
-            except Exception as exc:  # the database is away: the line goes out without
-                self._trouble("database", f"the database cannot be read: {exc}")
-                runs = []
-            if runs:
-                line += f", {(runs[0]['duration'] or 0):.1f} s"
+        if outcome.duration is not None:
+            line += f", {outcome.duration:.1f} s"
         (log.warning if outcome.status != "ok" else log.info)(
             line + (f" ({outcome.message})" if outcome.message else ""))
         self._health(outcome.source)

@@ -69,7 +69,7 @@ class StorePipeline:
         self.rt = runtime(crawler)
         self.store = Store.shared(self.rt.config.database)
         self.dry_run = self.rt.dry_run
-        self._watches: tuple[Config, dict[str, Watch]] | None = None
+        self._watches: tuple[Config, dict[str, Watch], ZoneInfo] | None = None
         self.pending: list[Pending] = []
         self.dry_seen: set[str] = set()
         self.timer: CallLaterResult | None = None
@@ -84,9 +84,9 @@ class StorePipeline:
         ones an article matched: a config may hold thousands)."""
         config = self.rt.config
         if self._watches is None or self._watches[0] is not config:
-            self._watches = (config, {w.name: w for w in config.watches})
-        watches = self._watches[1]
-        tz = ZoneInfo(config.timezone)
+            self._watches = (config, {w.name: w for w in config.watches},
+                             ZoneInfo(config.timezone))
+        _, watches, tz = self._watches
         return {name: Route(tuple(config.recipients(w)), w.digest,
                             next_due(w.digest, tz, now), config.alerts.msgid_domain)
                 for name in names if (w := watches.get(name)) is not None}

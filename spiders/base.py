@@ -39,9 +39,13 @@ MAX_SITEMAP_DEPTH = 4  # robots.txt -> index -> index -> ... -> urlset
 S = TypeVar("S", bound="SpiderBase")
 
 
+def content_type(response: Response) -> str | None:
+    ctype = response.headers.get(b"Content-Type")
+    return ctype.decode("latin-1") if ctype else None
+
+
 def header_charset(response: Response) -> str | None:
-    ctype = response.headers.get(b"Content-Type") or b""
-    for part in ctype.decode("latin-1").split(";")[1:]:
+    for part in (content_type(response) or "").split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
             return value.strip("\"' ")

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -44,8 +45,7 @@ def run_status(counts: Mapping[str, int]) -> str:
 
 
 def _hosts(poll: Poll) -> set[str]:
-    return {u.split("/")[2].split("@")[-1].rsplit(":", 1)[0].strip("[]")
-            for u in poll.source.start_urls()}
+    return {urlsplit(u).hostname or "" for u in poll.source.start_urls()}
 
 
 class PollBoard:
@@ -143,8 +143,9 @@ class PollBoard:
                 f"{counts['matches']}, errors {counts['errors']}"
                 + (f" ({message})" if message else ""))
         log.debug(line)  # whoever runs the engine reports outcomes (the table, the daemon)
+        duration = (utcnow() - poll.started).total_seconds() if poll.started else None
         self.rt.feed.finished(PollOutcome(poll.order.id, poll.name, status, counts, message,
-                                          poll.run_id))
+                                          poll.run_id, duration))
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         # stopped on purpose (SIGTERM, the daemon shutting down) is not a failure

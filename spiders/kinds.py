@@ -14,11 +14,18 @@ import scrapy
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from spiders.base import MAX_SITEMAP_DEPTH, SpiderBase, tracked, tracked_errback
+from spiders.base import (
+    MAX_SITEMAP_DEPTH,
+    SpiderBase,
+    content_type,
+    tracked,
+    tracked_errback,
+)
 from spiders.board import PollBoard
 from spiders.links import NotAFeed, feeds_from_html, parse_feed, parse_sitemap, sitemaps_from_robots
 from spiders.poll import Poll
 from spiders.runtime import runtime
+from spiders.urls import is_robots_txt
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +42,7 @@ class FeedsKind(SpiderBase):
         if not self.listing_read(response, poll):
             return
         try:
-            ctype = response.headers.get(b"Content-Type")
-            links = parse_feed(response.body, response.url,
-                               ctype.decode("latin-1") if ctype else None)
+            links = parse_feed(response.body, response.url, content_type(response))
         except NotAFeed as exc:
             self.listing_unreadable(response, poll, f"not a feed ({exc})")
             return
@@ -68,7 +73,7 @@ class SitemapsKind(SpiderBase):
     def parse_sitemap(self, response: Response, poll: Poll) -> Iterator[Any]:
         if not self.listing_read(response, poll):
             return
-        if response.url.rstrip("/").endswith("/robots.txt"):
+        if is_robots_txt(response.url):
             text = response.body.decode("utf-8", "replace")
             found = sitemaps_from_robots(text, response.url)
             if not found and not response.meta.get("optional"):
@@ -85,10 +90,8 @@ class SitemapsKind(SpiderBase):
             except Exception as exc:  # a corrupt or oversized archive
                 self.listing_unreadable(response, poll, f"bad gzip ({exc})")
                 return
-        ctype = response.headers.get(b"Content-Type")
         try:
-            sitemap = parse_sitemap(body, response.url, ctype.decode("latin-1") if ctype
-                                    else None)
+            sitemap = parse_sitemap(body, response.url, content_type(response))
         except ValueError as exc:
             self.listing_unreadable(response, poll, str(exc))
             return

@@ -14,7 +14,7 @@ from scrapy.http import Response
 
 from spiders.poll import poll_of
 from spiders.runtime import runtime
-from spiders.urls import url_key
+from spiders.urls import is_robots_txt, url_key
 from store.db import Store
 
 # meta key: the URL key under which a request's link was found not stored
@@ -124,7 +124,7 @@ class ConditionalRequestsMiddleware:
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         # robots.txt is asked in full every poll: a 304 there would hide the sitemaps it
         # names, which have validators of their own
-        if not request.meta.get("listing") or request.url.rstrip("/").endswith("/robots.txt"):
+        if not request.meta.get("listing") or is_robots_txt(request.url):
             return
         etag, modified = self.store.validators(request.url)
         if etag:
@@ -135,7 +135,7 @@ class ConditionalRequestsMiddleware:
     def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Any:
         if (request.meta.get("listing") and response.status == 200 and not self.dry_run
-                and not request.url.rstrip("/").endswith("/robots.txt")):
+                and not is_robots_txt(request.url)):
             etag = response.headers.get(b"ETag")
             modified = response.headers.get(b"Last-Modified")
             poll = poll_of(request)

@@ -48,16 +48,19 @@ class PollOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     message: str | None = None
     run_id: int | None = None
+    duration: float | None = None  # seconds
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "status": self.status,
-                "counts": self.counts, "message": self.message, "run_id": self.run_id}
+                "counts": self.counts, "message": self.message, "run_id": self.run_id,
+                "duration": self.duration}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PollOutcome:
         return cls(id=str(data["id"]), source=str(data["source"]), status=str(data["status"]),
                    counts={str(k): int(v) for k, v in (data.get("counts") or {}).items()},
-                   message=data.get("message"), run_id=data.get("run_id"))
+                   message=data.get("message"), run_id=data.get("run_id"),
+                   duration=data.get("duration"))
 
 
 class PollFeed(Protocol):
@@ -104,12 +107,9 @@ class Poll:
     def open(self) -> bool:
         return self.state == "running"
 
-    @property
-    def domains(self) -> list[str]:
-        return self._domains
-
     def __post_init__(self) -> None:
-        self._domains = sorted({registered_domain(u) for u in self.source.start_urls()})
+        self.domains: list[str] = sorted({registered_domain(u)
+                                          for u in self.source.start_urls()})
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n

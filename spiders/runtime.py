@@ -14,7 +14,7 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from config.models import Config
+from config.models import Config, Source
 from spiders.poll import PollFeed, PollOrder, PollOutcome
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,11 @@ class Runtime:
         # the crawler and whoever started it share, never a value to copy
         return self
 
-    def source(self, name: str) -> Any:
-        for src in self.config.sources:
-            if src.name == name:
-                return src
-        return None
+    def source(self, name: str) -> Source | None:
+        try:
+            return self.config.source(name)
+        except KeyError:
+            return None
 
 
 def runtime(crawler: Crawler) -> Runtime:

@@ -68,6 +68,10 @@ _SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
                                   include_psl_private_domains=True)
 
 
+def is_robots_txt(url: str) -> bool:
+    return url.rstrip("/").endswith("/robots.txt")
+
+
 @lru_cache(maxsize=16384)
 def registered_domain(url: str) -> str:
     """The registrable domain of the URL's host by the public suffix list (bbc.co.uk for
