@@ -285,6 +285,17 @@ class Daemon(Strict):
     memory_limit: Size = 2 * 1024**3
     recycle_after: Duration = timedelta(hours=24)
     send_every: Duration = timedelta(seconds=10)
+    # with `queue:`: how often workers and schedulers say they are alive; a scheduler's
+    # lease and a worker's polls are taken over after three missed beats
+    heartbeat: Duration = timedelta(seconds=5)
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=60):
+            raise ValueError("heartbeat must be between 1s and 60s (a standby takes over "
+                             "after three missed beats)")
+        return value
 
 
 class Config(Strict):
@@ -299,6 +310,20 @@ class Config(Strict):
     watches: list[Watch] = []
     alerts: Alerts = Alerts()
     daemon: Daemon = Daemon()
+    # the job queue that workers on any machine take polls from (SPEC §11); None: the
+    # daemon runs its own worker
+    queue: str | None = None
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg") and sep and rest:
+            return f"postgresql+psycopg://{rest}"
+        raise ValueError(f"queue {value!r}: give a PostgreSQL URL "
+                         "(postgresql://user@host/dbname); it may be the database's own")
 
     @field_validator("database")
     @classmethod

@@ -100,14 +100,18 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
-    if not args.stdio:
-        print("newswatch: a worker of its own needs a shared queue, which this version does "
-              "not have yet; `newswatch run` starts and supervises its crawl worker itself",
-              file=sys.stderr)
-        return EXIT_CONFIG
-    from newswatch.worker import run_worker
+    if args.stdio:
+        from newswatch.worker import run_worker
 
-    return run_worker(config, path)
+        return run_worker(config, path)
+    if config.queue is None:
+        print(f"newswatch: a worker takes polls from a shared queue, and {path} sets no "
+              "`queue:` (a PostgreSQL URL); without one, `newswatch run` starts and "
+              "supervises its own crawl worker", file=sys.stderr)
+        return EXIT_CONFIG
+    from newswatch.queue_worker import run_queue_worker
+
+    return run_queue_worker(config, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print only what failed (for cron): no table, no alert summary")
     p.set_defaults(func=cmd_crawl)
-    p = add("worker", "a crawl worker: polls sources as a scheduler hands them out")
+    p = add("worker", "a crawl worker: polls sources from the shared queue (`queue:`)")
     p.add_argument("--stdio", action="store_true",
                    help="take polls from standard input (how `newswatch run` runs its worker)")
     p.set_defaults(func=cmd_worker)
@@ -171,6 +175,32 @@ class _StartupNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or not record.name.startswith(self.LOGGERS)
+
+
+class _QueueNoise(logging.Filter):
+    """The queue library's own reports of a lost connection come as tracebacks, once per
+    try: one line each, and a repeat of the last one not at all (our own lines say when
+    the queue fails and when it works again)."""
+
+    LOGGERS = ("procrastinate", "psycopg")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, str] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.LOGGERS):
+            return True
+        said = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            cause = exc.__cause__ or exc.__context__
+            said += f": {cause or exc}"
+            record.msg, record.args = " ".join(said.split())[:300], None
+            record.exc_info, record.exc_text = None, None
+        repeated = self.last.get(record.name) == said
+        self.last[record.name] = said
+        return not repeated
 
 
 def error_log() -> Path:
@@ -233,8 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     # Scrapy sets its own loggers' levels when a crawler starts, so the handlers filter:
     # nothing under the level chosen here, and none of Scrapy's start-up report (versions,
     # settings, component lists) but on -v
+    if not args.verbose:  # procrastinate says "Adding tasks" on every reconnection
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        # a warning per failed reconnection: ours say once that the database is away
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+        handler.addFilter(_QueueNoise())
         if not args.verbose:
             handler.addFilter(_StartupNoise())
     if args.command == "schema":

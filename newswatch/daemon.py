@@ -1,8 +1,10 @@
 """`newswatch run`: the daemon. APScheduler (3.x) in this process fires each source on
-its own schedule and hands the due poll to the queue (newswatch.queue), which runs it in
-the long-lived crawl worker; each outcome is logged and assessed for source health here.
-The outbox sender and the digests run here on their own clock. One daemon per
-database."""
+its own schedule and hands the due poll to the queue: without `queue:` the local one
+(newswatch.queue), which runs it in this daemon's long-lived crawl worker and reports
+each outcome here; with `queue:` the shared one (newswatch.shared_queue), whose workers
+run anywhere. The outbox sender and the digests run here on their own clock. Without
+`queue:` one daemon per database (a lock file); with it several, of which the one
+holding the lease acts and the others stand by."""
 
 from __future__ import annotations
 
@@ -24,16 +26,16 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from alerts import health, outbox
+from alerts import outbox
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
+from newswatch.outcomes import Outcomes
 from newswatch.queue import LocalQueue, PollQueue
-from spiders.poll import PollOrder, PollOutcome
-from store import schema
+from spiders.poll import PollOrder
 from store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,16 @@ class Daemon:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.send_error: str | None = None  # the last sending problem logged
-        self.troubles: dict[str, str] = {}  # the last problem logged, by kind
-        self.queue: PollQueue = LocalQueue(config, self.snapshot, self.outcome, self.lost)
+        self.outcomes = Outcomes(self.store, config)
+        self.acting = False  # scheduling and sending: this daemon leads
+        self.queue: PollQueue
+        if config.queue is not None:
+            from newswatch.shared_queue import ClusterQueue
+
+            self.queue = ClusterQueue(config, self.outcomes)
+        else:
+            self.queue = LocalQueue(config, self.snapshot, self.outcomes.outcome,
+                                    self.outcomes.lost)
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone,
             # jobs only queue a poll or send the outbox: a few threads do
@@ -135,47 +145,16 @@ class Daemon:
         if not self.stop.is_set():
             self.queue.submit(PollOrder(name, time.time()))
 
-    def outcome(self, outcome: PollOutcome) -> None:
-        c = outcome.counts
-        line = (f"[{outcome.source}] run {outcome.status}: pages {c.get('pages', 0)}, new "
-                f"{c.get('new_articles', 0)}, no text {c.get('no_text', 0)}, matches "
-                f"{c.get('matches', 0)}, errors {c.get('errors', 0)}")
-        if outcome.duration is not None:
-            line += f", {outcome.duration:.1f} s"
-        (log.warning if outcome.status != "ok" else log.info)(
-            line + (f" ({outcome.message})" if outcome.message else ""))
-        self._health(outcome.source)
-
-    def lost(self, order: PollOrder, run_id: int | None, message: str, status: str) -> None:
-        """A poll ended with its worker (died, or stopped with the daemon): its run says
-        why, and counts for the source's health unless the daemon was stopping."""
-        r = schema.runs
-        if run_id is not None:
-            try:
-                with self.store.tx() as conn:
-                    conn.execute(update(r).where(r.c.id == run_id, r.c.status == "running")
-                                 .values(status=status, finished=utcnow(), message=message))
-            except Exception as exc:
-                self._trouble("database", f"run {run_id} of {order.source} could not be "
-                                          f"closed ({message}): {exc}")
-        (log.info if status == "cancelled" else log.warning)(
-            "[%s] run %s: %s", order.source, status, message)
-        if status != "cancelled":
-            self._health(order.source)
-
-    def _health(self, name: str) -> None:
-        try:
-            for change in health.check(self.store, self.config, [name]):
-                log.warning("[%s] now %s: %s", name, change.state, change.reason)
-        except Exception as exc:  # never silent, never the end of the daemon
-            self._trouble("health", f"source health could not be assessed: {exc}")
-
     def send(self) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.queue.leading:
             return
         try:
             made = outbox.compose(self.store, self.config)
             report = deliver(self.store, self.config.alerts)
+        except OperationalError as exc:  # the database is away: one line, no traceback
+            self._send_trouble(f"sending waits: the database cannot be reached: "
+                               f"{' '.join(str(exc.orig or exc).split())[:300]}")
+            return
         except Exception as exc:  # a failed job is never silent, nor repeated every 10 s
             self._send_trouble(f"sending failed: {type(exc).__name__}: {exc}", trace=True)
             return
@@ -186,22 +165,14 @@ class Daemon:
         elif report.sent and self.send_error is not None:
             log.warning("sending works again: %d email(s) sent", report.sent)
             self.send_error = None
-            self.troubles.pop("send", None)
+            self.outcomes.troubles.last.pop("send", None)
         if made or report.sent or report.retry or report.failed:
             log.info("outbox: %d composed, %d sent, %d to retry, %d failed", len(made),
                      report.sent, report.retry, report.failed)
 
     def _send_trouble(self, message: str, trace: bool = False) -> None:
-        self._trouble("send", message, trace)
+        self.outcomes.troubles.report("send", message, trace)
         self.send_error = message
-
-    def _trouble(self, kind: str, message: str, trace: bool = False) -> None:
-        """Log a problem when it is new or has changed, not at every attempt."""
-        if self.troubles.get(kind) != message:
-            log.error("%s (logged again when it changes)", message, exc_info=trace)
-            self.troubles[kind] = message
-        else:
-            log.debug("%s", message)
 
     # -- life cycle -------------------------------------------------------------------
     def _reload(self) -> None:
@@ -213,10 +184,22 @@ class Daemon:
             log.error("SIGHUP: the new config is invalid; keeping the old one:\n%s", exc)
             return
         self.config = config
+        self.outcomes.config = config
         self.snapshot.write_text(text, encoding="utf-8")
-        self.schedule()
+        if self.acting:
+            self.schedule()
         self.queue.reload(config)
         log.info("SIGHUP: config reloaded from %s", self.config_path)
+
+    def _lead(self, leading: bool) -> None:
+        """Schedule while this daemon leads; stand by (nothing scheduled) otherwise."""
+        if leading and not self.acting:
+            self.schedule()
+            self.scheduler.resume()
+        elif not leading and self.acting:
+            self.scheduler.pause()
+            self.scheduler.remove_all_jobs()
+        self.acting = leading
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
@@ -229,14 +212,16 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         self.queue.start()
-        self.schedule()
-        self.scheduler.start()
+        self.scheduler.start(paused=True)
         log.info("newswatch daemon running (pid %d); SIGHUP reloads, SIGTERM stops",
                  os.getpid())
-        while not self.stop.wait(0.5):
+        while True:
             if self.reload.is_set():
                 self._reload()
             self.queue.tick()
+            self._lead(self.queue.leading)
+            if self.stop.wait(0.5):
+                break
         log.info("stopping: no new polls; the running ones get %g s to finish", STOP_GRACE)
         self.scheduler.pause()
         self.queue.stop(STOP_GRACE)
@@ -253,6 +238,8 @@ def run_daemon(config_path: Path) -> int:
     except ConfigError as exc:
         exc.report(sys.stderr)
         return EXIT_CONFIG
+    if config.queue is not None:  # several may run: the lease decides which one acts
+        return Daemon(config_path, config).run()
     path = lock_path(config, config_path)
     handle = acquire_lock(path)
     if handle is None:

@@ -34,6 +34,10 @@ LATE = 30.0  # seconds after its due time that a poll start is logged as late
 
 
 class PollQueue(Protocol):
+    @property
+    def leading(self) -> bool:
+        """This daemon schedules and sends (a shared queue has one leader at a time)."""
+
     def start(self) -> None: ...
 
     def submit(self, order: PollOrder) -> bool:
@@ -79,6 +83,10 @@ class LocalQueue:
         self.stopping = False
 
     # -- the scheduler's side -----------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        return not self.stopping
+
     def start(self) -> None:
         with self.lock:
             self._spawn()

@@ -7,6 +7,7 @@ import argparse
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -53,6 +54,8 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     for w in config.watches:
         watches.add_row(w.name, w.digest, str(day.get(w.name, 0)), str(week.get(w.name, 0)))
     console.print(watches)
+    if config.queue is not None:
+        cluster_status(config, config.queue, console)
     c = outbox.counts(store)
     console.print(f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
                   f"{c['waiting']} alert(s) waiting for a digest")
@@ -63,3 +66,38 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
         console.print(f"  to retry: to {e['recipient']}: {e['subject']} (last error: "
                       f"{e['last_error']})", markup=False, soft_wrap=True)
     return EXIT_OK
+
+
+def cluster_status(config: Config, url: str, console: Any) -> None:
+    """The shared queue: which scheduler leads, the workers, the polls waiting."""
+    from newswatch import cluster
+
+    engine = cluster.make_engine(url)
+    try:
+        cluster.ensure_schema(engine)
+        chief = cluster.leader(engine)
+        rows = cluster.workers(engine)
+        waiting = cluster.waiting(engine)
+    except Exception as exc:
+        console.print(f"queue at {cluster.where(url)}: cannot be read: {cluster.why(exc)}",
+                      markup=False, soft_wrap=True)
+        return
+    finally:
+        engine.dispose()
+    if chief is None:
+        console.print("scheduler: none has led yet")
+    elif chief.valid:
+        console.print(f"scheduler: {chief.holder} leads (since "
+                      f"{chief.since:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+    else:
+        console.print(f"scheduler: none leads (the lease of {chief.holder} ran out at "
+                      f"{chief.expires:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+    table = tables.table(f"workers ({waiting} poll(s) waiting in the queue)", [
+        "host", "pid", "state", "polls in\nflight", "last heartbeat", "started"],
+        numeric_from=3)
+    for w in rows:
+        # as the leader sees it: three missed heartbeats and its polls are taken over
+        state = w.state if w.age < 3 * config.daemon.heartbeat.total_seconds() else "silent"
+        table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
+                      f"{w.started:%Y-%m-%d %H:%M}")
+    console.print(table)

@@ -5,6 +5,8 @@ processes never deadlock upgrading read locks."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,11 @@ from store import schema
 from store.matches import Route, StoryIndex, add_matches
 
 log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Who polls, as each run records it: this machine and process (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # PostgreSQL's counterpart of SQLite's single write lock: a transaction-level advisory
@@ -292,7 +299,7 @@ class Store:
     def start_run(self, source: str) -> int:
         with self.tx() as conn:
             return int(conn.execute(insert(schema.runs).values(
-                source=source, started=utcnow(), status="running")
+                source=source, started=utcnow(), status="running", worker=worker_id())
             ).inserted_primary_key[0])  # type: ignore[index]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int],

@@ -170,6 +170,7 @@ runs = Table(
     Column("bad_links", Integer, default=0),  # malformed links, counted and skipped
     Column("status", String(16), nullable=False, default="running"),
     Column("message", Text),
+    Column("worker", String(128)),  # host:pid of the crawl worker that polled
     Index("ix_runs_source_started", "source", "started"),
 )
 

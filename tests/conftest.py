@@ -121,12 +121,13 @@ def postgres() -> Iterator[Any]:
 
 
 @pytest.fixture
-def start() -> Iterator[Callable[[Path], DaemonProc]]:
-    """Starts a daemon on a config; whatever is left running is killed afterwards."""
+def start() -> Iterator[Callable[..., DaemonProc]]:
+    """Starts a daemon (or a worker: command="worker", log="w1.log") on a config;
+    whatever is left running is killed afterwards."""
     started: list[DaemonProc] = []
 
-    def launch(config: Path) -> DaemonProc:
-        started.append(DaemonProc(config))
+    def launch(config: Path, command: str = "run", log: str = "daemon.log") -> DaemonProc:
+        started.append(DaemonProc(config, command, log))
         return started[-1]
 
     yield launch

@@ -37,6 +37,7 @@ class PostgresServer:
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self.prefix = ["runuser", "-u", "postgres", "--"]
         self.started = False
+        self.options = ""
         self._names = itertools.count(1)
 
     def _run(self, *args: str) -> None:
@@ -48,6 +49,7 @@ class PostgresServer:
         # durability settings off: a test cluster is thrown away
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        self.options = options
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.root / "server.log"), "-w", "-t", "30", "start")
         self.started = True
@@ -62,6 +64,16 @@ class PostgresServer:
                              autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (every connection dropped), wait `down` seconds, start it."""
+        import time
+
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                  "-t", "30", "stop")
+        time.sleep(down)
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self.options,
+                  "-l", str(self.root / "server.log"), "-w", "-t", "30", "start")
 
     def stop(self) -> None:
         if self.started:

@@ -15,14 +15,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class DaemonProc:
-    """`newswatch run` in its own session, its log in a file beside the config."""
-    def __init__(self, config: Path):
+    """`newswatch run` (or another long-running command, e.g. `worker`) in its own
+    session, its log in a file beside the config."""
+    def __init__(self, config: Path, command: str = "run", log: str = "daemon.log"):
         self.config = config
-        self.log = config.parent / "daemon.log"
+        self.log = config.parent / log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newswatch.cli", "run", "-c", str(config)], cwd=ROOT,
+            [sys.executable, "-m", "newswatch.cli", command, "-c", str(config)], cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
             env={**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def text(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
@@ -37,7 +42,7 @@ class DaemonProc:
             raise
 
 
-Starter = Callable[[Path], "DaemonProc"]
+Starter = Callable[..., "DaemonProc"]
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:

@@ -1,0 +1,261 @@
+"""`newswatch worker -c CONFIG` with `queue:` set: a crawl worker taking polls from the
+shared job queue (procrastinate on PostgreSQL), on any machine, beside any number of
+others. The Scrapy engine is the one `newswatch run` uses; only its feed differs.
+
+The queue side runs in a thread of its own with its own event loop: procrastinate's
+worker fetches a poll job (at most `daemon.concurrent_sources` at once; a job's lock is
+its source, so no two workers poll one source together), hands the order to the
+engine's loop and waits for the poll's outcome, then marks the job done. Its heartbeat
+tells the leading scheduler that the polls it holds are alive; polls of a worker
+silent for three beats are failed and polled again elsewhere.
+
+If the queue's database goes away the queue side stops taking polls, logs one line,
+and tries again with a growing pause (running polls go on); SIGTERM or SIGINT drains
+(no new polls; running ones finish) and a second one stops at once."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from procrastinate import App, JobContext
+from procrastinate.worker import Worker
+
+from config.models import Config
+from newswatch import cluster
+from newswatch.outcomes import Outcomes, Troubles
+from spiders.poll import PollOrder, PollOutcome
+from spiders.runtime import Runtime
+from store.db import Store
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
+
+
+class QueueFeed:
+    """The engine's feed of polls from the shared queue (a PollFeed)."""
+
+    def __init__(self, config: Config, store: Store):
+        assert config.queue is not None
+        self.config = config
+        self.url = config.queue
+        self.id = cluster.identity()
+        self.outcomes = Outcomes(store, config)
+        self.troubles = Troubles(log)
+        self.engine = cluster.make_engine(self.url)
+        self.orders: asyncio.Queue[PollOrder | None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the engine's
+        self.futures: dict[str, concurrent.futures.Future[PollOutcome]] = {}
+        self.running: dict[str, tuple[PollOrder, int | None]] = {}
+        self.lock = threading.Lock()
+        self.draining = threading.Event()
+        self.worker: Worker | None = None
+        self.worker_loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+
+    # -- the engine's side ------------------------------------------------------------------
+    async def take(self) -> PollOrder | None:
+        if self.orders is None:
+            self.loop = asyncio.get_running_loop()
+            self.orders = asyncio.Queue()
+            self.thread = threading.Thread(target=self._serve, name="queue", daemon=True)
+            self.thread.start()
+        return await self.orders.get()
+
+    def started(self, order: PollOrder, run_id: int | None) -> None:
+        with self.lock:
+            self.running[order.id] = (order, run_id)
+
+    def finished(self, outcome: PollOutcome) -> None:
+        self.outcomes.outcome(outcome, f" (worker {self.id})")
+        with self.lock:
+            self.running.pop(outcome.id, None)
+            future = self.futures.pop(outcome.id, None)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+
+    def drain(self) -> None:
+        """No new polls; the running ones finish, then the engine stops."""
+        if self.draining.is_set():
+            return
+        self.draining.set()
+        log.info("worker: draining (no new polls; the running ones finish)")
+        worker, loop = self.worker, self.worker_loop
+        if worker is not None and loop is not None:
+            loop.call_soon_threadsafe(worker.stop)
+
+    def give_up(self, grace: float) -> None:
+        """Polls still running `grace` seconds after the drain began are cancelled (their
+        jobs end; the sources' next firings poll them) and the engine stops."""
+        with self.lock:
+            left = list(self.running.values())
+            futures = list(self.futures.items())
+            self.running.clear()
+            self.futures.clear()
+        if left:
+            log.info("worker %s: %d poll(s) did not finish in %g s; cancelled", self.id,
+                     len(left), grace)
+        for order, run_id in left:
+            self.outcomes.lost(order, run_id, f"stopped with worker {self.id}", "cancelled")
+        for poll_id, future in futures:
+            if not future.done():
+                future.set_result(PollOutcome(poll_id, "?", "cancelled"))
+        if self.thread is not None:
+            self.thread.join(5)
+        # Scrapy's own stop would wait for the hanging downloads: everything worth
+        # keeping is in the database now (runs closed, jobs ended, register left)
+        from pipeline.pool import ExtractionPool
+
+        log.info("worker %s stopped", self.id)
+        logging.shutdown()
+        ExtractionPool.release()
+        os._exit(0)
+
+    def _hand(self, order: PollOrder | None) -> None:
+        assert self.loop is not None and self.orders is not None
+        self.loop.call_soon_threadsafe(self.orders.put_nowait, order)
+
+    # -- the queue's side (its own thread and loop) -----------------------------------------
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._serve_async())
+        except Exception:  # never silent: the worker stops taking polls and exits
+            log.exception("worker: the queue side failed")
+        finally:
+            self._hand(None)  # the engine ends when its running polls have
+
+    async def _serve_async(self) -> None:
+        self.worker_loop = asyncio.get_running_loop()
+        failures = 0
+        while not self.draining.is_set():
+            started = time.monotonic()
+            try:
+                await self._run_once()
+                if self.draining.is_set():
+                    break
+                raise RuntimeError("procrastinate's worker stopped by itself")
+            except Exception as exc:
+                if self.draining.is_set():
+                    break
+                failures = failures + 1 if time.monotonic() - started < 60 else 1
+                pause = BACKOFF[min(failures, len(BACKOFF)) - 1]
+                self.troubles.report("queue", f"worker {self.id}: the queue at "
+                                              f"{cluster.where(self.url)} failed: "
+                                              f"{cluster.why(exc)}; trying again every "
+                                              f"{BACKOFF[0]:g}-{BACKOFF[-1]:g} s")
+                await self._pause(pause)
+        try:
+            await asyncio.to_thread(cluster.unregister_worker, self.engine, self.id)
+        except Exception as exc:
+            log.warning("worker %s: could not leave the register: %s", self.id, cluster.why(exc))
+
+    async def _pause(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self.draining.is_set():
+            await asyncio.sleep(0.2)
+
+    async def _run_once(self) -> None:
+        await asyncio.to_thread(cluster.ensure_schema, self.engine)
+        await asyncio.to_thread(cluster.register_worker, self.engine, self.id)
+        app = cluster.make_app(self.url)
+        self._register_task(app)
+        heartbeat = self.config.daemon.heartbeat.total_seconds()
+        async with app.open_async():
+            worker = Worker(
+                app, queues=[cluster.QUEUE], name=self.id,
+                concurrency=self.config.daemon.concurrent_sources,
+                install_signal_handlers=False, listen_notify=True,
+                fetch_job_polling_interval=max(1.0, heartbeat),
+                update_heartbeat_interval=heartbeat, stalled_worker_timeout=3 * heartbeat,
+                delete_jobs="successful", shutdown_graceful_timeout=None)
+            self.worker = worker
+            beats = asyncio.create_task(self._beat(app, worker, heartbeat))
+            try:
+                log.info("worker %s: taking polls from the queue at %s", self.id,
+                         cluster.where(self.url))
+                self.troubles.cleared("queue", f"worker {self.id}: the queue works again")
+                await worker.run()
+            finally:
+                self.worker = None
+                beats.cancel()
+
+    async def _beat(self, app: App, worker: Worker, heartbeat: float) -> None:
+        while True:
+            state = "draining" if self.draining.is_set() else "running"
+            try:
+                await asyncio.to_thread(cluster.beat, self.engine, self.id,
+                                        worker.worker_id, state)
+                # procrastinate's own heartbeat stops when its worker is told to stop,
+                # while it waits for the running polls: without this beat the leader
+                # would take them for lost and queue them again while they finish here
+                if self.draining.is_set() and worker.worker_id is not None:
+                    await app.job_manager.update_heartbeat(worker.worker_id)
+            except Exception as exc:
+                self.troubles.report("beat", f"worker {self.id}: the queue's database at "
+                                             f"{cluster.where(self.url)} cannot be reached: "
+                                             f"{cluster.why(exc)}; its running polls go on")
+            else:
+                self.troubles.cleared("beat", f"worker {self.id}: the queue's database "
+                                              "answers again")
+            await asyncio.sleep(heartbeat)
+
+    def _register_task(self, app: App) -> None:
+        feed = self
+
+        @app.task(name=cluster.TASK, queue=cluster.QUEUE, pass_context=True)
+        async def poll(context: JobContext, source: str, due: float) -> dict[str, Any]:
+            job = context.job
+            order = PollOrder(source, due, id=f"{job.id}.{job.attempts}")
+            future: concurrent.futures.Future[PollOutcome] = concurrent.futures.Future()
+            with feed.lock:
+                feed.futures[order.id] = future
+            late = time.time() - due
+            log.info("[%s] crawl started%s (worker %s)", source,
+                     f" {late:.0f} s late" if late > 30 else "", feed.id)
+            feed._hand(order)
+            outcome = await asyncio.wrap_future(future)
+            return {"status": outcome.status, "run_id": outcome.run_id}
+
+
+def run_queue_worker(config: Config, config_path: Path) -> int:
+    """Serve the queue until SIGTERM/SIGINT has drained the worker."""
+    from newswatch.crawl import engine_process, scrapy_settings
+    from pipeline.pool import ExtractionPool
+
+    ExtractionPool.start_early()
+    try:
+        feed = QueueFeed(config, Store(config.database))
+        rt = Runtime(config, feed, reloadable=True)
+        process, _ = engine_process(scrapy_settings(config, config_path, rt,
+                                                    LOG_LEVEL="INFO"))
+        signals_seen = [0]
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            signals_seen[0] += 1
+            if signals_seen[0] > 1:
+                log.warning("worker %s: stopped at once (second signal)", feed.id)
+                os._exit(1)
+            feed.drain()
+            timer = threading.Timer(STOP_GRACE, feed.give_up, [STOP_GRACE])
+            timer.daemon = True
+            timer.start()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        log.info("worker %s starting (queue %s, up to %d polls at once)", feed.id,
+                 cluster.where(feed.url), config.daemon.concurrent_sources)
+        process.start(install_signal_handlers=False)
+        log.info("worker %s stopped", feed.id)
+    finally:
+        ExtractionPool.release()
+    return 0
