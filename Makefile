@@ -23,12 +23,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the fast tests on both cores; then the slow end-to-end ones (daemons and workers with
+# clocks of a few seconds) one at a time, so that no test's timing depends on another's
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -q -m slow tests
 
-# the fast tests only (seconds, not minutes): the slow end-to-end ones are marked `slow`
+# the fast tests only: the slow end-to-end ones are marked `slow`
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 demo: $(STAMP)
 	$(BIN)/newswatch demo

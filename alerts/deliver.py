@@ -176,13 +176,29 @@ class Report:
 
 
 def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
-    """Send what is due (everything pending with `force`) over one connection."""
+    """Send what is due (everything pending with `force`): the channels' messages one by
+    one, the emails over one connection."""
+    from alerts import channels
+
     report = Report()
     transport = transport_for(alerts)
-    if transport is None:
-        return report
     claimed = outbox.claim(store, force=force)
     if not claimed:
+        return report
+    to_channels = [c for c in claimed if channels.is_channel(c.recipient)]
+    claimed = [c for c in claimed if not channels.is_channel(c.recipient)]
+    for message in to_channels:
+        try:
+            channels.send(message.recipient, message.mime)
+        except DeliveryError as exc:
+            _failed(store, report, message, exc)
+            continue
+        outbox.mark_sent(store, message.id)
+        report.sent += 1
+        log.info("sent %s to %s: %s", message.message_id, channels.redact(message.recipient),
+                 message.subject)
+    if transport is None:  # no email set up: the emails stay pending
+        outbox.release(store, [e.id for e in claimed])
         return report
     done: set[int] = set()
     try:
@@ -192,18 +208,7 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
                     t.send(alerts.from_, email.recipient, email.mime)
                 except DeliveryError as exc:
                     done.add(email.id)
-                    if exc.permanent:
-                        outbox.mark_failed(store, email.id, str(exc))
-                        report.failed += 1
-                        log.error("email %s to %s failed for good: %s", email.message_id,
-                                  email.recipient, exc)
-                    else:
-                        when = outbox.mark_retry(store, email.id, str(exc), email.attempts)
-                        report.retry += 1
-                        # the command's report or the daemon's log says it, once
-                        log.debug("email to %s not sent (%s); next try %s", email.recipient,
-                                  exc, when.isoformat(timespec="seconds"))
-                    report.errors.append(str(exc))
+                    _failed(store, report, email, exc)
                     if exc.connection:
                         break
                     continue
@@ -224,3 +229,24 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
     return report
 
 
+def _failed(store: Store, report: Report, message: outbox.Claimed,
+            exc: DeliveryError) -> None:
+    """Held as failed for good, or back to pending with a backoff."""
+    if exc.permanent:
+        outbox.mark_failed(store, message.id, str(exc))
+        report.failed += 1
+        log.error("message %s to %s failed for good: %s", message.message_id,
+                  _shown(message.recipient), exc)
+    else:
+        when = outbox.mark_retry(store, message.id, str(exc), message.attempts)
+        report.retry += 1
+        # the command's report or the daemon's log says it, once
+        log.debug("message to %s not sent (%s); next try %s", _shown(message.recipient), exc,
+                  when.isoformat(timespec="seconds"))
+    report.errors.append(str(exc))
+
+
+def _shown(recipient: str) -> str:
+    from alerts import channels
+
+    return channels.redact(recipient) if channels.is_channel(recipient) else recipient

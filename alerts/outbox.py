@@ -4,6 +4,7 @@ failed). Nothing is deleted; an email's bytes and Message-ID never change once c
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -73,10 +74,16 @@ def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
 def queue_email(conn: Connection, recipient: str, digest: str, msg: EmailMessage,
                 now: datetime) -> int:
     """Store a composed email as pending; its bytes and Message-ID never change again."""
+    return queue_message(conn, recipient, digest, str(msg["Message-ID"]),
+                         str(msg["Subject"]), msg.as_bytes(), now)
+
+
+def queue_message(conn: Connection, recipient: str, digest: str, message_id: str,
+                  subject: str, body: bytes, now: datetime) -> int:
+    """An email's bytes, or a channel's message (alerts.channels), as pending."""
     return int(conn.execute(insert(schema.emails).values(
-        recipient=recipient, digest=digest, message_id=str(msg["Message-ID"]),
-        subject=str(msg["Subject"]), mime=msg.as_bytes(), status="pending", attempts=0,
-        next_attempt=now, created=now,
+        recipient=recipient, digest=digest, message_id=message_id, subject=subject,
+        mime=body, status="pending", attempts=0, next_attempt=now, created=now,
     )).inserted_primary_key[0])  # type: ignore[index]
 
 
@@ -84,13 +91,19 @@ def compose(store: Store, config: Config, now: datetime | None = None,
             commit: bool = True) -> list[dict[str, Any]]:
     """Put every due outbox row into an email: one per recipient and digest. Returns the
     emails made (with `commit=False`, what would be made: nothing is written)."""
+    from alerts import channels
+
     now = now or utcnow()
     renderer = Renderer(config.alerts.templates, config.timezone)
-    o = schema.outbox
+    o, m = schema.outbox, schema.matches
+    # a disabled watch's alerts queued before it was disabled are held, not sent
+    muted = [w.name for w in config.watches if not w.enabled]
     made: list[dict[str, Any]] = []
     with store.engine.connect() as conn, conn.begin() as tx:
         due = conn.execute(select(o.c.id, o.c.recipient, o.c.digest, o.c.message_id)
-                           .where(o.c.email_id.is_(None), o.c.due <= now)
+                           .join(m, m.c.id == o.c.match_id)
+                           .where(o.c.email_id.is_(None), o.c.due <= now,
+                                  m.c.watch.not_in(muted))
                            .order_by(o.c.recipient, o.c.digest, o.c.id)).all()
         batches: dict[tuple[str, str], list[Any]] = {}
         for row in due:
@@ -98,12 +111,21 @@ def compose(store: Store, config: Config, now: datetime | None = None,
         for (recipient, digest), rows in batches.items():
             items = _items(conn, [r.id for r in rows])
             message_id = rows[0].message_id  # fixed when the first match was stored
-            msg = renderer.message(items, sender=config.alerts.from_, recipient=recipient,
-                                   message_id=message_id, digest=digest, now=now)
-            email_id = queue_email(conn, recipient, digest, msg, now)
+            if channels.is_channel(recipient):
+                body = channels.render(items, digest)
+                subject = str(json.loads(body)["title"])
+                email_id = queue_message(conn, recipient, digest, message_id, subject, body,
+                                         now)
+                msg: EmailMessage | None = None
+            else:
+                msg = renderer.message(items, sender=config.alerts.from_,
+                                       recipient=recipient, message_id=message_id,
+                                       digest=digest, now=now)
+                subject = str(msg["Subject"])
+                email_id = queue_email(conn, recipient, digest, msg, now)
             conn.execute(update(o).where(o.c.id.in_([r.id for r in rows]))
                          .values(email_id=email_id))
-            made.append({"id": email_id, "recipient": recipient, "subject": str(msg["Subject"]),
+            made.append({"id": email_id, "recipient": recipient, "subject": subject,
                          "message": msg, "alerts": len(rows)})
         if not commit:
             tx.rollback()
@@ -181,16 +203,21 @@ def release(store: Store, email_ids: list[int]) -> None:
                      .values(status="pending", claimed_by=None))
 
 
-def counts(store: Store) -> dict[str, int]:
-    """Emails by status, plus alerts waiting for their digest time."""
-    e, o = schema.emails, schema.outbox
+def counts(store: Store, muted: list[str] | None = None) -> dict[str, int]:
+    """Emails by status, alerts waiting for their digest time, and alerts held because
+    their watch is disabled (`muted`)."""
+    e, o, m = schema.emails, schema.outbox, schema.matches
+    muted = muted or []
     with store.reader.connect() as conn:
         out = {status: n for status, n in conn.execute(
             select(e.c.status, func.count()).group_by(e.c.status))}
-        waiting = conn.execute(select(func.count()).select_from(o)
-                               .where(o.c.email_id.is_(None))).scalar_one()
+        unsent = dict(conn.execute(
+            select(m.c.watch.in_(muted), func.count()).select_from(o)
+            .join(m, m.c.id == o.c.match_id).where(o.c.email_id.is_(None))
+            .group_by(m.c.watch.in_(muted))).all())
     return {"pending": out.get("pending", 0) + out.get("sending", 0),
-            "sent": out.get("sent", 0), "failed": out.get("failed", 0), "waiting": waiting}
+            "sent": out.get("sent", 0), "failed": out.get("failed", 0),
+            "waiting": unsent.get(False, 0), "held": unsent.get(True, 0)}
 
 
 def failed_emails(store: Store, status: str = "failed") -> Iterator[dict[str, Any]]:

@@ -12,7 +12,7 @@ from jinja2 import Environment, TemplateSyntaxError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from config.models import Config
+from config.models import ENV_REF, Config
 
 TEMPLATES = ("alert.txt", "alert.html", "health.txt", "health.html")
 
@@ -90,4 +90,13 @@ def environment_issues(config: Config) -> list[tuple[str, str]]:
             issues.append(("alerts.maildir", why))
     if alerts.templates is not None:
         issues += template_issues(alerts.templates)
+    # channel tokens come from the environment: one that is not set would fail every send
+    places = [("alerts.notify", alerts.notify)] + [
+        (f"watches.{i}.notify", w.notify or []) for i, w in enumerate(config.watches)]
+    for key, urls in places:
+        for i, url in enumerate(urls):
+            for name in ENV_REF.findall(url):
+                if not os.environ.get(name):
+                    issues.append((f"{key}.{i}", f"${{{name}}} is not set in the "
+                                                 "environment"))
     return issues

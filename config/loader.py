@@ -191,7 +191,8 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
                 issues.append(issue)
         raise ConfigError(issues) from None
     for key, message in environment_issues(config) if environment else []:
-        line, path = _line_of(tree, key.split("."))
+        line, path = _line_of(tree, [int(k) if k.isdigit() else k
+                                     for k in key.split(".")])
         issues.append(ConfigIssue(file, line, path or key, message))
     if issues:
         raise ConfigError(issues)

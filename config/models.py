@@ -75,6 +75,36 @@ Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
 Email = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _channel(value: object) -> object:
+    """An apprise URL (slack://..., json://..., ntfy://...); `${NAME}` parts come from
+    the environment when it is used, so tokens need not sit in the YAML."""
+    if not isinstance(value, str) or "://" not in value:
+        raise ValueError(f"{value!r} is not a channel URL (scheme://..., as apprise "
+                         "takes them: slack://, msteams://, tgram://, discord://, "
+                         "matrix://, ntfy://, json://...)")
+    import logging
+
+    import apprise
+
+    # the ${NAME} parts stand for a token of letters and digits while checking; apprise's
+    # own complaint would be a second, less clear, report of the same
+    probe = ENV_REF.sub("x0TOKEN0x", value)
+    quiet = logging.getLogger("apprise")
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        known = apprise.Apprise.instantiate(probe) is not None
+    finally:
+        quiet.disabled = was
+    if not known:
+        raise ValueError(f"{ENV_REF.sub(lambda m: m.group(0), value)!r}: apprise knows no "
+                         "such channel (see its list of supported services)")
+    return value
+
+
+Channel = Annotated[str, BeforeValidator(_channel)]
 
 
 class Strict(BaseModel):
@@ -225,12 +255,15 @@ TermEntry = Annotated[str, Field(min_length=1), AfterValidator(_parses(parse_ter
 
 
 class Watch(Strict):
-    """A named query; its matches are alerted to `to` (default: alerts.to)."""
+    """A named query; its matches are alerted to `to` and `notify` (default: alerts.to
+    and alerts.notify); `enabled: false` mutes it."""
 
     name: Name
     query: Query
     to: list[Email] | None = None
+    notify: list[Channel] | None = None
     digest: Digest = "immediate"
+    enabled: bool = True
 
 
 class Smtp(Strict):
@@ -253,6 +286,7 @@ class Alerts(Strict):
 
     from_: str = Field("newswatch <newswatch@localhost>", alias="from")
     to: list[Email] = []
+    notify: list[Channel] = []
     ops: list[Email] | None = None
     smtp: Smtp | None = None
     maildir: str | None = None
@@ -363,7 +397,12 @@ class Config(Strict):
         raise KeyError(name)
 
     def recipients(self, watch: Watch) -> list[str]:
-        return list(watch.to if watch.to is not None else self.alerts.to)
+        """Where the watch's alerts go: email addresses and channel URLs (none when it is
+        disabled)."""
+        if not watch.enabled:
+            return []
+        return [*(watch.to if watch.to is not None else self.alerts.to),
+                *(watch.notify if watch.notify is not None else self.alerts.notify)]
 
     @property
     def ops_recipients(self) -> list[str]:

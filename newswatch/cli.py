@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
+from alerts.channels import is_channel, redact
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
@@ -48,8 +49,15 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
         out.print(f"source {src.name}: {', '.join(kinds)}; {len(src.start_urls())} URL(s); "
                   f"{when}; max_age {window}; robots {'on' if opts.obey_robots else 'off'}")
     for watch in config.watches:
-        to = ", ".join(config.recipients(watch)) or "(no recipients)"
-        out.print(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})")
+        if not watch.enabled:
+            out.print(f"watch {watch.name}: {watch.query}  -> disabled: its matches are "
+                      "stored, no alerts are queued, and alerts queued before are held "
+                      "until it is enabled again", markup=False)
+            continue
+        to = ", ".join(redact(r) if is_channel(r) else r
+                       for r in config.recipients(watch)) or "(no recipients)"
+        out.print(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})",
+                  markup=False)
     if config.alerts.smtp:
         out.print(f"alerts: SMTP {config.alerts.smtp.host}:{config.alerts.smtp.port}")
     elif config.alerts.maildir:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from alerts import health, outbox
+from alerts import channels, health, outbox
 from config.models import Config
 from newswatch import tables
 from store import schema
@@ -56,16 +56,24 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     console.print(watches)
     if config.queue is not None:
         cluster_status(config, config.queue, console)
-    c = outbox.counts(store)
-    console.print(f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
-                  f"{c['waiting']} alert(s) waiting for a digest")
+    c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
+    line = (f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
+            f"{c['waiting']} alert(s) waiting for a digest")
+    if c["held"]:
+        line += f", {c['held']} held (their watch is disabled)"
+    console.print(line)
     for e in outbox.failed_emails(store):
-        console.print(f"  failed: to {e['recipient']}: {e['subject']} ({e['last_error']})",
-                      markup=False, soft_wrap=True)
+        console.print(f"  failed: to {shown(e['recipient'])}: {e['subject']} "
+                      f"({e['last_error']})", markup=False, soft_wrap=True)
     for e in outbox.failed_emails(store, "pending"):
-        console.print(f"  to retry: to {e['recipient']}: {e['subject']} (last error: "
+        console.print(f"  to retry: to {shown(e['recipient'])}: {e['subject']} (last error: "
                       f"{e['last_error']})", markup=False, soft_wrap=True)
     return EXIT_OK
+
+
+def shown(recipient: str) -> str:
+    """An email address, or a channel without its token."""
+    return channels.redact(recipient) if channels.is_channel(recipient) else recipient
 
 
 def cluster_status(config: Config, url: str, console: Any) -> None:

@@ -183,3 +183,25 @@ def test_check_refuses_what_would_fail_later(tmp_path: Path) -> None:
             key.rsplit(".", 1)[-1] + ":")) + 2
         assert f"{path}:{line}: {key}: " in proc.stderr, proc.stderr
         assert words in proc.stderr, proc.stderr
+
+
+def test_the_queue_is_a_postgresql_url_and_the_heartbeat_has_bounds(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("queue: postgres://nw@db.example/news\n", encoding="utf-8")
+    assert load_config(path).queue == "postgresql+psycopg://nw@db.example/news"
+    path.write_text("sources: []\nqueue: redis://cache:6379/0\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "c.yaml:2: queue:" in str(err.value) and "PostgreSQL URL" in str(err.value)
+    path.write_text("daemon:\n  heartbeat: 2m\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "c.yaml:2: daemon.heartbeat:" in str(err.value)
+
+
+def test_a_worker_without_a_queue_says_what_it_needs(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("sources: []\n", encoding="utf-8")
+    proc = run_cli("worker", config=path)
+    assert proc.returncode == 2
+    assert "sets no `queue:`" in proc.stderr and "newswatch run" in proc.stderr

@@ -1,0 +1,127 @@
+"""Chat and webhook channels through apprise (SPEC §12): a batch of alerts for one
+channel becomes one short message (the watch, then per article its title, source, link
+and one snippet), in markdown and in plain text; the channel's own format decides which
+is sent. The URL's `${NAME}` parts are read from the environment when it is sent, so
+the outbox (and the database) never holds a token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from alerts.deliver import DeliveryError
+from alerts.render import AlertItem, one_line, safe_url, segments
+from config.models import ENV_REF
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX = 200
+SNIPPET_MAX = 240
+# "error=503" in apprise's report of a failed HTTP request
+_STATUS = re.compile(r"error=(\d{3})")
+
+
+def is_channel(recipient: str) -> bool:
+    """Email addresses have no scheme; channels are URLs."""
+    return "://" in recipient
+
+
+def missing_variables(url: str) -> list[str]:
+    return [name for name in ENV_REF.findall(url) if not os.environ.get(name)]
+
+
+def expand(url: str) -> str:
+    missing = missing_variables(url)
+    if missing:
+        raise DeliveryError(f"${missing[0]} is not set in the environment (needed by "
+                            f"{redact(url)})")
+    return ENV_REF.sub(lambda m: os.environ[m.group(1)], url)
+
+
+def redact(url: str) -> str:
+    """The URL as logs and `status` show it: its scheme and host, no token."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    return f"{scheme}://{ENV_REF.sub(lambda m: m.group(0), host)}/…"
+
+
+def _snippet(item: AlertItem) -> str:
+    for snippet in item.snippets[:1]:
+        return one_line("".join(text for text, _ in segments(snippet)), SNIPPET_MAX)
+    return ""
+
+
+def render(items: Sequence[AlertItem], digest: str) -> bytes:
+    """The stored message: a title, and the body in markdown and in plain text."""
+    count = len(items)
+    title = f"newswatch: {count} new match{'es' if count != 1 else ''}"
+    if digest != "immediate":
+        title += f" ({digest} digest)"
+    markdown: list[str] = []
+    text: list[str] = []
+    for watch in dict.fromkeys(item.watch for item in items):
+        markdown.append(f"**{_md(watch)}**")
+        text.append(f"== {watch} ==")
+        for item in (i for i in items if i.watch == watch):
+            headline = one_line(item.title, TITLE_MAX) or "(no title)"
+            url = safe_url(item.url)
+            snippet = _snippet(item)
+            markdown.append(f"- [{_md(headline)}]({url})" if url else f"- {_md(headline)}")
+            markdown.append(f"  {_md(item.source)}" + (f": {_md(snippet)}" if snippet else ""))
+            text.append(f"- {headline}")
+            text.append(f"  {item.source}" + (f": {snippet}" if snippet else ""))
+            if url:
+                text.append(f"  {url}")
+    return json.dumps({"title": title, "markdown": "\n".join(markdown),
+                       "text": "\n".join(text)}).encode()
+
+
+def _md(text: str) -> str:
+    """Scraped text inside markdown: its markup characters are only characters."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", text)
+
+
+@contextmanager
+def _heard(logger: logging.Logger) -> Iterator[list[str]]:
+    """What apprise says while sending (its only account of the service's answer)."""
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+
+
+def send(url: str, message: bytes) -> None:
+    """One message to one channel; a DeliveryError says why not, and whether to retry
+    (a 4xx answer but 408 and 429 is for good; the rest is tried again)."""
+    import apprise
+
+    payload: dict[str, Any] = json.loads(message)
+    target = apprise.Apprise.instantiate(expand(url))
+    if target is None:
+        raise DeliveryError(f"apprise knows no channel {redact(url)}", permanent=True)
+    markdown = target.notify_format in (apprise.NotifyFormat.MARKDOWN,
+                                        apprise.NotifyFormat.HTML)
+    body = payload["markdown"] if markdown else payload["text"]
+    with _heard(logging.getLogger("apprise")) as said:
+        ok = target.notify(body=body, title=payload["title"],
+                           body_format=apprise.NotifyFormat.MARKDOWN if markdown
+                           else apprise.NotifyFormat.TEXT)
+    if ok:
+        return
+    answer = " ".join(said)[-300:] or "the service refused it"
+    status = [int(s) for s in _STATUS.findall(answer)]
+    permanent = bool(status) and 400 <= status[-1] < 500 and status[-1] not in (408, 429)
+    raise DeliveryError(f"{redact(url)}: {answer}", permanent=permanent)
