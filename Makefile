@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	@# the store tests also run against a real PostgreSQL server (Debian's package)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+	@# the web view's tests drive Debian's chromium (Playwright with its executable path)
+	@command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -41,6 +44,7 @@ golden: $(STAMP)
 
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py
+	NEWSWATCH_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_web.py -k headless
 
 bench: $(STAMP)
 	$(BIN)/python bench/crawl_throughput.py ../shared/corpus/aeb --rounds 3

@@ -10,8 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from alerts.deliver import DeliveryError
@@ -86,23 +85,6 @@ def _md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", text)
 
 
-@contextmanager
-def _heard(logger: logging.Logger) -> Iterator[list[str]]:
-    """What apprise says while sending (its only account of the service's answer)."""
-    said: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            said.append(record.getMessage())
-
-    handler = Keep(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield said
-    finally:
-        logger.removeHandler(handler)
-
-
 def send(url: str, message: bytes) -> None:
     """One message to one channel; a DeliveryError says why not, and whether to retry
     (a 4xx answer but 408 and 429 is for good; the rest is tried again)."""
@@ -115,13 +97,15 @@ def send(url: str, message: bytes) -> None:
     markdown = target.notify_format in (apprise.NotifyFormat.MARKDOWN,
                                         apprise.NotifyFormat.HTML)
     body = payload["markdown"] if markdown else payload["text"]
-    with _heard(logging.getLogger("apprise")) as said:
+    # what apprise says while sending is its only account of the service's answer
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as said:
         ok = target.notify(body=body, title=payload["title"],
                            body_format=apprise.NotifyFormat.MARKDOWN if markdown
                            else apprise.NotifyFormat.TEXT)
+        heard = said.getvalue()
     if ok:
         return
-    answer = " ".join(said)[-300:] or "the service refused it"
+    answer = " ".join(heard.split())[-300:] or "the service refused it"
     status = [int(s) for s in _STATUS.findall(answer)]
     permanent = bool(status) and 400 <= status[-1] < 500 and status[-1] not in (408, 429)
     raise DeliveryError(f"{redact(url)}: {answer}", permanent=permanent)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -178,7 +178,16 @@ class Renderer:
     def message(self, items: Sequence[AlertItem], *, sender: str, recipient: str,
                 message_id: str, digest: str, now: datetime) -> EmailMessage:
         context = self._context(items, digest)
+        names = ", ".join(g["name"] for g in context["groups"])
+        # how to stop them: a word to whoever runs newswatch (the From address), who
+        # mutes or edits the watch (`enabled: false`); mail clients offer the header as
+        # an unsubscribe button
+        operator = parseaddr(sender)[1]
+        context["operator"] = operator
         msg = self._build(subject_for(items), "alert", context, sender=sender,
                           recipient=recipient, message_id=message_id, now=now)
-        msg["X-Newswatch-Watches"] = ", ".join(g["name"] for g in context["groups"])
+        msg["X-Newswatch-Watches"] = names
+        if operator:
+            subject = quote(f"unsubscribe {recipient} from {names}")
+            msg["List-Unsubscribe"] = f"<mailto:{operator}?subject={subject}>"
         return msg

@@ -30,7 +30,8 @@ from bench.scale import tree, write_config  # noqa: E402
 from tests.pg import PostgresServer, binaries  # noqa: E402
 
 
-def measure(pg: PostgresServer, work: Path, port: int, sites: int, workers: int) -> dict:
+def measure(pg: PostgresServer, work: Path, port: int, sites: int, workers: int,
+            concurrent: int) -> dict:
     import psycopg
 
     url = pg.new_database()
@@ -38,7 +39,8 @@ def measure(pg: PostgresServer, work: Path, port: int, sites: int, workers: int)
     folder.mkdir()
     cfg = write_config(folder, port, sites, "1h")
     text = cfg.read_text().replace("database: nw.db\n", f"database: {url}\nqueue: {url}\n")
-    cfg.write_text(text + "daemon:\n  heartbeat: 2s\n", encoding="utf-8")
+    cfg.write_text(text + f"daemon:\n  heartbeat: 2s\n  concurrent_sources: {concurrent}\n",
+                   encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSWATCH_EXTRACT_WORKERS": "1"}
     cli = [sys.executable, "-m", "newswatch.cli"]
     procs = []
@@ -85,6 +87,10 @@ def main() -> int:
     parser.add_argument("--sites", type=int, default=300)
     parser.add_argument("--initial", type=int, default=6, help="articles per site")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrent", type=int, default=10,
+                        help="daemon.concurrent_sources, per worker (a worker takes that "
+                             "many polls at once: with more than the sources due, the "
+                             "first worker would take them all)")
     args = parser.parse_args()
     if shutil.which("taskset") is None or binaries() is None:
         print("needs taskset (util-linux) and PostgreSQL's initdb", file=sys.stderr)
@@ -100,13 +106,13 @@ def main() -> int:
     assert server.stdout is not None
     port = int(server.stdout.readline())
     pg = PostgresServer(binaries()).start()  # type: ignore[arg-type]
-    print(f"{args.sites} sources, {args.initial} articles each; work folder {work}",
-          flush=True)
+    print(f"{args.sites} sources, {args.initial} articles each, up to {args.concurrent} "
+          f"polls at once per worker; work folder {work}", flush=True)
     ratios: list[tuple[float, float]] = []
     try:
         for _ in range(args.rounds):
-            one = measure(pg, work, port, args.sites, 1)
-            two = measure(pg, work, port, args.sites, 2)
+            one = measure(pg, work, port, args.sites, 1, args.concurrent)
+            two = measure(pg, work, port, args.sites, 2, args.concurrent)
             for m in (one, two):
                 print(f"{m['workers']} worker(s): {m['polls']} polls, {m['pages']} pages in "
                       f"{m['seconds']:.1f} s: {m['polls_s']:.2f} polls/s, "

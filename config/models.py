@@ -332,6 +332,12 @@ class Daemon(Strict):
         return value
 
 
+class Web(Strict):
+    """`newswatch web`: off 127.0.0.1 it needs the token in this environment variable."""
+
+    token_env: str = Field("NEWSWATCH_WEB_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class Config(Strict):
     """The whole newswatch.yaml."""
 
@@ -344,6 +350,7 @@ class Config(Strict):
     watches: list[Watch] = []
     alerts: Alerts = Alerts()
     daemon: Daemon = Daemon()
+    web: Web = Web()
     # the job queue that workers on any machine take polls from (SPEC §11); None: the
     # daemon runs its own worker
     queue: str | None = None

@@ -22,7 +22,7 @@ from alerts.channels import is_channel, redact
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.units import format_duration
-from newswatch import __version__, explain, mail, status, tables
+from newswatch import __version__, explain, mail, recent, status, tables
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,12 @@ def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
     return run_queue_worker(config, path)
 
 
+def _web(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.web import cmd_web
+
+    return cmd_web(args, config, path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
@@ -152,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=mail.cmd_send)
     p = add("status", "sources, watches and the outbox")
     p.set_defaults(func=status.cmd_status)
+    recent.add_commands(add)
+    p = add("web", "a read-only web view of matches, sources and the outbox")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address (default 127.0.0.1; any other needs web.token_env's token)")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_web)
     p = sub.add_parser("schema", help="print the JSON Schema of the config file (for editors)")
     p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
     p = sub.add_parser("demo", help="crawl a demo news site on 127.0.0.1 and write the "

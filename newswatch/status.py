@@ -61,7 +61,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
             f"{c['waiting']} alert(s) waiting for a digest")
     if c["held"]:
         line += f", {c['held']} held (their watch is disabled)"
-    console.print(line)
+    console.print(line, soft_wrap=True)
     for e in outbox.failed_emails(store):
         console.print(f"  failed: to {shown(e['recipient'])}: {e['subject']} "
                       f"({e['last_error']})", markup=False, soft_wrap=True)

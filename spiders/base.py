@@ -19,6 +19,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
+from w3lib.url import safe_url_string
 
 from spiders.items import ArticlePage, StaleLink
 from spiders.known import KnownArticle
@@ -146,6 +147,9 @@ class SpiderBase(scrapy.Spider):
                     raise ValueError("not an http(s) URL")
                 if len(link.url) > MAX_URL:
                     raise ValueError(f"longer than {MAX_URL} characters")
+                # as Scrapy will read it (w3lib is stricter than urlsplit about ports
+                # after an escaped userinfo, e.g. "host:99999\\@")
+                safe_url_string(link.url)
                 host = registered_domain(link.url)
                 key = url_key(link.url)
             except ValueError as exc:  # a bad port, a bad IPv6 literal, an absurd length

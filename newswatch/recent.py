@@ -1,0 +1,97 @@
+"""`newswatch recent`: the latest matches and where their alerts stand, on the terminal;
+`newswatch feed`: the Atom feed of a watch's matches (or of all watches) to a file or
+standard output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from alerts import atom
+from alerts.channels import is_channel, redact
+from alerts.render import matched_terms, one_line
+from config.models import Config
+from config.units import parse_duration
+from newswatch import tables
+from store.db import Store, utcnow
+from store.recent import Filters, recent
+
+EXIT_OK, EXIT_USAGE = 0, 2
+FEED_ENTRIES = 100
+
+
+def _watches(config: Config, names: list[str] | None) -> list[str] | None:
+    """The names asked for, checked against the config; None if one is unknown."""
+    known = {w.name for w in config.watches}
+    for name in names or []:
+        if name not in known:
+            print(f"newswatch: no watch {name!r} in the config (watches: "
+                  f"{', '.join(sorted(known)) or 'none'})", file=sys.stderr)
+            return None
+    return names or []
+
+
+def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
+    names = _watches(config, args.watch)
+    if names is None:
+        return EXIT_USAGE
+    try:
+        since = utcnow() - parse_duration(args.since)
+    except ValueError as exc:
+        print(f"newswatch: --since {args.since!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = Store.shared(config.database)
+    found = recent(store, Filters(watches=names, since=since), limit=args.limit)
+    tz = ZoneInfo(config.timezone)
+    console = tables.console_for(sys.stdout)
+    if not found:
+        console.print(f"no matches since {since.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+        return EXIT_OK
+    table = tables.table(f"matches since {since.astimezone(tz):%Y-%m-%d %H:%M %Z}, newest "
+                         f"first", ["article", "watch", "matched", "alerts"], numeric_from=9)
+    for m in found:
+        title = one_line(m.title, 200) or "(no title)"
+        terms = ", ".join(matched_terms(m.hits))
+        sent = "; ".join(f"{redact(r) if is_channel(r) else r}: {state}"
+                         for r, state in sorted(m.alerts.items())) or "none"
+        if m.duplicate_of is not None:
+            sent = "none (a copy of a story already alerted)"
+        table.add_row(f"{title}\n{m.source} · {m.url}\nmatched: {terms}", m.watch,
+                      f"{m.matched_at.astimezone(tz):%Y-%m-%d\n%H:%M}", sent)
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_feed(args: argparse.Namespace, config: Config, path: Path) -> int:
+    names = _watches(config, [args.watch] if args.watch else None)
+    if names is None:
+        return EXIT_USAGE
+    store = Store.shared(config.database)
+    found = recent(store, Filters(watches=names), limit=args.limit)
+    body = atom.build(found, args.watch)
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(body)
+        return EXIT_OK
+    out = Path(args.output)
+    temp = out.with_name(f".{out.name}.tmp")
+    temp.write_bytes(body)
+    temp.replace(out)  # a reader polling the file never sees half a feed
+    return EXIT_OK
+
+
+def add_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """`recent` and `feed` on the CLI's parser (`add` makes a subcommand parser)."""
+    p = add("recent", "the latest matches and what was sent")
+    p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
+    p.add_argument("--since", default="1d", help="how far back (default 1d)")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.set_defaults(func=cmd_recent)
+    p = add("feed", "the Atom feed of a watch's matches, or of all watches")
+    p.add_argument("watch", nargs="?", default=None, help="a watch (default: all)")
+    p.add_argument("-o", "--output", default=None, help="write it here (default: stdout)")
+    p.add_argument("--limit", type=int, default=FEED_ENTRIES,
+                   help=f"the newest entries (default {FEED_ENTRIES})")
+    p.set_defaults(func=cmd_feed)

@@ -1,0 +1,184 @@
+"""`newswatch web` as a real uvicorn process, stopped with SIGTERM, over a store filled by
+real crawls of the fixture site; pages looked at in a real headless browser (Debian's
+chromium, driven by Playwright with its executable path: nothing is downloaded). The
+token rule is tried on 127.0.0.2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.procs import wait_for
+from tests.site.pages import breaking
+from tests.site.server import FixtureServer
+from tests.smtp import free_port
+from tests.test_feeds import config as feeds_config
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = "<script>alert('x')</script> Crypto council & <b>friends</b>"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed (make test installs it)")
+        pytest.skip("Debian's chromium is not installed")
+    return found
+
+
+class Web:
+    def __init__(self, config: Path, host: str = "127.0.0.1",
+                 env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.base = f"http://{host}:{self.port}"
+        self.log = config.parent / "web.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newswatch.cli", "web", "-c", str(config), "--host", host,
+             "--port", str(self.port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"), env={**os.environ, **(env or {})},
+            start_new_session=True)
+
+    def up(self) -> Web:
+        def answers() -> bool:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                urllib.request.urlopen(self.base + "/feeds/all.atom", timeout=2)
+            except urllib.error.HTTPError:
+                return True
+            except OSError:
+                return False
+            return True
+
+        wait_for(answers, 30, "the web view")
+        return self
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def crawled(fresh_site: FixtureServer, tmp_path: Path) -> Iterator[Path]:
+    fresh_site.state.articles.append(breaking(
+        "hostile-headline", HOSTILE,
+        "The crypto council and its friends met in Karachi to read the draft ordinance "
+        "again and again until the evening."))
+    cfg = feeds_config(tmp_path, fresh_site)
+    assert run_cli("crawl", config=cfg).returncode == 0
+    yield cfg
+
+
+def test_the_pages_in_a_headless_browser(crawled: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    web = Web(crawled).up()
+    shots = ROOT / "docs"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=executable,
+                                         args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith(web.base) else None)
+            page.goto(web.base + "/")
+            assert page.title() == "newswatch: all watches"
+            rows = page.locator("tr.match")
+            assert rows.count() == 5  # 4 matches of the fixture site, and the hostile one
+            # the hostile headline is text, not markup: no script ran, no <b> was made
+            assert page.locator("a.title", has_text="<script>").count() == 1
+            assert page.locator("main b").count() == 0
+            # filter by watch
+            page.select_option("select[name=watch]", "councils")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/?watch=councils*")
+            assert page.locator("tr.match").count() == 2
+            assert page.locator("td", has_text="pakistan-crypto").count() == 0
+            if os.environ.get("NEWSWATCH_SCREENSHOTS"):
+                page.screenshot(path=str(shots / "web-1280.png"), full_page=True)
+            # an article page: why it matched, with the hits marked
+            page.click("a.title >> nth=0")
+            assert page.locator("h2", has_text="Why it matched").count() == 1
+            assert page.locator("tr.hit").count() >= 1
+            marks = page.locator(".snippet mark").all_inner_texts()
+            assert any(m.lower() == "crypto council" for m in marks), marks
+            # sources and outbox
+            page.goto(web.base + "/sources")
+            assert page.locator("h2#daily").count() == 1
+            assert "ok" in page.locator("table").first.inner_text()
+            page.goto(web.base + "/outbox")
+            assert "sent" in page.locator("#counts").inner_text()
+            # a phone's width
+            phone = browser.new_page(viewport={"width": 375, "height": 800})
+            phone.goto(web.base + "/?watch=councils")
+            assert phone.locator("tr.match").count() == 2
+            if os.environ.get("NEWSWATCH_SCREENSHOTS"):
+                phone.screenshot(path=str(shots / "web-375.png"), full_page=True)
+            browser.close()
+        assert outside == []  # nothing loaded from anywhere else
+    finally:
+        assert web.stop() == 0
+
+
+def test_filters_paging_and_feeds_over_http(crawled: Path) -> None:
+    import feedparser
+
+    web = Web(crawled).up()
+    try:
+        def get(path: str) -> tuple[int, str, Any]:
+            with urllib.request.urlopen(web.base + path, timeout=5) as r:
+                return r.status, r.read().decode(), r.headers
+
+        status, body, headers = get("/?source=daily&since=2000-01-01")
+        assert status == 200 and body.count('class="match"') == 5
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert "&lt;script&gt;" in body and "<script>" not in body
+        _, body, _ = get("/?since=2999-01-01")
+        assert body.count('class="match"') == 0 and "with these filters" in body
+        _, feed, headers = get("/feeds/councils.atom")
+        assert headers["Content-Type"].startswith("application/atom+xml")
+        parsed = feedparser.parse(feed)
+        assert parsed.version == "atom10" and len(parsed.entries) == 2
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get("/feeds/nope.atom")
+        assert err.value.code == 404
+    finally:
+        assert web.stop() == 0
+
+
+def test_off_loopback_a_token_is_required(crawled: Path) -> None:
+    refused = Web(crawled, host="127.0.0.2", env={"NEWSWATCH_WEB_TOKEN": ""})
+    assert refused.proc.wait(timeout=30) == 2
+    assert "needs a token" in refused.log.read_text()
+    token = "a-long-enough-secret-token"
+    web = Web(crawled, host="127.0.0.2", env={"NEWSWATCH_WEB_TOKEN": token}).up()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(web.base + "/", timeout=5)
+        assert err.value.code == 401
+        request = urllib.request.Request(web.base + "/",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert r.status == 200 and "All watches" in r.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(
+                web.base + "/", headers={"Authorization": "Bearer wrong-token-wrong"}),
+                timeout=5)
+        assert err.value.code == 401
+    finally:
+        assert web.stop() == 0
