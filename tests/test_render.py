@@ -113,3 +113,16 @@ def test_subjects_read_back_as_written_for_any_headline() -> None:
         subject = str(message_from_bytes(raw, policy=policy.default)["Subject"])
         expected = one_line(f"[newswatch] councils: {one_line(title, 120)}", SUBJECT_MAX)
         assert subject == expected, (title, subject)
+
+
+def test_every_alert_says_how_to_stop_it() -> None:
+    from urllib.parse import unquote
+
+    msg = _email("Crypto council meets")
+    header = str(msg["List-Unsubscribe"])
+    assert header.startswith("<mailto:a@b.test?subject=") and header.endswith(">")
+    assert unquote(header) == "<mailto:a@b.test?subject=unsubscribe x@y.test from councils>"
+    plain = str(msg.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "To stop these alerts, write to a@b.test" in plain
+    html = str(msg.get_body(("html",)).get_content())  # type: ignore[union-attr]
+    assert 'href="mailto:a@b.test"' in html

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 
 WORDS = ["council", "ministry", "budget", "reform", "market", "rupee", "bank", "policy", "federal", "provincial", "court", "senate", "assembly", "committee", "report", "growth", "export", "import", "energy", "water", "dam", "monsoon", "harvest", "wheat", "cotton", "textile", "port", "railway", "highway", "bridge", "school", "hospital", "vaccine", "cricket", "match", "series", "stadium", "election", "commission", "ballot", "tariff", "fuel", "price", "subsidy", "digital", "payment", "startup", "exchange", "regulator", "license", "framework", "consultation", "draft", "ordinance", "treaty", "delegation", "minister", "spokesman", "official", "statement", "weekly", "monthly", "quarter", "survey", "analyst", "forecast", "inflation", "deficit", "surplus", "loan", "lender", "reserve"]
-WATCHED = "crypto council"  # every third article's headline carries it
+WATCHED = "crypto council"
+PAGE_CACHE = 4000  # article pages kept once made (40-90 KB each)  # every third article's headline carries it
 
 
 def address(i: int) -> str:
@@ -107,6 +108,7 @@ class ManySites:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._rng = random.Random(seed + 1)
+        self._pages: dict[tuple[int, int], bytes] = {}
 
     # -- what is served -------------------------------------------------------------------
     def base(self, i: int) -> str:
@@ -141,6 +143,17 @@ class ManySites:
         return body.encode(), latest
 
     def _article(self, outlet: Outlet, n: int) -> bytes:
+        # a page is the same each time it is asked for: made once (the benchmarks measure
+        # the crawler, and a site that spends a core making pages takes it from it)
+        key = (outlet.index, n)
+        page = self._pages.get(key)
+        if page is None:
+            page = self._pages[key] = self._make_article(outlet, n)
+            if len(self._pages) > PAGE_CACHE:
+                del self._pages[next(iter(self._pages))]
+        return page
+
+    def _make_article(self, outlet: Outlet, n: int) -> bytes:
         rng = random.Random(outlet.index * 7919 + n)
         target = rng.randint(*self.page_kb) * 1024
         title = headline(outlet.index, n)

@@ -1,0 +1,139 @@
+"""The web view on a large store: how long its pages take with 100,000 articles.
+
+    python bench/web.py [--articles 100000] [--requests 20]
+
+Fills a SQLite store (the schema `newswatch` creates) with N articles from 50 sources,
+a third of them matched by one of five watches, each match with its outbox row and a
+sent email per 20; starts `newswatch web` on it as a real process and times each page
+over HTTP (median and worst of --requests): the first page of all matches, a watch, a
+source, a date range, a page deep in the list, an article, the sources, the outbox and
+a feed. As a baseline in the same run, the time of the smallest page: a 404."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+
+from store import schema  # noqa: E402
+from store.db import Store  # noqa: E402
+from tests.smtp import free_port  # noqa: E402
+
+WATCHES = ["council", "ordinance", "mou", "exchange", "mining"]
+
+
+def fill(db: Path, n: int) -> None:
+    store = Store(f"sqlite:///{db}")
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    articles, matches, outbox, emails = [], [], [], []
+    for i in range(1, n + 1):
+        seen = now - timedelta(minutes=i * 3)
+        articles.append({"id": i, "url_key": f"k{i}", "url": f"https://site{i % 50}.example/"
+                         f"news/{i}.html", "source": f"site{i % 50}",
+                         "title": f"Story {i} about the crypto council and its plans",
+                         "text": "text " * 50, "published": seen, "first_seen": seen,
+                         "too_old": False, "has_text": True})
+        if i % 3 == 0:
+            watch = WATCHES[rng.randrange(len(WATCHES))]
+            matches.append({"id": i, "watch": watch, "article_id": i,
+                            "query": '"crypto council"', "matched_at": seen,
+                            "hits": [{"term": '"crypto council"', "field": "title",
+                                      "count": 1, "found": ["crypto council"]}],
+                            "snippets": [{"field": "title", "text": articles[-1]["title"],
+                                          "highlights": [[18, 32]]}]})
+            email_id = None
+            if i % 60 == 0:
+                email_id = len(emails) + 1
+                emails.append({"id": email_id, "recipient": "desk@example.org",
+                               "digest": "immediate", "message_id": f"<{i}@x>",
+                               "subject": f"[newswatch] {watch}", "mime": b"x",
+                               "status": "sent", "attempts": 1, "next_attempt": seen,
+                               "created": seen, "sent": seen})
+            outbox.append({"match_id": i, "recipient": "desk@example.org",
+                           "digest": "immediate", "due": seen, "message_id": f"<m{i}@x>",
+                           "email_id": email_id, "created": seen})
+    with store.tx() as conn:
+        for table, rows in ((schema.articles, articles), (schema.emails, emails),
+                            (schema.matches, matches), (schema.outbox, outbox)):
+            for k in range(0, len(rows), 5000):
+                conn.execute(insert(table), rows[k:k + 5000])
+    store.close()
+
+
+def timed(url: str) -> float:
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            r.read()
+    except urllib.error.HTTPError as exc:
+        exc.read()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=20)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nw-web-"))
+    db = work / "nw.db"
+    started = time.perf_counter()
+    fill(db, args.articles)
+    print(f"{args.articles} articles, {args.articles // 3} matches stored in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    cfg = work / "newswatch.yaml"
+    cfg.write_text("database: nw.db\nsources:\n" + "".join(
+        f"  - name: site{i}\n    feeds: ['https://site{i}.example/feed.xml']\n"
+        for i in range(50)) + "watches:\n" + "".join(
+        f"  - name: {w}\n    query: '\"crypto council\"'\n" for w in WATCHES),
+        encoding="utf-8")
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "newswatch.cli", "web", "-c", str(cfg),
+                            "--port", str(port)], cwd=ROOT, env={**os.environ},
+                           stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                timed(base + "/feeds/all.atom")
+                break
+            except OSError:
+                time.sleep(0.2)
+        deep = args.articles // 3 // 50 // 2
+        pages = {"404 (baseline)": "/feeds/none.atom", "all matches": "/",
+                 "one watch": "/?watch=council", "one source": "/?source=site7",
+                 "a date range": f"/?since={(datetime.now(UTC) - timedelta(days=30)):%Y-%m-%d}"
+                                 f"&until={(datetime.now(UTC) - timedelta(days=20)):%Y-%m-%d}",
+                 f"page {deep}": f"/?page={deep}", "an article": "/match/300",
+                 "sources": "/sources", "outbox": "/outbox", "feed": "/feeds/council.atom"}
+        base_time = None
+        for name, path in pages.items():
+            times = sorted(timed(base + path) for _ in range(args.requests))
+            median = statistics.median(times)
+            base_time = base_time or median
+            print(f"{name:>16}: median {1000 * median:7.1f} ms, worst {1000 * times[-1]:7.1f} "
+                  f"ms ({median / base_time:5.1f}x the 404)", flush=True)
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
