@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -28,52 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert  # noqa: E402
-
-from store import schema  # noqa: E402
-from store.db import Store  # noqa: E402
 from tests.smtp import free_port  # noqa: E402
-
-WATCHES = ["council", "ordinance", "mou", "exchange", "mining"]
-
-
-def fill(db: Path, n: int) -> None:
-    store = Store(f"sqlite:///{db}")
-    rng = random.Random(7)
-    now = datetime.now(UTC)
-    articles, matches, outbox, emails = [], [], [], []
-    for i in range(1, n + 1):
-        seen = now - timedelta(minutes=i * 3)
-        articles.append({"id": i, "url_key": f"k{i}", "url": f"https://site{i % 50}.example/"
-                         f"news/{i}.html", "source": f"site{i % 50}",
-                         "title": f"Story {i} about the crypto council and its plans",
-                         "text": "text " * 50, "published": seen, "first_seen": seen,
-                         "too_old": False, "has_text": True})
-        if i % 3 == 0:
-            watch = WATCHES[rng.randrange(len(WATCHES))]
-            matches.append({"id": i, "watch": watch, "article_id": i,
-                            "query": '"crypto council"', "matched_at": seen,
-                            "hits": [{"term": '"crypto council"', "field": "title",
-                                      "count": 1, "found": ["crypto council"]}],
-                            "snippets": [{"field": "title", "text": articles[-1]["title"],
-                                          "highlights": [[18, 32]]}]})
-            email_id = None
-            if i % 60 == 0:
-                email_id = len(emails) + 1
-                emails.append({"id": email_id, "recipient": "desk@example.org",
-                               "digest": "immediate", "message_id": f"<{i}@x>",
-                               "subject": f"[newswatch] {watch}", "mime": b"x",
-                               "status": "sent", "attempts": 1, "next_attempt": seen,
-                               "created": seen, "sent": seen})
-            outbox.append({"match_id": i, "recipient": "desk@example.org",
-                           "digest": "immediate", "due": seen, "message_id": f"<m{i}@x>",
-                           "email_id": email_id, "created": seen})
-    with store.tx() as conn:
-        for table, rows in ((schema.articles, articles), (schema.emails, emails),
-                            (schema.matches, matches), (schema.outbox, outbox)):
-            for k in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[k:k + 5000])
-    store.close()
+from tests.store_fill import WATCHES, fill  # noqa: E402
 
 
 def timed(url: str) -> float:

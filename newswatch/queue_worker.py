@@ -29,6 +29,7 @@ from typing import Any
 from procrastinate import App, JobContext
 from procrastinate.worker import Worker
 
+from config.loader import ConfigError, load_config
 from config.models import Config
 from newswatch import cluster
 from newswatch.outcomes import Outcomes, Troubles
@@ -250,8 +251,24 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
             timer.daemon = True
             timer.start()
 
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            # the same config as the schedulers' (new sources, new watches): running
+            # polls keep the source they started with
+            try:
+                fresh = load_config(config_path)
+            except (ConfigError, OSError) as exc:
+                log.error("SIGHUP: the new config is invalid; keeping the old one: %s", exc)
+                return
+            if fresh.database != rt.config.database or fresh.queue != config.queue:
+                log.error("SIGHUP: a new database or queue needs a new worker; keeping "
+                          "the old config")
+                return
+            rt.config = feed.outcomes.config = fresh
+            log.info("SIGHUP: config reloaded from %s", config_path)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
+        signal.signal(signal.SIGHUP, on_hup)
         log.info("worker %s starting (queue %s, up to %d polls at once)", feed.id,
                  cluster.where(feed.url), config.daemon.concurrent_sources)
         process.start(install_signal_handlers=False)

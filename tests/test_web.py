@@ -182,3 +182,35 @@ def test_off_loopback_a_token_is_required(crawled: Path) -> None:
         assert err.value.code == 401
     finally:
         assert web.stop() == 0
+
+
+def test_paging_through_many_matches(tmp_path: Path) -> None:
+    import re
+
+    from tests.store_fill import WATCHES, fill
+
+    fill(tmp_path / "nw.db", 360)  # 120 matches, newest first
+    cfg = tmp_path / "newswatch.yaml"
+    cfg.write_text("database: nw.db\nsources:\n  - name: site0\n    feeds: "
+                   "['https://site0.example/feed.xml']\nwatches:\n" + "".join(
+                       f"  - name: {w}\n    query: 'council'\n" for w in WATCHES),
+                   encoding="utf-8")
+    web = Web(cfg).up()
+    try:
+        def titles(path: str) -> list[str]:
+            with urllib.request.urlopen(web.base + path, timeout=5) as r:
+                body = r.read().decode()
+            return re.findall(r'class="title">Story (\d+) ', body)
+
+        pages = [titles(f"/?page={n}") for n in (1, 2, 3)]
+        assert [len(p) for p in pages] == [50, 50, 20]
+        numbers = [int(t) for p in pages for t in p]
+        assert numbers == sorted(numbers) and len(set(numbers)) == 120  # newest first
+        with urllib.request.urlopen(web.base + "/?page=2", timeout=5) as r:
+            body = r.read().decode()
+        assert 'href="/?page=1" rel="prev"' in body and 'href="/?page=3" rel="next"' in body
+        assert "page 2 of 3" in body
+        kept = titles("/?watch=council&page=1")
+        assert 0 < len(kept) <= 50
+    finally:
+        assert web.stop() == 0
