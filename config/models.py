@@ -85,6 +85,9 @@ def _channel(value: object) -> object:
         raise ValueError(f"{value!r} is not a channel URL (scheme://..., as apprise "
                          "takes them: slack://, msteams://, tgram://, discord://, "
                          "matrix://, ntfy://, json://...)")
+    if len(value) > 320:  # the outbox keeps it as the recipient (secrets as ${NAME})
+        raise ValueError(f"a channel URL of {len(value)} characters: at most 320; put "
+                         "long tokens in the environment as ${NAME}")
     import logging
 
     import apprise
