@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -63,6 +64,9 @@ class QueueFeed:
         self.worker: Worker | None = None
         self.worker_loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
+        self.config_stamp = 0  # the config file's mtime when it was last read
+        # called with each order's source before the engine gets it (the queue thread)
+        self.on_order: Callable[[str], None] = lambda source: None
 
     # -- the engine's side ------------------------------------------------------------------
     async def take(self) -> PollOrder | None:
@@ -223,6 +227,7 @@ class QueueFeed:
             late = time.time() - due
             log.info("[%s] crawl started%s (worker %s)", source,
                      f" {late:.0f} s late" if late > 30 else "", feed.id)
+            await asyncio.to_thread(feed.on_order, source)
             feed._hand(order)
             outcome = await asyncio.wrap_future(future)
             return {"status": outcome.status, "run_id": outcome.run_id}
@@ -251,20 +256,34 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
             timer.daemon = True
             timer.start()
 
-        def on_hup(signum: int, frame: FrameType | None) -> None:
+        def reload(why: str) -> None:
             # the same config as the schedulers' (new sources, new watches): running
             # polls keep the source they started with
             try:
                 fresh = load_config(config_path)
             except (ConfigError, OSError) as exc:
-                log.error("SIGHUP: the new config is invalid; keeping the old one: %s", exc)
+                log.error("%s: the new config is invalid; keeping the old one: %s", why, exc)
                 return
             if fresh.database != rt.config.database or fresh.queue != config.queue:
-                log.error("SIGHUP: a new database or queue needs a new worker; keeping "
-                          "the old config")
+                log.error("%s: a new database or queue needs a new worker; keeping the "
+                          "old config", why)
                 return
             rt.config = feed.outcomes.config = fresh
-            log.info("SIGHUP: config reloaded from %s", config_path)
+            log.info("%s: config reloaded from %s", why, config_path)
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            reload("SIGHUP")
+
+        def unknown(source: str) -> None:
+            # a scheduler with a newer config hands out a source this worker lacks: read
+            # the file again (if it changed) before the poll fails for want of it
+            stamp = config_path.stat().st_mtime_ns if config_path.exists() else 0
+            if rt.source(source) is None and stamp != feed.config_stamp:
+                feed.config_stamp = stamp
+                reload(f"[{source}] unknown source")
+
+        feed.config_stamp = config_path.stat().st_mtime_ns
+        feed.on_order = unknown
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)

@@ -216,13 +216,14 @@ def test_workers_and_the_scheduler_survive_a_database_restart(
                          f"to_timestamp({restarted})")
     assert {r["source"] for r in ok_after} == {f"site{i}" for i in range(6)}
     assert max(mailed_urls(cfg).values()) == 1
-    # a source added to the config reaches the scheduler and the worker with SIGHUP
+    # a source added to the config reaches the scheduler with SIGHUP, and the worker
+    # reads the file again when it is handed a source it does not know
     added = "".join(sites.sources_yaml("3s", 7).partition("  - name: site6")[1:])
     cfg.write_text(cfg.read_text() + added)
-    for proc in (scheduler, worker):
-        proc.proc.send_signal(signal.SIGHUP)
+    scheduler.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: any(r["status"] == "ok" for r in rows(
         url, "select status from runs where source = 'site6'")), 30, "the new source polled")
+    assert "[site6] unknown source: config reloaded" in worker.text()
     assert scheduler.stop() == 0
     assert worker.stop() == 0
     # one line when the database went away and one when it came back, not one per try
