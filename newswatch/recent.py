@@ -17,7 +17,7 @@ from config.models import Config
 from config.units import parse_duration
 from newswatch import tables
 from store.db import Store, utcnow
-from store.recent import Filters, recent
+from store.recent import Filters, mark_held, recent
 
 EXIT_OK, EXIT_USAGE = 0, 2
 FEED_ENTRIES = 100
@@ -45,6 +45,7 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_USAGE
     store = Store.shared(config.database)
     found = recent(store, Filters(watches=names, since=since), limit=args.limit)
+    mark_held(found, {w.name for w in config.watches if not w.enabled})
     tz = ZoneInfo(config.timezone)
     console = tables.console_for(sys.stdout)
     if not found:

@@ -35,7 +35,7 @@ from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
 from store import schema
 from store.db import Store
-from store.recent import Filters, count, match, recent
+from store.recent import Filters, count, mark_held, match, recent
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class View:
         self.env.globals.update(segments=segments, safe_url=safe_url, one_line=one_line,
                                 redact=self._recipient)
 
+    @property
+    def muted(self) -> set[str]:
+        return {w.name for w in self.config.watches if not w.enabled}
+
     def _when(self, value: datetime | None) -> str:
         return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -123,6 +127,7 @@ class View:
             number = 1
         total = count(self.store, filters)
         rows = recent(self.store, filters, limit=PAGE, offset=(number - 1) * PAGE)
+        mark_held(rows, self.muted)
         keep = {k: v for k, v in {"watch": watch, "source": source,
                                   "since": q.get("since"), "until": q.get("until")}.items()
                 if v}
@@ -144,6 +149,7 @@ class View:
             found = None
         if found is None:
             return self.page("missing", request, what="match")
+        mark_held([found], self.muted)
         by_field: dict[str, list[dict[str, Any]]] = {}
         for hit in found.hits:
             by_field.setdefault(str(hit.get("field")), []).append(hit)

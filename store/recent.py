@@ -29,7 +29,8 @@ class Recent:
     hits: list[dict[str, Any]]
     snippets: list[dict[str, Any]]
     duplicate_of: int | None
-    # recipient -> "sent", "pending", "failed", "waiting" (for its digest or its turn)
+    # recipient -> "sent", "pending", "failed", "waiting" (for its digest or its turn),
+    # or "held" (see mark_held)
     alerts: dict[str, str] = field(default_factory=dict)
 
 
@@ -93,6 +94,14 @@ def recent(store: Store, f: Filters = Filters(), limit: int = 50,
                     "waiting" if status is None else "pending" if status == "sending"
                     else status)
     return found
+
+
+def mark_held(rows: Sequence[Recent], muted: set[str]) -> Sequence[Recent]:
+    """Alerts of disabled watches that were waiting are held (not sent while it is)."""
+    for r in rows:
+        if r.watch in muted:
+            r.alerts = {k: "held" if v == "waiting" else v for k, v in r.alerts.items()}
+    return rows
 
 
 def match(store: Store, match_id: int) -> Recent | None:

@@ -7,6 +7,7 @@ retried after a 500, held as failed after a 4xx, never twice. And a watch with
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -149,3 +150,6 @@ def test_a_disabled_watch_sends_nothing_and_its_queued_alerts_are_held(
     assert not any("pakistan-crypto" in body["message"] for _, body in hook.posts)
     assert len(db_rows(cfg, "select id from outbox where email_id is null")) == 2
     assert "held (their watch is disabled)" in run_cli("status", config=cfg, env=ENV).stdout
+    listed = run_cli("recent", "--watch", "pakistan-crypto", config=cfg,
+                     env={**ENV, "COLUMNS": "200"}).stdout
+    assert re.search(r"json://127\.0\.0\.1:\d+/…: held", listed), listed
