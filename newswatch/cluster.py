@@ -89,6 +89,13 @@ def ensure_schema(engine: Engine) -> None:
         conn.exec_driver_sql(TABLES)
 
 
+def has_schema(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT to_regclass('newswatch_workers') IS NOT NULL "
+                                 "AND to_regclass('procrastinate_jobs') IS NOT NULL")
+                            ).scalar() is True
+
+
 @contextmanager
 def connection(engine: Engine) -> Iterator[Connection]:
     with engine.begin() as conn:

@@ -82,7 +82,10 @@ def cluster_status(config: Config, url: str, console: Any) -> None:
 
     engine = cluster.make_engine(url)
     try:
-        cluster.ensure_schema(engine)
+        if not cluster.has_schema(engine):  # status only reads: it creates nothing
+            console.print(f"queue at {cluster.where(url)}: no scheduler or worker has used "
+                          "it yet", markup=False)
+            return
         chief = cluster.leader(engine)
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)

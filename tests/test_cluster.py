@@ -234,3 +234,14 @@ def test_workers_and_the_scheduler_survive_a_database_restart(
     assert worker.text().count("cannot be reached") == 1, worker.text()[-3000:]
     assert worker.text().count("answers again") == 1
     assert "Traceback" not in said and "Traceback" not in worker.text()
+
+
+def test_status_of_a_queue_nobody_used_yet_creates_nothing(
+        postgres: Any, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    cfg = tmp_path / "newswatch.yaml"
+    cfg.write_text(f"database: {url}\nqueue: {url}\n", encoding="utf-8")
+    shown = run_cli("status", config=cfg)
+    assert shown.returncode == 0, shown.stderr
+    assert "no scheduler or worker has used it yet" in shown.stdout
+    assert rows(url, "select to_regclass('procrastinate_jobs') as t") == [{"t": None}]
