@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from alerts.render import matched_terms, one_line, safe_url, segments
+from alerts.render import first_snippet, matched_terms, one_line, safe_url
 from store.recent import Recent
 
 NS = "http://www.w3.org/2005/Atom"
@@ -72,9 +72,7 @@ def build(matches: Sequence[Recent], watch: str | None, self_url: str | None = N
         for term in matched_terms(m.hits):
             _add(entry, "category", term=one_line(term, 100), label="matched")
         _add(entry, "category", term=m.watch, label="watch")
-        summary = ""
-        for snippet in m.snippets[:1]:
-            summary = one_line("".join(text for text, _ in segments(snippet)), SUMMARY_MAX)
+        summary = first_snippet(m.snippets, SUMMARY_MAX)
         parts = [f"{one_line(m.source)}", f"matched: {', '.join(matched_terms(m.hits))}"]
         _add(entry, "summary", " · ".join(p for p in [summary, *parts] if p), type="text")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8")

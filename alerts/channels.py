@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerts.deliver import DeliveryError
-from alerts.render import AlertItem, one_line, safe_url, segments
+from alerts.render import AlertItem, first_snippet, one_line, safe_url
 from config.models import ENV_REF
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,8 @@ def is_channel(recipient: str) -> bool:
     return "://" in recipient
 
 
-def missing_variables(url: str) -> list[str]:
-    return [name for name in ENV_REF.findall(url) if not os.environ.get(name)]
-
-
 def expand(url: str) -> str:
-    missing = missing_variables(url)
+    missing = [name for name in ENV_REF.findall(url) if not os.environ.get(name)]
     if missing:
         raise DeliveryError(f"${missing[0]} is not set in the environment (needed by "
                             f"{redact(url)})")
@@ -46,13 +42,7 @@ def redact(url: str) -> str:
     """The URL as logs and `status` show it: its scheme and host, no token."""
     scheme, _, rest = url.partition("://")
     host = rest.split("/", 1)[0].rpartition("@")[2]
-    return f"{scheme}://{ENV_REF.sub(lambda m: m.group(0), host)}/…"
-
-
-def _snippet(item: AlertItem) -> str:
-    for snippet in item.snippets[:1]:
-        return one_line("".join(text for text, _ in segments(snippet)), SNIPPET_MAX)
-    return ""
+    return f"{scheme}://{host}/…"
 
 
 def render(items: Sequence[AlertItem], digest: str) -> bytes:
@@ -69,7 +59,7 @@ def render(items: Sequence[AlertItem], digest: str) -> bytes:
         for item in (i for i in items if i.watch == watch):
             headline = one_line(item.title, TITLE_MAX) or "(no title)"
             url = safe_url(item.url)
-            snippet = _snippet(item)
+            snippet = first_snippet(item.snippets, SNIPPET_MAX)
             markdown.append(f"- [{_md(headline)}]({url})" if url else f"- {_md(headline)}")
             markdown.append(f"  {_md(item.source)}" + (f": {_md(snippet)}" if snippet else ""))
             text.append(f"- {headline}")

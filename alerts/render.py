@@ -94,6 +94,13 @@ def segments(snippet: dict[str, Any]) -> list[tuple[str, bool]]:
     return [(t, hit) for t, hit in out if t]
 
 
+def first_snippet(snippets: Sequence[dict[str, Any]], limit: int) -> str:
+    """The first snippet as one line of plain text (for short messages and feeds)."""
+    if not snippets:
+        return ""
+    return one_line("".join(text for text, _ in segments(snippets[0])), limit)
+
+
 def matched_terms(hits: Sequence[dict[str, Any]]) -> list[str]:
     """The terms of a match's hit list, each once, in order."""
     return list(dict.fromkeys(str(h["term"]) for h in hits))

@@ -102,7 +102,7 @@ def _channel(value: object) -> object:
     finally:
         quiet.disabled = was
     if not known:
-        raise ValueError(f"{ENV_REF.sub(lambda m: m.group(0), value)!r}: apprise knows no "
+        raise ValueError(f"{value!r}: apprise knows no "
                          "such channel (see its list of supported services)")
     return value
 

@@ -7,17 +7,13 @@ times are the database's, so the machines' clocks need not agree."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-
-from store.db import worker_id
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +22,14 @@ QUEUE = "polls"
 SCHEDULER = "scheduler"  # the lease's name
 # an advisory lock key of our own: two processes starting at once create the schema once
 SCHEMA_LOCK = 0x6E777363
+# a scheduler's lease lasts this many heartbeats, and a worker silent for this many has
+# its polls taken over
+BEATS = 3
+
+
+def silence(heartbeat: float) -> float:
+    """Seconds without a heartbeat after which a scheduler or worker counts as gone."""
+    return BEATS * heartbeat
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS newswatch_leases (
@@ -51,10 +55,6 @@ CREATE TABLE IF NOT EXISTS newswatch_workers (
 def libpq_url(url: str) -> str:
     """The queue's SQLAlchemy URL (postgresql+psycopg://...) as psycopg takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def identity() -> str:
-    return worker_id()
 
 
 def make_app(url: str, **pool: Any) -> App:
@@ -96,12 +96,6 @@ def has_schema(engine: Engine) -> bool:
                             ).scalar() is True
 
 
-@contextmanager
-def connection(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        yield conn
-
-
 # -- the scheduler's lease ---------------------------------------------------------------
 _TAKE = text("""
 INSERT INTO newswatch_leases AS l (name, holder, host, pid, since, expires)
@@ -118,14 +112,14 @@ RETURNING holder
 def take_lease(engine: Engine, holder: str, ttl: float, name: str = SCHEDULER) -> bool:
     """Take or renew the lease `name` for `ttl` seconds; False while another holds it."""
     host, _, pid = holder.rpartition(":")
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         row = conn.execute(_TAKE, {"name": name, "holder": holder, "host": host,
                                    "pid": int(pid), "ttl": ttl}).first()
     return row is not None
 
 
 def release_lease(engine: Engine, holder: str, name: str = SCHEDULER) -> None:
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         conn.execute(text("DELETE FROM newswatch_leases WHERE name = :n AND holder = :h"),
                      {"n": name, "h": holder})
 
@@ -148,7 +142,7 @@ def leader(engine: Engine, name: str = SCHEDULER) -> Leader | None:
 # -- the register of workers ---------------------------------------------------------------
 def register_worker(engine: Engine, wid: str) -> None:
     host, _, pid = wid.rpartition(":")
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO newswatch_workers (id, host, pid) VALUES (:id, :host, :pid) "
             "ON CONFLICT (id) DO UPDATE SET heartbeat = now(), state = 'running'"),
@@ -156,14 +150,14 @@ def register_worker(engine: Engine, wid: str) -> None:
 
 
 def beat(engine: Engine, wid: str, queue_worker: int | None, state: str) -> None:
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         conn.execute(text("UPDATE newswatch_workers SET heartbeat = now(), "
                           "queue_worker = :q, state = :s WHERE id = :id"),
                      {"id": wid, "q": queue_worker, "s": state})
 
 
 def unregister_worker(engine: Engine, wid: str) -> None:
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         conn.execute(text("DELETE FROM newswatch_workers WHERE id = :id"), {"id": wid})
 
 
@@ -177,23 +171,24 @@ class WorkerRow:
     age: float  # seconds since its last heartbeat, by the database's clock
     state: str
     in_flight: int
+    queue_worker: int | None  # procrastinate's id of it
 
 
 def workers(engine: Engine) -> list[WorkerRow]:
     with engine.connect() as conn:
         rows = conn.execute(text("""
-            SELECT w.id, w.host, w.pid, w.started, w.heartbeat, w.state,
+            SELECT w.id, w.host, w.pid, w.started, w.heartbeat, w.state, w.queue_worker,
                    extract(epoch FROM now() - w.heartbeat) AS age,
                    (SELECT count(*) FROM procrastinate_jobs j
                      WHERE j.status = 'doing' AND j.worker_id = w.queue_worker) AS in_flight
               FROM newswatch_workers w ORDER BY w.host, w.pid""")).all()
     return [WorkerRow(r.id, r.host, r.pid, r.started, r.heartbeat, float(r.age), r.state,
-                      int(r.in_flight)) for r in rows]
+                      int(r.in_flight), r.queue_worker) for r in rows]
 
 
 def forget_workers(engine: Engine, older_than: float) -> list[str]:
     """Drop register entries of workers silent for `older_than` seconds."""
-    with connection(engine) as conn:
+    with engine.begin() as conn:
         rows = conn.execute(text(
             "DELETE FROM newswatch_workers WHERE heartbeat < now() - make_interval(secs => :s) "
             "RETURNING id"), {"s": older_than}).all()
@@ -211,23 +206,3 @@ def where(url: str) -> str:
     """host:port/dbname of a queue URL, for log lines (never its password)."""
     parsed = make_url(url)
     return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
-
-
-def why(exc: BaseException) -> str:
-    """An exception and its cause on one line."""
-    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper: the driver's own words
-    if isinstance(orig, BaseException):
-        return " ".join((str(orig).strip() or type(orig).__name__).split())[:300]
-    cause = exc.__cause__ or exc.__context__
-    said = str(exc).strip() or type(exc).__name__
-    if cause is not None and str(cause).strip() and str(cause).strip() not in said:
-        said += f": {str(cause).strip()}"
-    return " ".join(said.split())[:300]
-
-
-def queue_ids(engine: Engine) -> dict[int, str]:
-    """procrastinate's worker ids -> our workers' ids (host:pid)."""
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, queue_worker FROM newswatch_workers "
-                                 "WHERE queue_worker IS NOT NULL")).all()
-    return {int(r.queue_worker): str(r.id) for r in rows}

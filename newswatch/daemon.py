@@ -33,7 +33,7 @@ from alerts import outbox
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
-from newswatch.outcomes import Outcomes
+from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
 from spiders.poll import PollOrder
 from store.db import Store, utcnow
@@ -86,7 +86,6 @@ class Daemon:
         self.store = Store(config.database)
         self.stop = threading.Event()
         self.reload = threading.Event()
-        self.send_error: str | None = None  # the last sending problem logged
         self.outcomes = Outcomes(self.store, config)
         self.acting = False  # scheduling and sending: this daemon leads
         self.queue: PollQueue
@@ -152,27 +151,24 @@ class Daemon:
             made = outbox.compose(self.store, self.config)
             report = deliver(self.store, self.config.alerts)
         except OperationalError as exc:  # the database is away: one line, no traceback
-            self._send_trouble(f"sending waits: the database cannot be reached: "
-                               f"{' '.join(str(exc.orig or exc).split())[:300]}")
+            self.outcomes.troubles.report(
+                "send", f"sending waits: the database cannot be reached: {why(exc)}")
             return
         except Exception as exc:  # a failed job is never silent, nor repeated every 10 s
-            self._send_trouble(f"sending failed: {type(exc).__name__}: {exc}", trace=True)
+            self.outcomes.troubles.report("send", f"sending failed: {type(exc).__name__}: "
+                                                  f"{exc}", trace=True)
             return
         if report.errors:
-            self._send_trouble(f"emails not sent: {report.errors[-1]} ({report.retry} to "
-                               f"retry with backoff, {report.failed} failed for good; "
-                               "`newswatch status` lists them)")
-        elif report.sent and self.send_error is not None:
-            log.warning("sending works again: %d email(s) sent", report.sent)
-            self.send_error = None
-            self.outcomes.troubles.last.pop("send", None)
+            self.outcomes.troubles.report(
+                "send", f"emails not sent: {report.errors[-1]} ({report.retry} to retry with "
+                        f"backoff, {report.failed} failed for good; `newswatch status` lists "
+                        "them)")
+        elif report.sent:
+            self.outcomes.troubles.cleared("send", f"sending works again: {report.sent} "
+                                                   "email(s) sent")
         if made or report.sent or report.retry or report.failed:
             log.info("outbox: %d composed, %d sent, %d to retry, %d failed", len(made),
                      report.sent, report.retry, report.failed)
-
-    def _send_trouble(self, message: str, trace: bool = False) -> None:
-        self.outcomes.troubles.report("send", message, trace)
-        self.send_error = message
 
     # -- life cycle -------------------------------------------------------------------
     def _reload(self) -> None:

@@ -33,10 +33,11 @@ from procrastinate.worker import Worker
 from config.loader import ConfigError, load_config
 from config.models import Config
 from newswatch import cluster
-from newswatch.outcomes import Outcomes, Troubles
+from newswatch.outcomes import Outcomes, Troubles, why
+from newswatch.queue import LATE
 from spiders.poll import PollOrder, PollOutcome
 from spiders.runtime import Runtime
-from store.db import Store
+from store.db import Store, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class QueueFeed:
         assert config.queue is not None
         self.config = config
         self.url = config.queue
-        self.id = cluster.identity()
+        self.id = worker_id()
         self.outcomes = Outcomes(store, config)
         self.troubles = Troubles(log)
         self.engine = cluster.make_engine(self.url)
@@ -156,13 +157,13 @@ class QueueFeed:
                 pause = BACKOFF[min(failures, len(BACKOFF)) - 1]
                 self.troubles.report("queue", f"worker {self.id}: the queue at "
                                               f"{cluster.where(self.url)} failed: "
-                                              f"{cluster.why(exc)}; trying again every "
+                                              f"{why(exc)}; trying again every "
                                               f"{BACKOFF[0]:g}-{BACKOFF[-1]:g} s")
                 await self._pause(pause)
         try:
             await asyncio.to_thread(cluster.unregister_worker, self.engine, self.id)
         except Exception as exc:
-            log.warning("worker %s: could not leave the register: %s", self.id, cluster.why(exc))
+            log.warning("worker %s: could not leave the register: %s", self.id, why(exc))
 
     async def _pause(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -181,7 +182,8 @@ class QueueFeed:
                 concurrency=self.config.daemon.concurrent_sources,
                 install_signal_handlers=False, listen_notify=True,
                 fetch_job_polling_interval=max(1.0, heartbeat),
-                update_heartbeat_interval=heartbeat, stalled_worker_timeout=3 * heartbeat,
+                update_heartbeat_interval=heartbeat,
+                stalled_worker_timeout=cluster.silence(heartbeat),
                 delete_jobs="successful", shutdown_graceful_timeout=None)
             self.worker = worker
             beats = asyncio.create_task(self._beat(app, worker, heartbeat))
@@ -208,7 +210,7 @@ class QueueFeed:
             except Exception as exc:
                 self.troubles.report("beat", f"worker {self.id}: the queue's database at "
                                              f"{cluster.where(self.url)} cannot be reached: "
-                                             f"{cluster.why(exc)}; its running polls go on")
+                                             f"{why(exc)}; its running polls go on")
             else:
                 self.troubles.cleared("beat", f"worker {self.id}: the queue's database "
                                               "answers again")
@@ -226,7 +228,7 @@ class QueueFeed:
                 feed.futures[order.id] = future
             late = time.time() - due
             log.info("[%s] crawl started%s (worker %s)", source,
-                     f" {late:.0f} s late" if late > 30 else "", feed.id)
+                     f" {late:.0f} s late" if late > LATE else "", feed.id)
             await asyncio.to_thread(feed.on_order, source)
             feed._hand(order)
             outcome = await asyncio.wrap_future(future)

@@ -26,8 +26,9 @@ from procrastinate import App, exceptions, jobs
 
 from config.models import Config
 from newswatch import cluster
-from newswatch.outcomes import Outcomes, Troubles
+from newswatch.outcomes import Outcomes, Troubles, why
 from spiders.poll import PollOrder
+from store.db import worker_id
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ClusterQueue:
         self.url = config.queue
         self.outcomes = outcomes
         self.troubles = Troubles(log)
-        self.id = cluster.identity()
+        self.id = worker_id()
         self.engine = cluster.make_engine(self.url)
         self.app: App | None = None
         self.loop = asyncio.new_event_loop()
@@ -84,7 +85,7 @@ class ClusterQueue:
             with self.lock:  # queued on the next tick that reaches the queue
                 self.unsent[order.source] = order
             self.troubles.report("queue", f"polls cannot be queued at {cluster.where(self.url)}: "
-                                          f"{cluster.why(exc)}; kept and tried again")
+                                          f"{why(exc)}; kept and tried again")
             return True
         self.troubles.cleared("queue", "the queue takes polls again")
         log.info("[%s] poll queued", order.source)
@@ -110,7 +111,7 @@ class ClusterQueue:
         self.led = leading
         if leading:
             log.warning("scheduler %s now leads (lease of %g s, renewed every %g s)",
-                        self.id, 3 * self.heartbeat, self.heartbeat)
+                        self.id, cluster.silence(self.heartbeat), self.heartbeat)
         else:
             log.error("scheduler %s lost the lease (not renewed in time): standing by",
                       self.id)
@@ -129,7 +130,7 @@ class ClusterQueue:
                 log.info("scheduler %s: lease released", self.id)
             except Exception as exc:
                 log.warning("scheduler %s: the lease could not be released (it runs out "
-                            "by itself): %s", self.id, cluster.why(exc))
+                            "by itself): %s", self.id, why(exc))
         if self.app is not None:
             try:
                 self._call(self.app.close_async())
@@ -140,7 +141,7 @@ class ClusterQueue:
 
     # -- the lease -----------------------------------------------------------------------------
     def _renew(self, asked: float) -> None:
-        ttl = 3 * self.heartbeat
+        ttl = cluster.silence(self.heartbeat)
         try:
             if self.app is None:
                 cluster.ensure_schema(self.engine)
@@ -148,7 +149,7 @@ class ClusterQueue:
         except Exception as exc:
             self.troubles.report("lease", f"scheduler {self.id}: the queue's database at "
                                           f"{cluster.where(self.url)} cannot be reached: "
-                                          f"{cluster.why(exc)}; trying again every "
+                                          f"{why(exc)}; trying again every "
                                           f"{self.heartbeat:g} s")
             return  # a leader keeps acting only until its lease would run out
         self.troubles.cleared("lease", f"scheduler {self.id}: the queue's database answers "
@@ -165,7 +166,7 @@ class ClusterQueue:
             self._call(_open(app))
         except Exception as exc:
             self.troubles.report("queue", f"the queue at {cluster.where(self.url)} cannot be "
-                                          f"opened: {cluster.why(exc)}")
+                                          f"opened: {why(exc)}")
             return
         self.app = app
 
@@ -183,27 +184,26 @@ class ClusterQueue:
             self._call(self._recover_async())
             cluster.forget_workers(self.engine, older_than=max(300.0, 30 * self.heartbeat))
         except Exception as exc:
-            self.troubles.report("recover", f"lost polls cannot be looked for: {cluster.why(exc)}")
+            self.troubles.report("recover", f"lost polls cannot be looked for: {why(exc)}")
 
     async def _recover_async(self) -> None:
         assert self.app is not None
         manager = self.app.job_manager
-        silent = 3 * self.heartbeat
+        silent = cluster.silence(self.heartbeat)
         stalled = await manager.get_stalled_jobs(queue=cluster.QUEUE, task_name=cluster.TASK,
                                                  seconds_since_heartbeat=silent)
         if not stalled:
             return
-        names = {w.id: w for w in await asyncio.to_thread(cluster.workers, self.engine)}
-        by_queue_id = await asyncio.to_thread(cluster.queue_ids, self.engine)
+        register = await asyncio.to_thread(cluster.workers, self.engine)
+        by_queue_id = {w.queue_worker: w for w in register if w.queue_worker is not None}
         for job in stalled:
             source = str(job.task_kwargs.get("source"))
             due = job.task_kwargs.get("due")
             due = float(due) if isinstance(due, int | float) else time.time()
-            who = by_queue_id.get(job.worker_id or -1, "a worker")
-            age = names[who].age if who in names else None
-            message = (f"{'worker ' + who if who != 'a worker' else who} stopped answering"
-                       + (f" (last heartbeat {age:.0f} s ago)" if age is not None else "")
-                       + "; polled again")
+            gone = by_queue_id.get(job.worker_id) if job.worker_id is not None else None
+            message = (f"worker {gone.id} stopped answering (last heartbeat {gone.age:.0f} s "
+                       "ago); polled again" if gone else
+                       "a worker stopped answering; polled again")
             order = PollOrder(source, due)
             await asyncio.to_thread(self.outcomes.lost, order, None, message, "failed")
             # the job fails and a new poll is queued (not the job retried: a firing

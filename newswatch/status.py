@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from alerts import channels, health, outbox
 from config.models import Config
 from newswatch import tables
+from newswatch.outcomes import why
 from store import schema
 from store.db import Store, utcnow
 
@@ -90,7 +91,7 @@ def cluster_status(config: Config, url: str, console: Any) -> None:
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)
     except Exception as exc:
-        console.print(f"queue at {cluster.where(url)}: cannot be read: {cluster.why(exc)}",
+        console.print(f"queue at {cluster.where(url)}: cannot be read: {why(exc)}",
                       markup=False, soft_wrap=True)
         return
     finally:
@@ -108,7 +109,8 @@ def cluster_status(config: Config, url: str, console: Any) -> None:
         numeric_from=3)
     for w in rows:
         # as the leader sees it: three missed heartbeats and its polls are taken over
-        state = w.state if w.age < 3 * config.daemon.heartbeat.total_seconds() else "silent"
+        silent = cluster.silence(config.daemon.heartbeat.total_seconds())
+        state = w.state if w.age < silent else "silent"
         table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
                       f"{w.started:%Y-%m-%d %H:%M}")
     console.print(table)

@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -162,8 +164,6 @@ class View:
         return self.page("sources", request, sources=rows)
 
     async def outbox(self, request: Request) -> Response:
-        from sqlalchemy import select
-
         e = schema.emails
         with self.store.reader.connect() as conn:
             rows = conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.status,
@@ -235,8 +235,6 @@ class Server(uvicorn.Server):
 
 
 def cmd_web(args: Any, config: Config, path: Path) -> int:
-    import sys
-
     try:
         token = token_for(config, args.host)
     except WebError as exc:

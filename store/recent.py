@@ -107,10 +107,3 @@ def mark_held(rows: Sequence[Recent], muted: set[str]) -> Sequence[Recent]:
 def match(store: Store, match_id: int) -> Recent | None:
     found = recent(store, Filters(ids=[match_id]), limit=1)
     return found[0] if found else None
-
-
-def article_text(store: Store, article_id: int) -> dict[str, Any] | None:
-    a = schema.articles
-    with store.reader.connect() as conn:
-        row = conn.execute(select(a).where(a.c.id == article_id)).mappings().first()
-    return dict(row) if row else None
