@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from alerts import outbox
 from config.models import Alerts, Smtp
+from config.private import FILE_MODE, private_dir
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,8 @@ class MaildirTransport:
     def __enter__(self) -> MaildirTransport:
         try:
             # Maildir(create=True) skips tmp/new/cur when the folder exists already
-            for sub in ("tmp", "new", "cur"):
-                (Path(self.path) / sub).mkdir(parents=True, exist_ok=True)
+            for sub in ("", "tmp", "new", "cur"):
+                private_dir(Path(self.path) / sub)
             self.box = mailbox.Maildir(self.path, create=True)
         except OSError as exc:
             raise DeliveryError(f"maildir {self.path}: {exc}", connection=True) from exc
@@ -154,7 +155,9 @@ class MaildirTransport:
     def send(self, sender: str, recipient: str, mime: bytes) -> None:
         assert self.box is not None
         try:
-            self.box.add(mime)
+            key = self.box.add(mime)
+            # Maildir writes with the umask's mode; the alerts say what the desk watches
+            os.chmod(Path(self.path) / "new" / key, FILE_MODE)
         except OSError as exc:
             raise DeliveryError(f"maildir {self.path}: {exc}", connection=True) from exc
 

@@ -171,7 +171,8 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
     if not isinstance(tree, CommentedMap):
         raise ConfigError([ConfigIssue(file, 1, "", "the config must be a YAML mapping")])
     issues = _duplicates(tree, file) + _query_issues(tree, file)
-    context = {"base_dir": base_dir if base_dir is not None else Path(file).resolve().parent}
+    context = {"base_dir": base_dir if base_dir is not None else Path(file).resolve().parent,
+               "environment": environment}
     try:
         config = Config.model_validate(_plain(tree), context=context)
     except ValidationError as exc:

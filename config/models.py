@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic.json_schema import GenerateJsonSchema
 
+from config.private import mask_url
 from config.units import format_duration, parse_duration, parse_size
 from rules.query import QueryError, parse_syntax, parse_term
 
@@ -341,6 +343,18 @@ class Web(Strict):
     token_env: str = Field("NEWSWATCH_WEB_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _from_environment(value: str, info: ValidationInfo) -> str:
+    """`${NAME}` parts of a database or queue URL read from the environment, so that the
+    YAML need not hold the password (kept as written when only the syntax is checked)."""
+    if not (info.context or {}).get("environment", True):
+        return value
+    missing = sorted({name for name in ENV_REF.findall(value) if name not in os.environ})
+    if missing:
+        raise ValueError(", ".join(f"${{{name}}}" for name in missing)
+                         + " is not set in the environment")
+    return ENV_REF.sub(lambda m: os.environ[m.group(1)], value)
+
+
 class Config(Strict):
     """The whole newswatch.yaml."""
 
@@ -360,18 +374,20 @@ class Config(Strict):
 
     @field_validator("queue")
     @classmethod
-    def _queue(cls, value: str | None) -> str | None:
+    def _queue(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        value = _from_environment(value, info)
         scheme, sep, rest = value.partition("://")
         if scheme in ("postgres", "postgresql", "postgresql+psycopg") and sep and rest:
             return f"postgresql+psycopg://{rest}"
-        raise ValueError(f"queue {value!r}: give a PostgreSQL URL "
+        raise ValueError(f"queue {mask_url(value)!r}: give a PostgreSQL URL "
                          "(postgresql://user@host/dbname); it may be the database's own")
 
     @field_validator("database")
     @classmethod
     def _database(cls, value: str, info: ValidationInfo) -> str:
+        value = _from_environment(value, info)
         scheme, sep, rest = value.partition("://")
         if sep:
             # the spellings Heroku, libpq and docs use; SQLAlchemy knows neither by itself

@@ -21,6 +21,7 @@ from rich.console import Console
 from alerts.channels import is_channel, redact
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
+from config.private import append_private, mask_url, private_dir
 from config.units import format_duration
 from newswatch import __version__, explain, mail, recent, status, tables
 from store.db import Store
@@ -37,7 +38,9 @@ def _load(path: Path) -> Config:
 def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
     out.print(f"config {path}: OK")
-    out.print(f"database: {config.database}")
+    out.print(f"database: {mask_url(config.database)}")
+    if config.queue is not None:
+        out.print(f"queue: {mask_url(config.queue)}")
     out.print(f"timezone: {config.timezone}")
     for src in config.sources:
         opts = src.crawl(config.crawl)
@@ -250,10 +253,9 @@ def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:
         report = error_log()
         where = f"-v prints it here; the full report is in {report}"
         try:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            with report.open("a", encoding="utf-8") as out:
-                out.write(f"--- {datetime.now(UTC).isoformat()} newswatch "
-                          f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+            private_dir(report.parent)
+            append_private(report, f"--- {datetime.now(UTC).isoformat()} newswatch "
+                                   f"{' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
         except OSError:
             where = "-v prints the full report"
         print(f"newswatch: unexpected error: {type(exc).__name__}: {exc} ({where})",

@@ -33,6 +33,7 @@ from alerts import outbox
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
+from config.private import mask_url, write_private
 from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
 from spiders.poll import PollOrder
@@ -82,7 +83,7 @@ class Daemon:
         # a broken edit waits for SIGHUP (and is refused there); same folder, so relative
         # paths inside it mean the same
         self.snapshot = config_path.resolve().parent / f".{config_path.name}.running"
-        self.snapshot.write_text(config_path.read_text(encoding="utf-8"), encoding="utf-8")
+        write_private(self.snapshot, config_path.read_text(encoding="utf-8"))
         self.store = Store(config.database)
         self.stop = threading.Event()
         self.reload = threading.Event()
@@ -181,7 +182,7 @@ class Daemon:
             return
         self.config = config
         self.outcomes.config = config
-        self.snapshot.write_text(text, encoding="utf-8")
+        write_private(self.snapshot, text)
         if self.acting:
             self.schedule()
         self.queue.reload(config)
@@ -241,7 +242,7 @@ def run_daemon(config_path: Path) -> int:
     if handle is None:
         holder = path.read_text().strip() if path.exists() else "?"
         print(f"newswatch: another daemon (pid {holder}) is already running on "
-              f"{config.database}; stop it first (lock: {path})", file=sys.stderr)
+              f"{mask_url(config.database)}; stop it first (lock: {path})", file=sys.stderr)
         return EXIT_REFUSED
     try:
         return Daemon(config_path, config).run()

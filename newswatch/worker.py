@@ -22,6 +22,7 @@ from typing import Any
 
 from config.loader import ConfigError, load_config
 from config.models import Config
+from config.private import mask_url
 from spiders.poll import PollOrder, PollOutcome
 from spiders.runtime import Runtime
 
@@ -81,7 +82,7 @@ class StdioFeed:
         if self.runtime is not None:
             if config.database != self.runtime.config.database:
                 log.error("worker: a new database needs a new worker; keeping %s",
-                          self.runtime.config.database)
+                          mask_url(self.runtime.config.database))
                 return
             self.runtime.config = config
         log.info("worker: config reloaded from %s", self.config_path)

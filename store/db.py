@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from config.private import private_dir, touch_private
 from rules.matcher import Match
 from store import schema
 from store.matches import Route, StoryIndex, add_matches
@@ -58,7 +59,8 @@ def make_engine(url: str, writer: bool = True) -> Engine:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
         return engine
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(parsed.database).parent)
+        touch_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
