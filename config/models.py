@@ -338,9 +338,25 @@ class Daemon(Strict):
 
 
 class Web(Strict):
-    """`newswatch web`: off 127.0.0.1 it needs the token in this environment variable."""
+    """`newswatch web`: its token (from this environment variable, else one it makes and
+    keeps in the state folder), the Host names it answers to besides its own address
+    and localhost (a reverse proxy's), and when its session cookie is marked Secure."""
 
     token_env: str = Field("NEWSWATCH_WEB_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]+$")]] = []
+    https: bool = False  # served to browsers over HTTPS (by a proxy): Secure cookies
+    # proxies whose X-Forwarded-Proto / X-Forwarded-For headers are believed
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
 
 def _from_environment(value: str, info: ValidationInfo) -> str:

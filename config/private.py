@@ -27,6 +27,13 @@ def mask_url(url: str) -> str:
         return _USERINFO.sub(r"\g<scheme>\g<user>:***@", url)
 
 
+def state_dir() -> Path:
+    """Where newswatch keeps its own state (the web view's token, error reports):
+    $XDG_STATE_HOME/newswatch, else ~/.local/state/newswatch."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "newswatch"
+
+
 def private_dir(path: Path) -> Path:
     """A folder only its owner can enter; an existing one keeps its mode (the user may
     have shared it on purpose), a new one (and its new parents' last level) is 0700."""

@@ -21,7 +21,7 @@ from rich.console import Console
 from alerts.channels import is_channel, redact
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
-from config.private import append_private, mask_url, private_dir
+from config.private import append_private, mask_url, private_dir, state_dir
 from config.units import format_duration
 from newswatch import __version__, explain, mail, recent, status, tables
 from store.db import Store
@@ -163,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=status.cmd_status)
     recent.add_commands(add)
     p = add("web", "a read-only web view of matches, sources and the outbox")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address (default 127.0.0.1; any other needs web.token_env's token)")
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    p.add_argument("--no-token", action="store_true",
+                   help="no token (127.0.0.1 only): anyone who can reach it reads it")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=_web)
     p = sub.add_parser("schema", help="print the JSON Schema of the config file (for editors)")
@@ -228,8 +229,7 @@ class _QueueNoise(logging.Filter):
 
 def error_log() -> Path:
     """Where an unexpected error's full report goes."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "newswatch" / "error.log"
+    return state_dir() / "error.log"
 
 
 def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:

@@ -22,6 +22,7 @@ from spiders.board import run_counts
 from spiders.kinds import EngineSpider
 from spiders.loader import ConfigSpiderLoader
 from spiders.runtime import ListFeed, Runtime
+from spiders.safety import Approvals
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None
         settings.set("NEWSWATCH_RUNTIME", rt, priority="cmdline")
         settings.set("NEWSWATCH_DRY_RUN", rt.dry_run, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    # one record for the resolver and the address guard of this process's engine
+    settings.set("NEWSWATCH_ADDRESSES", Approvals(), priority="cmdline")
     for key, value in extra.items():
         settings.set(key, value, priority="cmdline")
     return settings

@@ -3,17 +3,16 @@ under Starlette, served by uvicorn: recent matches per watch (filtered by watch,
 and date, a page at a time), an article with why it matched, the sources with their
 health and last runs, the outbox, and the Atom feeds. It writes nothing.
 
-On 127.0.0.1 it is open; on any other address it needs a token, read from the
-environment variable `web.token_env` names, or it refuses to start. Every scraped
-string is escaped (autoescape), and the Content-Security-Policy lets a page load
-nothing from anywhere: its style is inline, it has no scripts."""
+Every address needs the token and answers only to its own Host names
+(newswatch/webauth.py). Database work runs in Starlette's thread pool (plain `def`
+endpoints), so one slow query does not hold up the other requests. Every scraped string
+is escaped (autoescape), and the Content-Security-Policy lets a page load nothing from
+anywhere: its style is inline, it has no scripts."""
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -29,12 +28,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
+from newswatch.webauth import Access, WebError, token_for
 from store import schema
 from store.db import Store
 from store.recent import Filters, count, mark_held, match, recent
@@ -42,31 +42,12 @@ from store.recent import Filters, count, mark_held, match, recent
 log = logging.getLogger(__name__)
 
 PAGE = 50
-OPEN_HOSTS = ("127.0.0.1",)
-COOKIE = "newswatch_token"
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
-
-class WebError(Exception):
-    """Why the web view will not start."""
-
-
-def token_for(config: Config, host: str) -> str | None:
-    """None on 127.0.0.1; elsewhere the token, or WebError if there is none."""
-    if host in OPEN_HOSTS:
-        return None
-    name = config.web.token_env
-    value = os.environ.get(name, "")
-    if len(value) < 16:
-        raise WebError(f"on {host} (not 127.0.0.1) the web view needs a token: set "
-                       f"${name} to a secret of at least 16 characters (web.token_env "
-                       "names the variable), or serve on 127.0.0.1")
-    return value
 
 
 def _date(value: str | None) -> datetime | None:
@@ -79,9 +60,9 @@ def _date(value: str | None) -> datetime | None:
 
 
 class View:
-    def __init__(self, config: Config, token: str | None):
+    def __init__(self, config: Config, access: Access):
         self.config = config
-        self.token = token
+        self.access = access
         self.store = Store.shared(config.database)
         self.tz = ZoneInfo(config.timezone)
         self.env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -89,7 +70,7 @@ class View:
                                                             default_for_string=True))
         self.env.filters["when"] = self._when
         self.env.globals.update(segments=segments, safe_url=safe_url, one_line=one_line,
-                                redact=self._recipient)
+                                redact=self._recipient, feed_url=access.feed_url)
 
     @property
     def muted(self) -> set[str]:
@@ -107,16 +88,8 @@ class View:
             request_path=request.url.path, tz=self.config.timezone, **context)
         return HTMLResponse(body, headers=HEADERS)
 
-    # -- access ------------------------------------------------------------------------
-    def allowed(self, request: Request) -> bool:
-        if self.token is None:
-            return True
-        given = (request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-                 or request.cookies.get(COOKIE, "") or request.query_params.get("token", ""))
-        return hmac.compare_digest(given.encode(), self.token.encode())
-
     # -- pages -------------------------------------------------------------------------
-    async def matches(self, request: Request) -> Response:
+    def matches(self, request: Request) -> Response:
         q = request.query_params
         watch = q.get("watch") or None
         source = q.get("source") or None
@@ -144,7 +117,7 @@ class View:
                          sources=[s.name for s in self.config.sources],
                          terms=matched_terms)
 
-    async def article(self, request: Request) -> Response:
+    def article(self, request: Request) -> Response:
         try:
             found = match(self.store, int(request.path_params["id"]))
         except ValueError:
@@ -157,13 +130,13 @@ class View:
             by_field.setdefault(str(hit.get("field")), []).append(hit)
         return self.page("article", request, m=found, by_field=by_field)
 
-    async def sources(self, request: Request) -> Response:
+    def sources(self, request: Request) -> Response:
         states = health.states(self.store)
         rows = [{"name": s.name, "health": states.get(s.name, ("healthy", None)),
                  "runs": self.store.runs(s.name, limit=10)} for s in self.config.sources]
         return self.page("sources", request, sources=rows)
 
-    async def outbox(self, request: Request) -> Response:
+    def outbox(self, request: Request) -> Response:
         e = schema.emails
         with self.store.reader.connect() as conn:
             rows = conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.status,
@@ -173,35 +146,28 @@ class View:
         return self.page("outbox", request, rows=rows,
                          counts=outbox.counts(self.store, muted))
 
-    async def feed(self, request: Request) -> Response:
+    def feed(self, request: Request) -> Response:
         name = request.path_params["name"]
         known = {w.name for w in self.config.watches}
         if name != "all" and name not in known:
             return Response("no such watch\n", status_code=404, media_type="text/plain")
         watch = None if name == "all" else name
         rows = recent(self.store, Filters(watches=[watch] if watch else []), limit=100)
-        body = atom.build(rows, watch, self_url=str(request.url.replace(query="")),
+        body = atom.build(rows, watch, self_url=str(request.url),
                           site_url=str(request.url_for("matches")))
         return Response(body, media_type="application/atom+xml", headers=HEADERS)
 
 
-def make_app(config: Config, token: str | None) -> Starlette:
-    view = View(config, token)
+def make_app(config: Config, access: Access) -> Starlette:
+    view = View(config, access)
 
     async def guard(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            request = Request(scope, receive)
-            if not view.allowed(request):
-                await Response("a token is needed (Authorization: Bearer ..., or "
-                               "?token=...)\n", status_code=401,
-                               media_type="text/plain")(scope, receive, send)
-                return
-            if view.token is not None and "token" in request.query_params:
-                # once given in a link, kept in a cookie and taken out of the address
-                clean = request.url.remove_query_params("token")
-                response = RedirectResponse(str(clean), status_code=303)
-                response.set_cookie(COOKIE, view.token, httponly=True, samesite="strict")
-                await response(scope, receive, send)
+            refused = access.refuse(Request(scope, receive))
+            if refused is not None:
+                for name, value in HEADERS.items():
+                    refused.headers[name] = value
+                await refused(scope, receive, send)
                 return
         await app(scope, receive, send)
 
@@ -236,14 +202,27 @@ class Server(uvicorn.Server):
 
 def cmd_web(args: Any, config: Config, path: Path) -> int:
     try:
-        token = token_for(config, args.host)
+        token = token_for(config, args.host, args.no_token)
     except WebError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
         return 2
-    app = make_app(config, token)
-    log.warning("web view on http://%s:%d/%s", args.host, args.port,
-                " (token required)" if token else "")
+    access = Access(config, args.host, token)
+    app = make_app(config, access)
+    base = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}"
+    if token is None:
+        print(f"newswatch web: {base}/ (--no-token: open to everyone who can reach "
+              f"{args.host}:{args.port})", flush=True)
+    elif token.origin == "env":
+        print(f"newswatch web: {base}/ (log in at {base}/login?token=TOKEN with the token "
+              f"in {token.where}, or send it as Authorization: Bearer TOKEN)", flush=True)
+    else:  # like Jupyter: the link that logs this browser in (a cookie; the URL is left)
+        made = "made and kept" if token.origin == "new" else "kept"
+        print(f"newswatch web: {base}/ (its token is {made} in {token.where})\n"
+              f"log in: {base}/login?token={token.value}", flush=True)
+    proxies = config.web.trusted_proxies
     server = Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
-                                    access_log=False, server_header=False))
+                                    access_log=False, server_header=False,
+                                    proxy_headers=bool(proxies),
+                                    forwarded_allow_ips=proxies or None))
     server.run()
     return 0 if server.started else 1

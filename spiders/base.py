@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -27,7 +26,7 @@ from spiders.links import (
     Link,
 )
 from spiders.poll import POLL, Poll, poll_of
-from spiders.safety import AddressPolicy, ForbiddenAddress
+from spiders.safety import ForbiddenAddress
 from spiders.urls import registered_domain, url_key
 
 log = logging.getLogger(__name__)
@@ -159,10 +158,6 @@ class SpiderBase(scrapy.Spider):
             if follow and not any(host == d or host.endswith("." + d) for d in domains):
                 poll.count("offsite")
                 continue
-            if poll.options.allow_private is not False:
-                # the resolver must know this host may resolve to the allowed networks
-                AddressPolicy.register([urlsplit(link.url).hostname or ""],
-                                       poll.options.allow_private)
             if key in poll.seen:
                 continue
             poll.seen.add(key)

@@ -10,7 +10,6 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -19,7 +18,6 @@ from scrapy.utils.asyncio import CallLaterResult, call_later
 from config.units import format_duration
 from spiders.poll import Poll, PollOrder, PollOutcome
 from spiders.runtime import Runtime, runtime
-from spiders.safety import AddressPolicy
 from store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,10 +40,6 @@ def run_status(counts: Mapping[str, int]) -> str:
     if counts.get("listings", 0) and counts.get("listing_ok", 0) <= 0:
         return "failed"
     return "ok"
-
-
-def _hosts(poll: Poll) -> set[str]:
-    return {urlsplit(u).hostname or "" for u in poll.source.start_urls()}
 
 
 class PollBoard:
@@ -89,7 +83,6 @@ class PollBoard:
         poll = Poll(order, source, source.crawl(self.rt.config.crawl),
                     deadline=time.monotonic() + limit.total_seconds(), on_idle=self._idle)
         poll.started = utcnow()
-        AddressPolicy.register(_hosts(poll), poll.options.allow_private)
         if self.store is not None:
             poll.run_id = self.store.start_run(source.name)
         self.polls[order.id] = poll

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.http import Response
@@ -16,7 +15,7 @@ from twisted.python.failure import Failure
 from config.models import Config, Source
 from spiders.base import header_charset
 from spiders.loader import crawl_settings
-from spiders.safety import AddressPolicy, Allowance
+from spiders.safety import Allowance
 from spiders.urls import registered_domain
 
 _PHRASES = {s.value for s in HTTPStatus}
@@ -38,7 +37,6 @@ class PageSpider(Spider):
     result: ClassVar[dict[str, Any]]
 
     async def start(self) -> AsyncIterator[Request]:
-        AddressPolicy.register([urlsplit(self.url).hostname or ""], self.allow_private)
         yield Request(self.url, callback=self.got, errback=self.failed, dont_filter=True)
 
     def got(self, response: Response) -> None:

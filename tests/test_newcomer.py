@@ -47,8 +47,17 @@ def fresh_copy(dest: Path) -> Path:
     return dest
 
 
+def newcomer_env(cwd: Path) -> dict[str, str]:
+    """The test's environment as a new user's: no virtualenv active, and a state folder
+    of their own (no web token from an earlier run)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "NEWSWATCH_WEB_TOKEN")}
+    env["XDG_STATE_HOME"] = str(cwd.parent / "state")
+    return env
+
+
 def sh(line: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env = newcomer_env(cwd)
     env["COLUMNS"] = "80"
     return subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env, stdin=subprocess.DEVNULL)
@@ -110,7 +119,7 @@ def check_web(repo: Path, line: str, titles: list[str]) -> None:
     does not fail the test), its printed address opened, then Ctrl-C."""
     port = free_port()
     log = repo / "web.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env = newcomer_env(repo)
     proc = subprocess.Popen(["bash", "-c", f"exec {line} --port {port}"], cwd=repo,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -119,14 +128,14 @@ def check_web(repo: Path, line: str, titles: list[str]) -> None:
 
         def address() -> bool:
             assert proc.poll() is None, log.read_text()
-            found = re.search(r"http://\S+", log.read_text())
+            found = re.search(r"log in: (http://\S+)", log.read_text())
             if found:
-                seen["url"] = found.group(0)
+                seen["url"] = found.group(1)
             return found is not None
 
         wait_for(address, 60, "the web view to print its address")
         url = seen["url"]
-        assert f":{port}/" in url, log.read_text()
+        assert f":{port}/login?token=" in url, log.read_text()
 
         def answers() -> bool:
             seen["page"] = _get(url) or ""
@@ -144,8 +153,10 @@ def check_web(repo: Path, line: str, titles: list[str]) -> None:
 
 
 def _get(url: str) -> str | None:
+    """The page a browser shows for the login link: it keeps the cookie the link sets."""
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with browser.open(url, timeout=5) as response:
             return str(response.read().decode("utf-8"))
     except OSError:
         return None

@@ -39,17 +39,33 @@ def chromium() -> str:
     return found
 
 
+TOKEN = "test-token-of-the-web-view-0123"
+
+
 class Web:
+    """`newswatch web` on a free port, with the test token (or `env`'s) and a state folder
+    of its own beside the config."""
+
     def __init__(self, config: Path, host: str = "127.0.0.1",
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, *args: str):
         self.port = free_port()
         self.base = f"http://{host}:{self.port}"
         self.log = config.parent / "web.log"
+        self.out = config.parent / "web.out"
+        env = {"NEWSWATCH_WEB_TOKEN": TOKEN, "XDG_STATE_HOME": str(config.parent / "state"),
+               **(env or {})}
+        self.token = env["NEWSWATCH_WEB_TOKEN"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "newswatch.cli", "web", "-c", str(config), "--host", host,
-             "--port", str(self.port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w"), env={**os.environ, **(env or {})},
+             "--port", str(self.port), *args], cwd=ROOT, stdout=self.out.open("w"),
+            stderr=self.log.open("w"), env={**os.environ, **env},
             start_new_session=True)
+
+    def open(self, path: str, **headers: str) -> Any:
+        """GET with the token as a Bearer header (as a script or Prometheus would)."""
+        return urllib.request.urlopen(urllib.request.Request(
+            self.base + path, headers={"Authorization": f"Bearer {self.token}", **headers}),
+            timeout=5)
 
     def up(self) -> Web:
         def answers() -> bool:
@@ -96,7 +112,8 @@ def test_the_pages_in_a_headless_browser(crawled: Path, tmp_path: Path) -> None:
             outside: list[str] = []
             page.on("request", lambda r: outside.append(r.url)
                     if not r.url.startswith(web.base) else None)
-            page.goto(web.base + "/")
+            page.goto(f"{web.base}/login?token={TOKEN}")  # the link `web` prints
+            assert page.url == web.base + "/"  # the token left the address at once
             assert page.title() == "newswatch: all watches"
             rows = page.locator("tr.match")
             assert rows.count() == 5  # 4 matches of the fixture site, and the hostile one
@@ -125,6 +142,9 @@ def test_the_pages_in_a_headless_browser(crawled: Path, tmp_path: Path) -> None:
             assert "sent" in page.locator("#counts").inner_text()
             # a phone's width
             phone = browser.new_page(viewport={"width": 375, "height": 800})
+            phone.goto(web.base + "/?watch=councils")  # a new browser: no cookie yet
+            assert "needs its token" in phone.locator("body").inner_text()
+            phone.goto(f"{web.base}/login?token={TOKEN}")
             phone.goto(web.base + "/?watch=councils")
             assert phone.locator("tr.match").count() == 2
             if os.environ.get("NEWSWATCH_SCREENSHOTS"):
@@ -141,7 +161,7 @@ def test_filters_paging_and_feeds_over_http(crawled: Path) -> None:
     web = Web(crawled).up()
     try:
         def get(path: str) -> tuple[int, str, Any]:
-            with urllib.request.urlopen(web.base + path, timeout=5) as r:
+            with web.open(path) as r:
                 return r.status, r.read().decode(), r.headers
 
         status, body, headers = get("/?source=daily&since=2000-01-01")
@@ -161,27 +181,36 @@ def test_filters_paging_and_feeds_over_http(crawled: Path) -> None:
         assert web.stop() == 0
 
 
-def test_off_loopback_a_token_is_required(crawled: Path) -> None:
-    refused = Web(crawled, host="127.0.0.2", env={"NEWSWATCH_WEB_TOKEN": ""})
-    assert refused.proc.wait(timeout=30) == 2
-    assert "needs a token" in refused.log.read_text()
-    token = "a-long-enough-secret-token"
-    web = Web(crawled, host="127.0.0.2", env={"NEWSWATCH_WEB_TOKEN": token}).up()
+def test_a_token_on_every_address(crawled: Path) -> None:
+    # no token in the environment: one is made, kept owner-only, printed as a login link
+    web = Web(crawled, "127.0.0.2", {"NEWSWATCH_WEB_TOKEN": ""}).up()
     try:
+        kept = crawled.parent / "state" / "newswatch" / "web-token"
+        token = kept.read_text().strip()
+        assert len(token) >= 32 and kept.stat().st_mode & 0o077 == 0
+        assert f"log in: {web.base}/login?token={token}" in web.out.read_text()
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(web.base + "/", timeout=5)
         assert err.value.code == 401
-        request = urllib.request.Request(web.base + "/",
-                                         headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=5) as r:
+        web.token = token
+        with web.open("/") as r:
             assert r.status == 200 and "All watches" in r.read().decode()
+        web.token = "wrong-token-wrong-token"
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(urllib.request.Request(
-                web.base + "/", headers={"Authorization": "Bearer wrong-token-wrong"}),
-                timeout=5)
+            web.open("/")
         assert err.value.code == 401
     finally:
         assert web.stop() == 0
+    # the next start keeps the same token
+    again = Web(crawled, "127.0.0.2", {"NEWSWATCH_WEB_TOKEN": ""}).up()
+    try:
+        assert f"login?token={token}" in again.out.read_text()
+    finally:
+        assert again.stop() == 0
+    # --no-token: on 127.0.0.1 only
+    refused = Web(crawled, "127.0.0.2", None, "--no-token")
+    assert refused.proc.wait(timeout=30) == 2
+    assert "--no-token is allowed on 127.0.0.1 only" in refused.log.read_text()
 
 
 def test_paging_through_many_matches(tmp_path: Path) -> None:
@@ -198,7 +227,7 @@ def test_paging_through_many_matches(tmp_path: Path) -> None:
     web = Web(cfg).up()
     try:
         def titles(path: str) -> list[str]:
-            with urllib.request.urlopen(web.base + path, timeout=5) as r:
+            with web.open(path) as r:
                 body = r.read().decode()
             return re.findall(r'class="title">Story (\d+) ', body)
 
@@ -206,7 +235,7 @@ def test_paging_through_many_matches(tmp_path: Path) -> None:
         assert [len(p) for p in pages] == [50, 50, 20]
         numbers = [int(t) for p in pages for t in p]
         assert numbers == sorted(numbers) and len(set(numbers)) == 120  # newest first
-        with urllib.request.urlopen(web.base + "/?page=2", timeout=5) as r:
+        with web.open("/?page=2") as r:
             body = r.read().decode()
         assert 'href="/?page=1" rel="prev"' in body and 'href="/?page=3" rel="next"' in body
         assert "page 2 of 3" in body
