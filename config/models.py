@@ -314,6 +314,17 @@ class Alerts(Strict):
         return self
 
 
+class Retention(Strict):
+    """How long the store keeps things (SPEC §13); `none` keeps them forever. A pruned
+    article loses its text and matches but keeps its URL keys and fingerprint for
+    `urls`, so a feed that still lists it never makes it fetched or alerted again."""
+
+    articles: Window = timedelta(days=90)
+    runs: Window = timedelta(days=30)
+    alerts: Window = timedelta(days=30)
+    urls: Window = timedelta(days=730)
+
+
 class Daemon(Strict):
     """How `newswatch run` runs the crawl worker: at most concurrent_sources polls at
     once, each ended at time_limit; the worker (with its extraction processes) drained
@@ -384,6 +395,7 @@ class Config(Strict):
     alerts: Alerts = Alerts()
     daemon: Daemon = Daemon()
     web: Web = Web()
+    retention: Retention = Retention()
     # the job queue that workers on any machine take polls from (SPEC §11); None: the
     # daemon runs its own worker
     queue: str | None = None

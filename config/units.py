@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)\s*$")
+# a year is 365 days: retention windows, not calendar dates
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+                   "y": 365 * 86400}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB)?\s*$")
 _SIZE_UNITS = {
     None: 1, "B": 1, "kB": 1000, "KB": 1000, "KiB": 1024,
@@ -15,7 +17,7 @@ _SIZE_UNITS = {
 
 
 def parse_duration(value: object) -> timedelta:
-    """`30s`, `15m`, `1h`, `3d`, `2w`, `0.5s`, `250ms`; a bare 0 is zero."""
+    """`30s`, `15m`, `1h`, `3d`, `2w`, `2y`, `0.5s`, `250ms`; a bare 0 is zero."""
     if isinstance(value, timedelta):
         return value
     if value == 0:
@@ -24,13 +26,14 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(f"expected a duration such as 30s, 15m, 1h or 3d, got {value!r}")
     m = _DURATION.match(value)
     if not m:
-        raise ValueError(f"bad duration {value!r}: use a number and a unit (ms, s, m, h, d, w)")
+        raise ValueError(f"bad duration {value!r}: use a number and a unit "
+                         "(ms, s, m, h, d, w, y)")
     return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2)])
 
 
 def format_duration(td: timedelta) -> str:
     secs = td.total_seconds()
-    for unit in ("w", "d", "h", "m"):
+    for unit in ("y", "w", "d", "h", "m"):
         size = _DURATION_UNITS[unit]
         if secs >= size and secs % size == 0:
             return f"{int(secs // size)}{unit}"

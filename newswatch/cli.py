@@ -23,7 +23,7 @@ from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.private import append_private, mask_url, private_dir, state_dir
 from config.units import format_duration
-from newswatch import __version__, explain, mail, recent, status, tables
+from newswatch import __version__, explain, mail, recent, status, tables, upkeep
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", "sources, watches and the outbox")
     p.set_defaults(func=status.cmd_status)
     recent.add_commands(add)
+    upkeep.add_commands(add)
     p = add("web", "a read-only web view of matches, sources and the outbox")
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--no-token", action="store_true",

@@ -37,6 +37,7 @@ from config.private import mask_url, write_private
 from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
 from spiders.poll import PollOrder
+from store import retention
 from store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,12 @@ class Daemon:
                                    id=f"crawl:{source.name}", name=source.name, **kwargs)
         self.scheduler.add_job(self.send, IntervalTrigger(
             seconds=self.config.daemon.send_every.total_seconds()), id="send", name="send")
+        # the store's daily clean-up, in small batches while polls go on (a standby
+        # scheduler leaves it to the leader)
+        self.scheduler.add_job(self.prune, CronTrigger(hour=3, minute=30, jitter=600,
+                                                       timezone=self.config.timezone),
+                               id="prune", name="prune", coalesce=True,
+                               misfire_grace_time=3600)
         log.info("scheduled %d source(s); sending every %s", len(self.config.sources),
                  self.config.daemon.send_every)
 
@@ -144,6 +151,19 @@ class Daemon:
         """A source is due: queue its poll (the queue keeps due order and the limit)."""
         if not self.stop.is_set():
             self.queue.submit(PollOrder(name, time.time()))
+
+    def prune(self) -> None:
+        if self.stop.is_set() or not self.queue.leading:
+            return
+        try:
+            done = retention.prune(self.store, self.config.retention, utcnow(),
+                                   stopped=self.stop.is_set)
+        except Exception as exc:  # tomorrow again; never the end of the daemon
+            self.outcomes.troubles.report("prune", f"pruning failed: {why(exc)}")
+            return
+        log.info("pruned: %d article(s) lost their text and %d match(es), %d forgotten, "
+                 "%d run(s), %d email(s)", done.articles, done.matches, done.forgotten,
+                 done.runs, done.emails)
 
     def send(self) -> None:
         if self.stop.is_set() or not self.queue.leading:

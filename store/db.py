@@ -251,8 +251,8 @@ class Store:
         a = schema.articles
         last = 0
         while True:
-            q = (select(a).where(a.c.id > last, a.c.has_text.is_(True), a.c.too_old.is_(False))
-                 .order_by(a.c.id).limit(batch))
+            q = (select(a).where(a.c.id > last, a.c.has_text.is_(True), a.c.too_old.is_(False),
+                                a.c.pruned.is_(None)).order_by(a.c.id).limit(batch))
             if since is not None:
                 q = q.where(a.c.first_seen >= since)
             with self.reader.connect() as conn:

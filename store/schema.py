@@ -68,6 +68,8 @@ articles = Table(
     # near-identical copies (wire stories) share the id of the first one stored; NULL
     # while an article has no copy
     Column("story_id", Integer, index=True),
+    # when retention took its text and matches; the row stays, as the URL's memory
+    Column("pruned", UTCDateTime),
 )
 
 # Every URL variant under which an article was fetched or announced, so that a re-crawl

@@ -1,0 +1,84 @@
+"""Keeping a store healthy for years: `newswatch prune [--dry-run]` (retention, SPEC
+§13) and `newswatch backup FILE` (a consistent copy of a SQLite store, safe while the
+daemon runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from config.models import Config
+from config.private import FILE_MODE
+from store.db import Store, utcnow
+from store.retention import prune, window
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
+    r = config.retention
+    store = Store.shared(config.database)
+    done = prune(store, r, utcnow(), dry_run=args.dry_run)
+    print(f"retention: articles {window(r.articles)}, runs {window(r.runs)}, alerts "
+          f"{window(r.alerts)}, urls {window(r.urls)}")
+    lines = [
+        f"articles: {done.articles} first seen over {window(r.articles)} ago "
+        f"{'would lose' if args.dry_run else 'lost'} their text and {done.matches} "
+        "match(es); their URLs are kept, so they are never fetched or alerted again",
+        f"URLs: {done.forgotten} pruned article(s) first seen over {window(r.urls)} ago "
+        f"{'would be' if args.dry_run else 'were'} forgotten",
+        f"runs: {done.runs} older than {window(r.runs)} {'would be' if args.dry_run else 'were'}"
+        " deleted (each source keeps its last 20)",
+        f"alerts: {done.emails} sent or failed email(s) older than {window(r.alerts)} "
+        f"{'would be' if args.dry_run else 'were'} deleted",
+    ]
+    for line in lines:
+        print("  " + line)
+    if args.dry_run:
+        print("dry run: nothing was deleted")
+    elif not done:
+        print("nothing was old enough to prune")
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace, config: Config, path: Path) -> int:
+    url = make_url(config.database)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        print("newswatch: backup copies a SQLite database; for PostgreSQL use pg_dump "
+              "(see the README's Backups)", file=sys.stderr)
+        return EXIT_USAGE
+    source = Path(url.database)
+    if not source.exists():
+        print(f"newswatch: no database at {source} yet", file=sys.stderr)
+        return EXIT_FAILED
+    target = Path(args.file)
+    if target.exists():
+        print(f"newswatch: {target} exists; give a new file name", file=sys.stderr)
+        return EXIT_USAGE
+    temp = target.with_name(f".{target.name}.partial")
+    temp.unlink(missing_ok=True)
+    # SQLite's online backup: a consistent copy while crawls and the sender write
+    with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)) as src, \
+            closing(sqlite3.connect(temp)) as dst:
+        src.backup(dst, pages=1024, sleep=0.01)
+    temp.chmod(FILE_MODE)
+    temp.replace(target)
+    size = target.stat().st_size
+    print(f"backup of {source} written to {target} ({size / 1e6:.1f} MB); restore by "
+          "stopping newswatch and copying it back in place of the database")
+    return EXIT_OK
+
+
+def add_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    p = add("prune", "delete what the retention settings no longer keep")
+    p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    p.set_defaults(func=cmd_prune)
+    p = add("backup", "copy the SQLite database to FILE (safe while newswatch runs)")
+    p.add_argument("file", metavar="FILE", help="the new file to write")
+    p.set_defaults(func=cmd_backup)
