@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 
@@ -71,7 +72,7 @@ class Pruner:
         return self.done
 
     # -- the batches --------------------------------------------------------------------
-    def _ids(self, query: Select[tuple[int]]) -> Iterator[list[int]]:
+    def _ids(self, query: Select[Any]) -> Iterator[list[int]]:
         """Ids in batches, lowest first; each batch read after the last was pruned."""
         last = 0
         while not self.stopped():
