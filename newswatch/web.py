@@ -35,6 +35,7 @@ from starlette.routing import Route
 from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
+from config.times import Published, readable
 from store import schema
 from store.db import Store
 from store.recent import Filters, count, mark_held, match, recent
@@ -95,8 +96,8 @@ class View:
     def muted(self) -> set[str]:
         return {w.name for w in self.config.watches if not w.enabled}
 
-    def _when(self, value: datetime | None) -> str:
-        return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if value else "-"
+    def _when(self, value: Published | None) -> str:
+        return readable(value, self.tz)
 
     @staticmethod
     def _recipient(value: str) -> str:
