@@ -273,7 +273,10 @@ class _LocalTimes(logging.Formatter):
     tz: tzinfo = UTC
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return readable(datetime.fromtimestamp(record.created, UTC), self.tz, to="second")
+        # milliseconds as logging writes them (`12:00:01,250`), before the zone
+        stamp = readable(datetime.fromtimestamp(record.created, UTC), self.tz, to="second")
+        clock, _, zone = stamp.rpartition(" ")
+        return f"{clock},{int(record.msecs):03d} {zone}"
 
 
 def _log_times_in(timezone: str) -> None:

@@ -108,6 +108,9 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
     title = ex.get("title") or ""
     out.write(f"title: {title}\n")
     published = readable(ex.get("published"), ZoneInfo(config.timezone), "unknown")
+    if ex.get("published") is not None and not isinstance(ex["published"], datetime):
+        # a crawl takes the time from the source's feed when it is on that day
+        published += " (the page gives only its date)"
     out.write(f"text: {len(ex['text'].split())} words; published {published};"
               f" language {ex.get('language') or 'unknown'}\n")
     doc = Document.of(title=title, text=ex["text"], url=url, source=source)

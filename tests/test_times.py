@@ -242,3 +242,56 @@ def test_times_through_email_recent_atom_and_web(site: FixtureServer, smtp: Smtp
             next(shown[a.slug] for a in arts if a.title == title)
     finally:
         assert web.stop() == 0
+
+
+def test_log_lines_are_stamped_in_the_config_timezone(site: FixtureServer,
+                                                     tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, dedent(f"""
+        timezone: Asia/Karachi
+        sources:
+          - name: times
+            feeds: ["{site.base}/times/feed.xml"]
+        watches:
+          - name: harbour
+            query: harbour
+        """))
+    proc = run_cli("crawl", "-v", config=cfg)
+    assert proc.returncode == 0, proc.stderr
+    stamped = [line for line in proc.stderr.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert stamped
+    for line in stamped:
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} PKT (DEBUG|INFO|WARNING|ERROR) ",
+                        line), line
+
+
+def test_the_ops_email_gives_its_run_times_with_the_zone() -> None:
+    from alerts.render import Renderer
+
+    msg = Renderer(None, "Asia/Karachi").health_message(
+        "harbour-times", "failing", "HTTP 404 Not Found",
+        [{"started": utc(10, 34), "status": "failed", "message": "HTTP 404 Not Found"}],
+        sender="n <ops@newswatch.test>", recipient="ops@example.org",
+        message_id="<ops@newswatch.test>", now=utc(10, 40))
+    assert "2026-12-03 15:34 PKT  failed" in plain(msg)
+    assert "<td>2026-12-03 15:34 PKT</td>" in html(msg)
+
+
+def test_an_older_database_gets_the_precision_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from store.db import Store
+
+    db = tmp_path / "old.db"
+    Store(f"sqlite:///{db}").close()
+    con = sqlite3.connect(db)  # the articles table as it was before published_precision
+    con.execute("alter table articles drop column published_precision")
+    con.execute("insert into articles (url_key, url, source, published, first_seen, too_old, "
+                "has_text) values ('k', 'https://s.example/a', 's', '2026-12-03 00:00:00.000000',"
+                " '2026-12-03 09:00:00.000000', 0, 1)")
+    con.commit()
+    con.close()
+    store = Store(f"sqlite:///{db}")
+    [row] = store.articles()
+    store.close()
+    assert "published_precision" in row and row["published_precision"] is None
+    assert from_row(row["published"], row["published_precision"]) == D
