@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -70,11 +70,13 @@ def token_for(config: Config, host: str) -> str | None:
     return value
 
 
-def _date(value: str | None) -> datetime | None:
+def _date(value: str | None, tz: tzinfo) -> datetime | None:
+    """A day picked in the filters starts at midnight in the config's timezone, the zone
+    every time on the page is shown in."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=tz)
     except ValueError:
         return None
 
@@ -121,7 +123,7 @@ class View:
         q = request.query_params
         watch = q.get("watch") or None
         source = q.get("source") or None
-        since, until = _date(q.get("since")), _date(q.get("until"))
+        since, until = _date(q.get("since"), self.tz), _date(q.get("until"), self.tz)
         filters = Filters(watches=[watch] if watch else [], source=source, since=since,
                           until=until + timedelta(days=1) if until else None)
         try:
