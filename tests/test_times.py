@@ -206,11 +206,13 @@ def test_times_through_email_recent_atom_and_web(site: FixtureServer, smtp: Smtp
     # recent: publication and match times, both with the zone
     recent = run_cli("recent", config=cfg, env={"COLUMNS": "250"})
     assert recent.returncode == 0, recent.stderr
-    lines = recent.stdout.splitlines()
-    for a in arts:
-        at = next(i for i, line in enumerate(lines) if a.title in line)
-        assert f"published {shown[a.slug]} · matched: harbour" in lines[at + 2], a.slug
-    assert re.search(abbreviation, lines[at + 1]) is not None  # the matched column's zone
+    out = recent.stdout
+    starts = sorted((out.index(a.title), a.slug) for a in arts)
+    for (at, slug), (end, _) in zip(starts, [*starts[1:], (len(out), "")], strict=True):
+        block = out[at:end]  # an article's rows, up to the next article's title
+        assert f"published {shown[slug]}" in block, block
+        # when it matched: today, with the zone's abbreviation
+        assert re.search(rf"\d\d:\d\d {abbreviation}", block.replace(shown[slug], "")), block
 
     # Atom: the exact instant; a bare date has no date-time, so no <published>
     out = tmp_path / "harbour.atom"
