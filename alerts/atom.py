@@ -62,7 +62,9 @@ def build(matches: Sequence[Recent], watch: str | None, self_url: str | None = N
         title = one_line(m.title, 300) or "(no title)"
         _add(entry, "title", title if watch else f"[{m.watch}] {title}")
         _add(entry, "updated", _stamp(m.matched_at))
-        if m.published is not None:
+        # Atom's published is a date-time: a bare date has none, so the entry leaves it
+        # out (rather than invent a midnight) and its summary names the day instead
+        if isinstance(m.published, datetime):
             _add(entry, "published", _stamp(m.published))
         link = safe_url(m.url)
         if link:
@@ -74,5 +76,7 @@ def build(matches: Sequence[Recent], watch: str | None, self_url: str | None = N
         _add(entry, "category", term=m.watch, label="watch")
         summary = first_snippet(m.snippets, SUMMARY_MAX)
         parts = [f"{one_line(m.source)}", f"matched: {', '.join(matched_terms(m.hits))}"]
+        if m.published is not None and not isinstance(m.published, datetime):
+            parts.insert(1, f"published {m.published.isoformat()}")
         _add(entry, "summary", " · ".join(p for p in [summary, *parts] if p), type="text")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8")

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from alerts.render import AlertItem, Outlet, Renderer, matched_terms
 from config.models import Config
+from config.times import from_row
 from store import schema
 from store.db import Store, utcnow
 
@@ -57,7 +58,8 @@ def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
     o, m, a = schema.outbox, schema.matches, schema.articles
     rows = conn.execute(
         select(o.c.id, m.c.watch, m.c.query, m.c.hits, m.c.snippets, a.c.id.label("article"),
-               a.c.title, a.c.url, a.c.source, a.c.published, a.c.story_id)
+               a.c.title, a.c.url, a.c.source, a.c.published, a.c.published_precision,
+               a.c.story_id)
         .join(m, m.c.id == o.c.match_id).join(a, a.c.id == m.c.article_id)
         .where(o.c.id.in_(outbox_ids)).order_by(m.c.watch, o.c.id)).mappings().all()
     items = []
@@ -66,7 +68,8 @@ def _items(conn: Connection, outbox_ids: list[int]) -> list[AlertItem]:
             select(a.c.source, a.c.url).where(a.c.story_id == r["story_id"],
                                               a.c.id != r["article"]).order_by(a.c.id)).all()
         items.append(AlertItem(r["watch"], r["query"], r["title"] or "", r["url"], r["source"],
-                               r["published"], matched_terms(r["hits"]), r["snippets"],
+                               from_row(r["published"], r["published_precision"]),
+                               matched_terms(r["hits"]), r["snippets"],
                                [Outlet(s, u) for s, u in others]))
     return items
 

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from config.times import Published, readable
+
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_TITLE_MAX = 120
 SUBJECT_MAX = 160
@@ -46,7 +48,7 @@ class AlertItem:
     title: str
     url: str | None
     source: str
-    published: datetime | None
+    published: Published | None  # an instant, or only a day
     terms: list[str]
     snippets: list[dict[str, Any]]
     also: list[Outlet] = field(default_factory=list)
@@ -141,8 +143,7 @@ class Renderer:
                 "title": one_line(item.title, 300) or "(no title)",
                 "url": safe_url(item.url),
                 "source": one_line(item.source),
-                "published": (item.published.astimezone(self.tz).strftime("%d %b %Y %H:%M %Z")
-                              if item.published else None),
+                "published": readable(item.published, self.tz, empty=""),
                 "terms": [one_line(t) for t in item.terms],
                 "snippets": [segments(s) for s in item.snippets],
                 "also": [{"source": one_line(o.source), "url": safe_url(o.url)}
@@ -157,7 +158,7 @@ class Renderer:
         verb = "is failing" if state == "failing" else "has recovered"
         context = {"source": one_line(source), "state": state, "verb": verb,
                    "reason": one_line(reason), "runs": [
-                       {"started": r["started"].astimezone(self.tz).strftime("%d %b %H:%M"),
+                       {"started": readable(r["started"], self.tz),
                         "status": r["status"], "pages": r.get("pages") or 0,
                         "new": r.get("new_articles") or 0, "no_text": r.get("no_text") or 0,
                         "errors": r.get("errors") or 0,

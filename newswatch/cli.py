@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import io
 import logging
 import os
@@ -12,9 +13,10 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
@@ -22,6 +24,7 @@ from alerts.channels import is_channel, redact
 from config.loader import ConfigError, default_config_path, load_config
 from config.models import Config
 from config.private import append_private, mask_url, private_dir, state_dir
+from config.times import readable
 from config.units import format_duration
 from newswatch import __version__, explain, mail, recent, status, tables, upkeep
 from store.db import Store
@@ -266,6 +269,25 @@ def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:
         return EXIT_FAILED
 
 
+class _LocalTimes(logging.Formatter):
+    """Log lines stamped in the config's timezone with its abbreviation; UTC, labelled,
+    until the config is read."""
+
+    tz: tzinfo = UTC
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # milliseconds as logging writes them (`12:00:01,250`), before the zone
+        stamp = readable(datetime.fromtimestamp(record.created, UTC), self.tz, to="second")
+        clock, _, zone = stamp.rpartition(" ")
+        return f"{clock},{int(record.msecs):03d} {zone}"
+
+
+def _log_times_in(timezone: str) -> None:
+    """From now on the log's times are in this zone (the config's)."""
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        _LocalTimes.tz = ZoneInfo(timezone)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -291,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         # a warning per failed reconnection: ours say once that the database is away
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     for handler in logging.getLogger().handlers:
+        handler.setFormatter(_LocalTimes("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(level)
         handler.addFilter(_QueueNoise())
         if not args.verbose:
@@ -305,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from newswatch.daemon import run_daemon
 
+        # the daemon reads its config itself (and says what is wrong with it): here only
+        # its timezone, for the log
+        with contextlib.suppress(ConfigError, OSError):
+            _log_times_in(_load(args.config or default_config_path()).timezone)
+
         return guarded(args, lambda: run_daemon(args.config or default_config_path()))
     if args.command == "demo":
         from newswatch.demo.run import run_demo
@@ -316,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         exc.report(sys.stderr)
         return EXIT_CONFIG
+    _log_times_in(config.timezone)
     return guarded(args, lambda: int(args.func(args, config, path)))
 
 

@@ -9,8 +9,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from config.models import Config
+from config.times import from_row, readable
 from config.units import parse_duration
 from rules.matcher import Document, Explanation, Matcher
 from rules.query import QueryError, parse_query, term_sets
@@ -105,7 +107,11 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_OK
     title = ex.get("title") or ""
     out.write(f"title: {title}\n")
-    out.write(f"text: {len(ex['text'].split())} words; published {ex.get('date') or 'unknown'};"
+    published = readable(ex.get("published"), ZoneInfo(config.timezone), "unknown")
+    if ex.get("published") is not None and not isinstance(ex["published"], datetime):
+        # a crawl takes the time from the source's feed when it is on that day
+        published += " (the page gives only its date)"
+    out.write(f"text: {len(ex['text'].split())} words; published {published};"
               f" language {ex.get('language') or 'unknown'}\n")
     doc = Document.of(title=title, text=ex["text"], url=url, source=source)
     bold = out.isatty()
@@ -138,6 +144,7 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
     matcher = Matcher(watches, config.terms)
     store = Store.shared(config.database)
     cutoff = datetime.now(UTC) - window if window else None
+    tz = ZoneInfo(config.timezone)
     out = sys.stdout
     seen = 0
     per_watch: Counter[str] = Counter()
@@ -150,7 +157,8 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
         if not found:
             continue
         matched_articles += 1
-        day = (art["published"] or art["first_seen"]).strftime("%Y-%m-%d")
+        day = readable(from_row(art["published"], art["published_precision"])
+                       or art["first_seen"], tz, to="day")
         for m in found:
             per_watch[m.watch] += 1
             terms = sorted({str(h["term"]) for h in m.hits})

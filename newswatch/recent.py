@@ -14,6 +14,7 @@ from alerts import atom
 from alerts.channels import is_channel, redact
 from alerts.render import matched_terms, one_line
 from config.models import Config
+from config.times import readable
 from config.units import parse_duration
 from newswatch import tables
 from store.db import Store, utcnow
@@ -49,9 +50,9 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     tz = ZoneInfo(config.timezone)
     console = tables.console_for(sys.stdout)
     if not found:
-        console.print(f"no matches since {since.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+        console.print(f"no matches since {readable(since, tz)}")
         return EXIT_OK
-    table = tables.table(f"matches since {since.astimezone(tz):%Y-%m-%d %H:%M %Z}, newest "
+    table = tables.table(f"matches since {readable(since, tz)}, newest "
                          f"first", ["article", "watch", "matched", "alerts"], numeric_from=9)
     for m in found:
         title = one_line(m.title, 200) or "(no title)"
@@ -60,8 +61,9 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
                          for r, state in sorted(m.alerts.items())) or "none"
         if m.duplicate_of is not None:
             sent = "none (a copy of a story already alerted)"
-        table.add_row(f"{title}\n{m.source} · {m.url}\nmatched: {terms}", m.watch,
-                      f"{m.matched_at.astimezone(tz):%Y-%m-%d\n%H:%M}", sent)
+        published = f"published {readable(m.published, tz, 'unknown')}"
+        table.add_row(f"{title}\n{m.source} · {m.url}\n{published} · matched: {terms}",
+                      m.watch, readable(m.matched_at, tz).replace(" ", "\n", 1), sent)
     console.print(table)
     return EXIT_OK
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from alerts import channels, health, outbox
 from config.models import Config
+from config.times import readable
 from newswatch import tables
 from newswatch.outcomes import why
 from store import schema
@@ -44,8 +45,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
         bad = health.bad_streak(runs)
         last = runs[0] if runs else None
         state = health_states.get(src.name, ("healthy", None))[0]
-        when = (last["started"].astimezone(tz).strftime("%Y-%m-%d\n%H:%M %Z") if last
-                else "never")
+        when = readable(last["started"], tz).replace(" ", "\n", 1) if last else "never"
         counts = [str(last[k]) if last else "-"
                   for k in ("pages", "new_articles", "no_text", "errors")]
         sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
@@ -56,7 +56,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
         watches.add_row(w.name, w.digest, str(day.get(w.name, 0)), str(week.get(w.name, 0)))
     console.print(watches)
     if config.queue is not None:
-        cluster_status(config, config.queue, console)
+        cluster_status(config, config.queue, console, tz)
     c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
     line = (f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
             f"{c['waiting']} alert(s) waiting for a digest")
@@ -77,7 +77,7 @@ def shown(recipient: str) -> str:
     return channels.redact(recipient) if channels.is_channel(recipient) else recipient
 
 
-def cluster_status(config: Config, url: str, console: Any) -> None:
+def cluster_status(config: Config, url: str, console: Any, tz: tzinfo) -> None:
     """The shared queue: which scheduler leads, the workers, the polls waiting."""
     from newswatch import cluster
 
@@ -100,10 +100,10 @@ def cluster_status(config: Config, url: str, console: Any) -> None:
         console.print("scheduler: none has led yet")
     elif chief.valid:
         console.print(f"scheduler: {chief.holder} leads (since "
-                      f"{chief.since:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+                      f"{readable(chief.since, tz)})", markup=False)
     else:
         console.print(f"scheduler: none leads (the lease of {chief.holder} ran out at "
-                      f"{chief.expires:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+                      f"{readable(chief.expires, tz)})", markup=False)
     table = tables.table(f"workers ({waiting} poll(s) waiting in the queue)", [
         "host", "pid", "state", "polls in\nflight", "last heartbeat", "started"],
         numeric_from=3)
@@ -112,5 +112,5 @@ def cluster_status(config: Config, url: str, console: Any) -> None:
         silent = cluster.silence(config.daemon.heartbeat.total_seconds())
         state = w.state if w.age < silent else "silent"
         table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
-                      f"{w.started:%Y-%m-%d %H:%M}")
+                      readable(w.started, tz))
     console.print(table)

@@ -16,7 +16,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,6 +34,7 @@ from starlette.routing import Route
 from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
+from config.times import Published, readable
 from newswatch.webauth import Access, WebError, token_for
 from store import schema
 from store.db import Store
@@ -50,11 +51,13 @@ HEADERS = {
 }
 
 
-def _date(value: str | None) -> datetime | None:
+def _date(value: str | None, tz: tzinfo) -> datetime | None:
+    """A day picked in the filters starts at midnight in the config's timezone, the zone
+    every time on the page is shown in."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=tz)
     except ValueError:
         return None
 
@@ -76,8 +79,8 @@ class View:
     def muted(self) -> set[str]:
         return {w.name for w in self.config.watches if not w.enabled}
 
-    def _when(self, value: datetime | None) -> str:
-        return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if value else "-"
+    def _when(self, value: Published | None) -> str:
+        return readable(value, self.tz)
 
     @staticmethod
     def _recipient(value: str) -> str:
@@ -93,7 +96,7 @@ class View:
         q = request.query_params
         watch = q.get("watch") or None
         source = q.get("source") or None
-        since, until = _date(q.get("since")), _date(q.get("until"))
+        since, until = _date(q.get("since"), self.tz), _date(q.get("until"), self.tz)
         filters = Filters(watches=[watch] if watch else [], source=source, since=since,
                           until=until + timedelta(days=1) if until else None)
         try:

@@ -12,6 +12,8 @@ from lxml import html as lxml_html
 from trafilatura.deduplication import content_fingerprint
 from w3lib.encoding import html_to_unicode
 
+from pipeline.dates import page_published
+
 # fewer words than this is a menu or a caption that trafilatura fell back on, not an article
 MIN_WORDS = 12
 
@@ -82,7 +84,8 @@ def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str,
         "title": doc.title,
         "text": text,
         "author": doc.author,
-        "date": doc.date,
+        "date": doc.date,  # htmldate's answer, as it gave it
+        "published": page_published(tree, doc.date),
         "language": (lang or doc.language or None),
         "sitename": doc.sitename,
         "canonical": canonical,

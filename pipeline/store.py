@@ -17,9 +17,10 @@ from scrapy.utils.asyncio import CallLaterResult, call_later
 
 from config.digest import next_due
 from config.models import Config, Watch
+from config.times import Published, choose, last_instant
+from pipeline.dates import page_published
 from spiders.board import poll_closing
 from spiders.items import ArticlePage, StaleLink
-from spiders.links import parse_date
 from spiders.poll import Poll
 from spiders.runtime import runtime
 from spiders.urls import clean_url, url_key
@@ -29,11 +30,13 @@ from store.matches import Route
 log = logging.getLogger(__name__)
 
 
-def published_of(item: ArticlePage) -> datetime | None:
-    """The page's own date, else the feed's or sitemap's."""
+def published_of(item: ArticlePage) -> Published | None:
+    """The most precise publication known: the page's full timestamp, else the feed's
+    or sitemap's time, else the page's date (config.times.choose)."""
     extracted = item.extracted or {}
-    date = parse_date(extracted.get("date"))
-    return date or item.feed_date
+    page = extracted["published"] if "published" in extracted else \
+        page_published(None, extracted.get("date"))
+    return choose(page, item.feed_date)
 
 
 def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> ArticleRecord:
@@ -43,7 +46,7 @@ def record_for(item: ArticlePage, now: datetime, window: timedelta | None) -> Ar
     # mentions (htmldate read "1997" in "the 1997 treaty" as the date), and a missed
     # alert is worse than an old story resurfacing; no date at all: the first-seen
     # time (now) counts, which is inside any window
-    dates = [d for d in (published, item.feed_date) if d is not None]
+    dates = [last_instant(d) for d in (published, item.feed_date) if d is not None]
     too_old = window is not None and bool(dates) and max(dates) < now - window
     text = ex.get("text")
     return ArticleRecord(

@@ -20,6 +20,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
+from config.times import Published, last_instant
 from spiders.items import ArticlePage, StaleLink
 from spiders.known import KnownArticle
 from spiders.links import (
@@ -129,9 +130,10 @@ class SpiderBase(scrapy.Spider):
         log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
 
     # -- article links ----------------------------------------------------------------
-    def too_old(self, poll: Poll, date: datetime | None) -> bool:
+    def too_old(self, poll: Poll, date: Published | None) -> bool:
         window = poll.options.max_age
-        return window is not None and date is not None and date < datetime.now(UTC) - window
+        return window is not None and date is not None and \
+            last_instant(date) < datetime.now(UTC) - window
 
     def article_requests(self, poll: Poll, links: Iterable[Link], depth: int = 1,
                          follow: bool = False) -> Iterator[scrapy.Request | StaleLink]:

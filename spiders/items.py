@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+
+from config.times import Published
 
 
 @dataclass
@@ -18,7 +19,7 @@ class ArticlePage:
     body: bytes
     header_charset: str | None = None
     feed_title: str | None = None
-    feed_date: datetime | None = None
+    feed_date: Published | None = None  # the feed's or sitemap's
     extracted: dict[str, Any] | None = None
     aliases: set[str] = field(default_factory=set)
     matches: list[Any] = field(default_factory=list)  # rules.matcher.Match, set by match
@@ -35,6 +36,6 @@ class StaleLink:
 
     source: str
     url: str
-    published: datetime
+    published: Published
     title: str | None = None
     poll: Any = None

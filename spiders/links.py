@@ -16,6 +16,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
+from config.times import Published, parse_iso, precise
+
 log = logging.getLogger(__name__)
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
@@ -26,33 +28,26 @@ FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xm
 class Link:
     url: str
     title: str | None = None
-    date: datetime | None = None
+    date: Published | None = None  # an instant, or only a day (config.times)
 
 
 class NotAFeed(ValueError):
     """The document is neither RSS nor Atom."""
 
 
-def parse_date(text: str | None) -> datetime | None:
-    """ISO 8601 as found in sitemaps (date, or date and time, with or without zone)."""
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            dt = datetime.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+def parse_date(text: str | None) -> Published | None:
+    """ISO 8601 as found in sitemaps: a bare date stays a date; a time without a zone
+    is UTC (the W3C format sitemaps use requires one)."""
+    return parse_iso(text)
 
 
-def _struct_to_dt(value: Any) -> datetime | None:
+def _struct_to_dt(value: Any) -> Published | None:
+    """feedparser's UTC time tuple; a feed entry at exactly midnight UTC is a day whose
+    time its publisher did not know."""
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+        return precise(datetime.fromtimestamp(calendar.timegm(value), tz=UTC))
     except (OverflowError, ValueError, TypeError):
         return None
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 
 from config.private import private_dir, touch_private
+from config.times import Published, to_row
 from rules.matcher import Match
 from store import schema
 from store.matches import Route, StoryIndex, add_matches
@@ -122,7 +123,7 @@ class ArticleRecord:
     title: str | None = None
     text: str | None = None
     author: str | None = None
-    published: datetime | None = None
+    published: Published | None = None
     language: str | None = None
     sitename: str | None = None
     fingerprint: str | None = None
@@ -227,12 +228,13 @@ class Store:
                 now: datetime, fresh: list[tuple[int, int]]) -> int:
         value = rec.simhash
         story = self.stories.find(value, also=fresh) if value is not None else None
+        published, precision = to_row(rec.published)
         new_id: int = conn.execute(_INSERT_ARTICLE, {
             "url_key": rec.url_key, "url": rec.url, "source": rec.source,
             "title": rec.title, "text": rec.text, "author": rec.author,
-            "published": rec.published, "first_seen": now, "language": rec.language,
-            "sitename": rec.sitename, "story_id": story, "fingerprint": rec.fingerprint,
-            "too_old": rec.too_old, "has_text": rec.has_text,
+            "published": published, "published_precision": precision, "first_seen": now,
+            "language": rec.language, "sitename": rec.sitename, "story_id": story,
+            "fingerprint": rec.fingerprint, "too_old": rec.too_old, "has_text": rec.has_text,
         }).inserted_primary_key[0]  # type: ignore[index]
         if story is not None:
             # a story's first article gets its story id when a copy joins it; alone, an

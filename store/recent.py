@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from config.times import Published, from_row
 from store import schema
 from store.db import Store
 
@@ -25,7 +26,7 @@ class Recent:
     url: str
     title: str
     source: str
-    published: datetime | None
+    published: Published | None  # an instant, or only a day
     hits: list[dict[str, Any]]
     snippets: list[dict[str, Any]]
     duplicate_of: int | None
@@ -75,13 +76,14 @@ def recent(store: Store, f: Filters = Filters(), limit: int = 50,
         rows = conn.execute(
             select(m.c.id, m.c.watch, m.c.query, m.c.matched_at, m.c.hits, m.c.snippets,
                    m.c.duplicate_of, a.c.id.label("article_id"), a.c.url, a.c.title,
-                   a.c.source, a.c.published)
+                   a.c.source, a.c.published, a.c.published_precision)
             .join(a, a.c.id == m.c.article_id).where(*_where(f))
             .order_by(m.c.matched_at.desc(), m.c.id.desc()).limit(limit).offset(offset)
         ).mappings().all()
         found = [Recent(id=r["id"], watch=r["watch"], query=r["query"],
                         matched_at=r["matched_at"], article_id=r["article_id"], url=r["url"],
-                        title=r["title"] or "", source=r["source"], published=r["published"],
+                        title=r["title"] or "", source=r["source"],
+                        published=from_row(r["published"], r["published_precision"]),
                         hits=r["hits"] or [], snippets=r["snippets"] or [],
                         duplicate_of=r["duplicate_of"]) for r in rows]
         by_id = {r.id: r for r in found}

@@ -58,7 +58,10 @@ articles = Table(
     Column("title", Text),
     Column("text", Text),
     Column("author", Text),
+    # the publication instant; for a bare date (published_precision "date") midnight UTC
+    # of that day, which is never shown as a time (config.times.from_row reads it back)
     Column("published", UTCDateTime),
+    Column("published_precision", String(8)),  # "time" | "date"; NULL: stored before
     Column("first_seen", UTCDateTime, nullable=False, index=True),
     Column("language", String(16)),
     Column("sitename", Text),

@@ -58,7 +58,8 @@ def test_sitemap_index() -> None:
     sm = parse_sitemap(pages.sitemap_index(BASE, old).encode(), BASE + "/sitemap.xml")
     assert sm.kind == "sitemapindex"
     assert [lk.url for lk in sm.links] == [BASE + "/sitemap-news.xml", BASE + "/sitemap-2019.xml"]
-    assert sm.links[1].date == old
+    # a lastmod at exactly midnight is a day whose time the publisher did not know
+    assert sm.links[1].date == old.date()
 
 
 def test_sitemap_entities_are_not_resolved() -> None:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.site import misses, pages
+from tests.site import misses, pages, times
 
 LATIN1_PAGE = (
     "<html><head><title>Caf\u00e9 culture</title></head><body><article><h1>Caf\u00e9 "
@@ -153,6 +153,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path in {a.path for a in st.urdu}:
             art = next(a for a in st.urdu if a.path == path)
             self._send(200, pages.article_page(art, base).encode())
+        elif path.startswith("/times/"):
+            timed = times.answer(path, base)
+            if timed is None:
+                self._send(404, b"not found")
+            else:
+                self._send(200, timed[0].encode(), timed[1])
         elif path.startswith("/misses/"):
             other = base.replace("127.0.0.1", "localhost")
             found = misses.answer(path.split("/")[2], arts, base, other)
