@@ -325,6 +325,13 @@ class Retention(Strict):
     urls: Window = timedelta(days=730)
 
 
+class Metrics(Strict):
+    """Prometheus: where `newswatch run` and `newswatch worker` serve /metrics and
+    /healthz (host:port; none: not served). `newswatch web` serves /metrics itself."""
+
+    listen: str | None = Field(None, pattern=r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+
+
 class Daemon(Strict):
     """How `newswatch run` runs the crawl worker: at most concurrent_sources polls at
     once, each ended at time_limit; the worker (with its extraction processes) drained
@@ -396,6 +403,7 @@ class Config(Strict):
     daemon: Daemon = Daemon()
     web: Web = Web()
     retention: Retention = Retention()
+    metrics: Metrics = Metrics()
     # the job queue that workers on any machine take polls from (SPEC §11); None: the
     # daemon runs its own worker
     queue: str | None = None

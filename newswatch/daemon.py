@@ -34,6 +34,7 @@ from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
 from config.private import mask_url, write_private
+from newswatch.metrics import Process, QueueCollector, alert_delays, serve
 from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
 from spiders.poll import PollOrder
@@ -88,7 +89,8 @@ class Daemon:
         self.store = Store(config.database)
         self.stop = threading.Event()
         self.reload = threading.Event()
-        self.outcomes = Outcomes(self.store, config)
+        self.metrics = Process()
+        self.outcomes = Outcomes(self.store, config, metrics=self.metrics)
         self.acting = False  # scheduling and sending: this daemon leads
         self.queue: PollQueue
         if config.queue is not None:
@@ -98,6 +100,7 @@ class Daemon:
         else:
             self.queue = LocalQueue(config, self.snapshot, self.outcomes.outcome,
                                     self.outcomes.lost)
+            self.metrics.registry.register(QueueCollector(self.queue))
         self.scheduler = BackgroundScheduler(
             timezone=config.timezone,
             # jobs only queue a poll or send the outbox: a few threads do
@@ -161,6 +164,8 @@ class Daemon:
         except Exception as exc:  # tomorrow again; never the end of the daemon
             self.outcomes.troubles.report("prune", f"pruning failed: {why(exc)}")
             return
+        for kind in ("articles", "matches", "forgotten", "runs", "emails"):
+            self.metrics.pruned.labels(kind).inc(getattr(done, kind))
         log.info("pruned: %d article(s) lost their text and %d match(es), %d forgotten, "
                  "%d run(s), %d email(s)", done.articles, done.matches, done.forgotten,
                  done.runs, done.emails)
@@ -170,7 +175,10 @@ class Daemon:
             return
         try:
             made = outbox.compose(self.store, self.config)
+            began = utcnow()
             report = deliver(self.store, self.config.alerts)
+            if report.sent:
+                self.metrics.delays(alert_delays(self.store, began))
         except OperationalError as exc:  # the database is away: one line, no traceback
             self.outcomes.troubles.report(
                 "send", f"sending waits: the database cannot be reached: {why(exc)}")
@@ -229,6 +237,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         self.queue.start()
+        if self.config.metrics.listen:
+            serve(self.config.metrics.listen, self.metrics.registry,
+                  lambda: not self.stop.is_set())
         self.scheduler.start(paused=True)
         log.info("newswatch daemon running (pid %d); SIGHUP reloads, SIGTERM stops",
                  os.getpid())

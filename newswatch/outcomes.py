@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from alerts import health
 from config.models import Config
+from newswatch.metrics import Process
 from spiders.poll import PollOrder, PollOutcome
 from store import schema
 from store.db import Store, utcnow
@@ -52,10 +53,12 @@ class Troubles:
 
 
 class Outcomes:
-    def __init__(self, store: Store, config: Config, troubles: Troubles | None = None):
+    def __init__(self, store: Store, config: Config, troubles: Troubles | None = None,
+                 metrics: Process | None = None):
         self.store = store
         self.config = config
         self.troubles = troubles or Troubles()
+        self.metrics = metrics
 
     def outcome(self, outcome: PollOutcome, where: str = "") -> None:
         c = outcome.counts
@@ -65,6 +68,8 @@ class Outcomes:
         if outcome.duration is not None:
             line += f", {outcome.duration:.1f} s"
         line += where
+        if self.metrics is not None:
+            self.metrics.outcome(outcome)
         (log.warning if outcome.status != "ok" else log.info)(
             line + (f" ({outcome.message})" if outcome.message else ""))
         self.health(outcome.source)

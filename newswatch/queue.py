@@ -78,6 +78,7 @@ class LocalQueue:
         self.worker: WorkerProcess | None = None
         self.draining: list[WorkerProcess] = []
         self.crashes = 0
+        self.restarts = 0  # workers that died and were replaced (a metric)
         self.restart_at = 0.0
         self.measured = 0.0
         self.stopping = False
@@ -232,6 +233,7 @@ class LocalQueue:
                 self.crashes = self.crashes + 1 if young else 1
                 delay = self.RESTART_BACKOFF[min(self.crashes, len(self.RESTART_BACKOFF)) - 1]
                 self.restart_at = time.monotonic() + delay
+                self.restarts += 0 if self.stopping else 1
             cause = worker.cause()
             if self.stopping:  # stopped on purpose: not an error
                 log.info("crawl worker %d stopped (%d poll(s) cancelled)", worker.pid,

@@ -33,6 +33,7 @@ from procrastinate.worker import Worker
 from config.loader import ConfigError, load_config
 from config.models import Config
 from newswatch import cluster
+from newswatch.metrics import Process, serve
 from newswatch.outcomes import Outcomes, Troubles, why
 from newswatch.queue import LATE
 from spiders.poll import PollOrder, PollOutcome
@@ -53,7 +54,8 @@ class QueueFeed:
         self.config = config
         self.url = config.queue
         self.id = worker_id()
-        self.outcomes = Outcomes(store, config)
+        self.metrics = Process()
+        self.outcomes = Outcomes(store, config, metrics=self.metrics)
         self.troubles = Troubles(log)
         self.engine = cluster.make_engine(self.url)
         self.orders: asyncio.Queue[PollOrder | None] | None = None
@@ -290,6 +292,9 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
         signal.signal(signal.SIGHUP, on_hup)
+        if config.metrics.listen:
+            serve(config.metrics.listen, feed.metrics.registry,
+                  lambda: not feed.draining.is_set())
         log.info("worker %s starting (queue %s, up to %d polls at once)", feed.id,
                  cluster.where(feed.url), config.daemon.concurrent_sources)
         process.start(install_signal_handlers=False)

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
 from config.times import Published, readable
+from newswatch.metrics import StoreCollector
 from newswatch.webauth import Access, WebError, token_for
 from store import schema
 from store.db import Store
@@ -67,6 +69,8 @@ class View:
         self.config = config
         self.access = access
         self.store = Store.shared(config.database)
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(self.store, config))
         self.tz = ZoneInfo(config.timezone)
         self.env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                                autoescape=select_autoescape(default=True,
@@ -149,6 +153,15 @@ class View:
         return self.page("outbox", request, rows=rows,
                          counts=outbox.counts(self.store, muted))
 
+    def metrics(self, request: Request) -> Response:
+        """Prometheus text, gathered from the database now (Bearer token, as every page)."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def healthz(self, request: Request) -> Response:
+        with self.store.reader.connect() as conn:
+            conn.execute(select(1))
+        return Response("ok\n", media_type="text/plain")
+
     def feed(self, request: Request) -> Response:
         name = request.path_params["name"]
         known = {w.name for w in self.config.watches}
@@ -180,6 +193,8 @@ def make_app(config: Config, access: Access) -> Starlette:
         Route("/sources", view.sources, name="sources"),
         Route("/outbox", view.outbox, name="outbox"),
         Route("/feeds/{name}.atom", view.feed, name="feed"),
+        Route("/metrics", view.metrics, name="metrics"),
+        Route("/healthz", view.healthz, name="healthz"),
     ])
     return guard  # type: ignore[return-value]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -41,6 +42,7 @@ class CleanPipeline:
         timeout = poll.options.extract_timeout.total_seconds()
         future = self.pool.schedule(
             extract_page, args=(item.url, item.body, item.header_charset), timeout=timeout)
+        began = time.monotonic()
         try:
             result = await asyncio.wrap_future(future)
         except FutureTimeout:
@@ -56,6 +58,8 @@ class CleanPipeline:
             poll.count("errors")
             raise DropItem(f"extraction of {item.url} failed: {exc!r}",
                            log_level="WARNING") from None
+        # the pool's wall time for this page, queueing included: what a page costs here
+        poll.count("extract_ms", int((time.monotonic() - began) * 1000))
         item.body = b""  # the bytes are not needed downstream; free them early
         if not result.get("text"):
             poll.count("no_text")

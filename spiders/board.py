@@ -32,7 +32,8 @@ COUNTERS = ("pages", "new_articles", "too_old", "no_text", "known", "matches", "
 
 def run_counts(counts: Mapping[str, int]) -> dict[str, int]:
     return {k: int(counts.get(k, 0)) for k in (*COUNTERS, "listings", "listing_ok",
-                                               "listing_failed", "not_html")}
+                                               "listing_failed", "not_html",
+                                               "extract_ms")}
 
 
 def run_status(counts: Mapping[str, int]) -> str:

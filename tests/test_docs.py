@@ -48,3 +48,20 @@ def test_readme_query_comments_hold() -> None:
     assert hits("title:bitcoin", title="Bitcoin up", text="x") and \
         not hits("title:bitcoin", title="x", text="bitcoin")
     assert hits("bitcoin", title="", text="Straße BITCOIN") and hits("strasse", text="Straße")
+
+
+def test_the_grafana_dashboard_uses_only_series_newswatch_serves() -> None:
+    import json
+
+    served = set(re.findall(r'"(newswatch_[a-z_]+)"',
+                            (ROOT / "newswatch" / "metrics.py").read_text(encoding="utf-8")))
+    # what Prometheus makes of counters and histograms
+    served |= {f"{name}{suffix}" for name in served
+               for suffix in ("_total", "_bucket", "_count", "_sum")}
+    dashboard = json.loads((ROOT / "contrib" / "grafana-newswatch.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"newswatch_[a-z_]+", target["expr"])}
+    assert used and used <= served, used - served
+    for name in served - {f"{n}{s}" for n in served for s in ("_total", "_bucket", "_count",
+                                                               "_sum")}:
+        assert f"`{name}" in README, f"{name} is not documented in the README"
