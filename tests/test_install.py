@@ -8,7 +8,6 @@ import fnmatch
 import shutil
 import subprocess
 import tomllib
-from pathlib import Path
 
 import pytest
 
