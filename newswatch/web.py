@@ -11,10 +11,12 @@ nothing from anywhere: its style is inline, it has no scripts."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -234,9 +236,28 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here rather than by uvicorn, so that a busy port is one
+    line and exit 2, not uvicorn's log line and exit after "web view on ..."."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise WebError(f"port {port} on {host} is already in use (another newswatch "
+                           "web?); choose another with --port") from None
+        raise WebError(f"cannot listen on {host} port {port}: "
+                       f"{exc.strerror or exc}") from None
+    return sock
+
+
 def cmd_web(args: Any, config: Config, path: Path) -> int:
     try:
         token = token_for(config, args.host)
+        sock = listen(args.host, args.port)
     except WebError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
         return 2
@@ -245,5 +266,6 @@ def cmd_web(args: Any, config: Config, path: Path) -> int:
                 " (token required)" if token else "")
     server = Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                                     access_log=False, server_header=False))
-    server.run()
+    with sock:
+        server.run(sockets=[sock])
     return 0 if server.started else 1
