@@ -224,6 +224,11 @@ class Source(Strict):
     def interval(self) -> timedelta:
         return self.every if self.every is not None else timedelta(hours=1)
 
+    @property
+    def schedule(self) -> str:
+        """When it is polled, in the config's words: `every 15m` or `cron */15 * * * *`."""
+        return f"cron {self.cron}" if self.cron else f"every {format_duration(self.interval)}"
+
     def start_urls(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.pages, *([self.site] if self.site else [])]
 

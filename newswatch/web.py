@@ -1,7 +1,8 @@
 """`newswatch web`: a small read-only web view (SPEC §12), server-rendered with jinja2
 under Starlette, served by uvicorn: recent matches per watch (filtered by watch, source
 and date, a page at a time), an article with why it matched, the sources with their
-health and last runs, the outbox, and the Atom feeds. It writes nothing.
+health (a summary, failing first, filters, 50 a page; each source with its runs: see
+web_sources), the outbox, and the Atom feeds. It writes nothing.
 
 On 127.0.0.1 it is open; on any other address it needs a token, read from the
 environment variable `web.token_env` names, or it refuses to start. Every scraped
@@ -34,9 +35,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alerts import atom, channels, health, outbox
+from alerts import atom, channels, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
+from newswatch import web_sources
 from store import schema
 from store.db import Store
 from store.recent import Filters, count, mark_held, match, recent
@@ -160,10 +162,16 @@ class View:
         return self.page("article", request, m=found, by_field=by_field)
 
     async def sources(self, request: Request) -> Response:
-        states = health.states(self.store)
-        rows = [{"name": s.name, "health": states.get(s.name, ("healthy", None)),
-                 "runs": self.store.runs(s.name, limit=10)} for s in self.config.sources]
-        return self.page("sources", request, sources=rows)
+        return self.page("sources", request,
+                         **web_sources.overview(self.config, self.store, request))
+
+    async def source(self, request: Request) -> Response:
+        found = web_sources.detail(self.config, self.store, request)
+        if found is None:
+            response = self.page("missing", request, what="source")
+            response.status_code = 404
+            return response
+        return self.page("source", request, **found)
 
     async def outbox(self, request: Request) -> Response:
         e = schema.emails
@@ -211,6 +219,7 @@ def make_app(config: Config, token: str | None) -> Starlette:
         Route("/", view.matches, name="matches"),
         Route("/match/{id}", view.article, name="article"),
         Route("/sources", view.sources, name="sources"),
+        Route("/sources/{name}", view.source, name="source"),
         Route("/outbox", view.outbox, name="outbox"),
         Route("/feeds/{name}.atom", view.feed, name="feed"),
     ])
