@@ -9,7 +9,7 @@ import functools
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import CTE, CompoundSelect, Row, bindparam, func, select, union_all
+from sqlalchemy import CTE, CompoundSelect, bindparam, func, select, union_all
 
 from store import schema
 from store.db import Store
@@ -65,7 +65,7 @@ def latest_runs(store: Store, sources: Collection[str]) -> dict[str, dict[str, A
     return found
 
 
-def health_states(store: Store) -> dict[str, Row[Any]]:
+def health_states(store: Store) -> dict[str, Any]:
     """Each source's announced health (state, reason, since), by source: sources that
     never changed state have no row (they are healthy, or never polled)."""
     h = schema.source_health
