@@ -1,5 +1,6 @@
-"""The `newswatch` command line. Exit codes: 0 ok, 1 a source failed, 2 bad config or
-usage."""
+"""The `newswatch` command line. Exit codes: 0 ok; 1 a source failed, a message was not
+delivered, the database cannot be used or something unexpected happened; 2 bad config or
+usage; 130 interrupted (each command's own: README.md, "Exit codes")."""
 
 from __future__ import annotations
 
