@@ -1,22 +1,33 @@
-# newswatch: `make test` and `make demo` create .venv and install everything themselves.
+# newswatch: `make demo` and `make test` create .venv and install what each needs themselves:
+# the demo only the package (a minute on a fresh machine), the tests the rest besides.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# one stamp per install set: `make demo` then `make test` in one clone installs the test
+# extras on top; `make test` leaves the demo's stamp fresh too, so the demo installs nothing
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP := $(VENV)/.installed-test
 
 .PHONY: test test-fast demo lint typecheck install clean bench golden screenshots
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# the demo: the package and its dependencies, nothing for the tests, no system packages
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	@# the store tests also run against a real PostgreSQL server (Debian's package)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 	@# the web view's tests drive Debian's chromium (Playwright with its executable path)
 	@command -v chromium >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
@@ -36,7 +47,7 @@ test: $(STAMP) lint typecheck
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/newswatch demo
 
 golden: $(STAMP)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from config import yaml_errors
 from config.checks import environment_issues
-from config.models import Config
+from config.models import Config, known_keys
 from rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
 ENV_VAR = "NEWSWATCH_CONFIG"
@@ -28,11 +30,17 @@ class ConfigIssue:
     line: int | None
     path: str
     message: str
+    # the line's own text, shown under the message (for YAML syntax errors)
+    text: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
-        return f"{where}:{key} {self.message}"
+        said = f"{where}:{key} {self.message}"
+        if self.text is not None:
+            shown = self.text.rstrip().replace("\t", "\\t")  # a tab may be the mistake
+            said += f"\n      {self.line} | {shown}"
+        return said
 
 
 class ConfigError(Exception):
@@ -95,6 +103,18 @@ def _line_of(tree: Any, loc: Iterable[Any]) -> tuple[int | None, str]:
             continue
     path = ".".join(parts).replace(".[", "[")
     return line, path
+
+
+def _unknown_key(loc: Sequence[Any]) -> str:
+    """"unknown key", with the nearest key that the mapping may hold."""
+    key = str(loc[-1]) if loc else ""
+    known = known_keys(loc)
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if near:
+        return f"unknown key; did you mean '{near[0]}'?"
+    if known:
+        return f"unknown key; the keys here are: {', '.join(known)}"
+    return "unknown key"
 
 
 def _duplicates(tree: Any, file: str) -> list[ConfigIssue]:
@@ -163,9 +183,8 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
     try:
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([ConfigIssue(file, line, "", f"YAML: {exc.problem or exc}")]) from None
+        line, message, shown = yaml_errors.explain(exc, text)
+        raise ConfigError([ConfigIssue(file, line, "", message, shown)]) from None
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, CommentedMap):
@@ -180,7 +199,7 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
             line, path = _line_of(tree, err["loc"])
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = _unknown_key(err["loc"])
             elif err["type"] == "string_pattern_mismatch" and path.endswith("name"):
                 msg = f"bad name {err['input']!r}: use lowercase letters, digits, _ and -"
             elif msg.startswith("Value error, "):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -225,6 +225,11 @@ class Source(Strict):
     @property
     def interval(self) -> timedelta:
         return self.every if self.every is not None else timedelta(hours=1)
+
+    @property
+    def schedule(self) -> str:
+        """When it is polled, in the config's words: `every 15m` or `cron */15 * * * *`."""
+        return f"cron {self.cron}" if self.cron else f"every {format_duration(self.interval)}"
 
     def start_urls(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.pages, *([self.site] if self.site else [])]
@@ -486,3 +491,28 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "newswatch config (newswatch.yaml)"
     return schema
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, or inside Optional, list, dict, Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def known_keys(loc: Sequence[Any]) -> list[str]:
+    """The keys the mapping at `loc` (a pydantic error location, the unknown key last)
+    may hold, as the YAML writes them: for "did you mean" on an unknown key."""
+    model: type[BaseModel] = Config
+    for key in loc[:-1]:
+        if not isinstance(key, str):
+            continue  # a list index: the same model's items
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        field = fields.get(key) or model.model_fields.get(key)
+        if field is None:
+            continue  # a union's branch name, not a key
+        inner = _models_in(field.annotation)
+        if not inner:
+            return []
+        model = inner[0]
+    return [f.alias or name for name, f in model.model_fields.items()]

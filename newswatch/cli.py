@@ -1,5 +1,6 @@
-"""The `newswatch` command line. Exit codes: 0 ok, 1 a source failed, 2 bad config or
-usage."""
+"""The `newswatch` command line. Exit codes: 0 ok; 1 a source failed, a message was not
+delivered, the database cannot be used or something unexpected happened; 2 bad config or
+usage; 130 interrupted (each command's own: README.md, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -47,13 +48,12 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
     out.print(f"timezone: {config.timezone}")
     for src in config.sources:
         opts = src.crawl(config.crawl)
-        when = f"cron {src.cron}" if src.cron else f"every {format_duration(src.interval)}"
         kinds = [k for k in ("feeds", "sitemaps", "pages") if getattr(src, k)]
         if src.site:
             kinds.append("site")
         window = format_duration(opts.max_age) if opts.max_age else "none"
         out.print(f"source {src.name}: {', '.join(kinds)}; {len(src.start_urls())} URL(s); "
-                  f"{when}; max_age {window}; robots {'on' if opts.obey_robots else 'off'}")
+                  f"{src.schedule}; max_age {window}; robots {'on' if opts.obey_robots else 'off'}")
     for watch in config.watches:
         if not watch.enabled:
             out.print(f"watch {watch.name}: {watch.query}  -> disabled: its matches are "

@@ -1,7 +1,8 @@
 """`newswatch web`: a small read-only web view (SPEC §12), server-rendered with jinja2
 under Starlette, served by uvicorn: recent matches per watch (filtered by watch, source
 and date, a page at a time), an article with why it matched, the sources with their
-health and last runs, the outbox, and the Atom feeds. It writes nothing.
+health (a summary, failing first, filters, 50 a page; each source with its runs: see
+web_sources), the outbox, and the Atom feeds. It writes nothing.
 
 Every address needs the token and answers only to its own Host names
 (newswatch/webauth.py). Database work runs in Starlette's thread pool (plain `def`
@@ -12,8 +13,10 @@ anywhere: its style is inline, it has no scripts."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
@@ -32,10 +35,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from alerts import atom, channels, health, outbox
+from alerts import atom, channels, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
 from config.models import Config
 from config.times import Published, readable
+from newswatch import web_sources
 from newswatch.metrics import StoreCollector
 from newswatch.webauth import Access, WebError, token_for
 from store import schema
@@ -138,10 +142,16 @@ class View:
         return self.page("article", request, m=found, by_field=by_field)
 
     def sources(self, request: Request) -> Response:
-        states = health.states(self.store)
-        rows = [{"name": s.name, "health": states.get(s.name, ("healthy", None)),
-                 "runs": self.store.runs(s.name, limit=10)} for s in self.config.sources]
-        return self.page("sources", request, sources=rows)
+        return self.page("sources", request,
+                         **web_sources.overview(self.config, self.store, request))
+
+    def source(self, request: Request) -> Response:
+        found = web_sources.detail(self.config, self.store, request)
+        if found is None:
+            response = self.page("missing", request, what="source")
+            response.status_code = 404
+            return response
+        return self.page("source", request, **found)
 
     def outbox(self, request: Request) -> Response:
         e = schema.emails
@@ -191,6 +201,7 @@ def make_app(config: Config, access: Access) -> Starlette:
         Route("/", view.matches, name="matches"),
         Route("/match/{id}", view.article, name="article"),
         Route("/sources", view.sources, name="sources"),
+        Route("/sources/{name}", view.source, name="source"),
         Route("/outbox", view.outbox, name="outbox"),
         Route("/feeds/{name}.atom", view.feed, name="feed"),
         Route("/metrics", view.metrics, name="metrics"),
@@ -218,9 +229,28 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here rather than by uvicorn, so that a busy port is one
+    line and exit 2, not uvicorn's log line and exit after "web view on ..."."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise WebError(f"port {port} on {host} is already in use (another newswatch "
+                           "web?); choose another with --port") from None
+        raise WebError(f"cannot listen on {host} port {port}: "
+                       f"{exc.strerror or exc}") from None
+    return sock
+
+
 def cmd_web(args: Any, config: Config, path: Path) -> int:
     try:
         token = token_for(config, args.host, args.no_token)
+        sock = listen(args.host, args.port)
     except WebError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
         return 2
@@ -242,5 +272,6 @@ def cmd_web(args: Any, config: Config, path: Path) -> int:
                                     access_log=False, server_header=False,
                                     proxy_headers=bool(proxies),
                                     forwarded_allow_ips=proxies or None))
-    server.run()
+    with sock:
+        server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -53,3 +53,43 @@ def fill(db: Path, n: int) -> None:
             for k in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[k:k + 5000])
     store.close()
+
+
+def fill_runs(db: Path, sources: int, runs: int = 10) -> dict[str, list[str]]:
+    """`runs` runs of each of `sources` sources named site0, site1...; one in ten is
+    failing (its last three runs refused, its health row saying so), one in 25 of the
+    healthy ones had its last run fail once, and one in 50 was never polled. Returns
+    the names by health ("failing", "never polled", "healthy")."""
+    store = Store(f"sqlite:///{db}")
+    now = datetime.now(UTC)
+    rows, health = [], []
+    names: dict[str, list[str]] = {"failing": [], "never polled": [], "healthy": []}
+    for s in range(sources):
+        name = f"site{s}"
+        if s % 50 == 49:
+            names["never polled"].append(name)
+            continue
+        failing = s % 10 == 3
+        names["failing" if failing else "healthy"].append(name)
+        for k in range(runs):
+            started = now - timedelta(minutes=15 * (runs - k), seconds=s % 600)
+            bad = (failing and k >= runs - 3) or (s % 25 == 7 and k == runs - 1)
+            rows.append({"source": name, "started": started,
+                         "finished": started + timedelta(seconds=4), "duration": 4.0,
+                         "pages": 0 if bad else 12, "new_articles": 0 if bad else k % 3,
+                         "errors": 1 if bad else 0, "status": "failed" if bad else "ok",
+                         "message": f"feed https://{name}.example/feed.xml: connection "
+                                    "refused" if bad else None,
+                         "worker": "host:4242"})
+        if failing:
+            health.append({"source": name, "state": "failing",
+                           "since": now - timedelta(minutes=15),
+                           "reason": f"3 bad runs in a row; the last: feed https://{name}"
+                                     ".example/feed.xml: connection refused"})
+    with store.tx() as conn:
+        for k in range(0, len(rows), 5000):
+            conn.execute(insert(schema.runs), rows[k:k + 5000])
+        if health:
+            conn.execute(insert(schema.source_health), health)
+    store.close()
+    return names

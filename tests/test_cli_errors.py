@@ -129,3 +129,33 @@ def test_the_daemon_logs_a_sending_problem_once_not_every_attempt(
     text = daemon.text()
     assert text.count("sending failed: UndefinedError") == 1, text
     assert text.count("Traceback") == 1
+
+
+def test_web_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    import socket
+
+    cfg = write_config(tmp_path, "sources:\n  - name: a\n    feeds: [https://a.example/f]\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_cli("web", "--port", str(port), config=cfg, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"newswatch: port {port} on 127.0.0.1 is already in use (another "
+                           "newswatch web?); choose another with --port\n")
+    assert proc.stdout == ""
+
+
+def test_the_readme_gives_the_exit_codes_of_every_command() -> None:
+    import argparse
+    import re
+
+    from newswatch.cli import build_parser
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z]+)[` ]", section, re.MULTILINE))
+    sub = next(a for a in build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    assert listed == set(sub.choices)

@@ -136,8 +136,12 @@ def test_the_pages_in_a_headless_browser(crawled: Path, tmp_path: Path) -> None:
             assert any(m.lower() == "crypto council" for m in marks), marks
             # sources and outbox
             page.goto(web.base + "/sources")
-            assert page.locator("h2#daily").count() == 1
-            assert "ok" in page.locator("table").first.inner_text()
+            assert page.locator("#summary").inner_text() == \
+                "1 source: 0 failing · 0 never polled · 1 healthy"
+            assert "ok" in page.locator("tr.source#daily").inner_text()
+            page.click("tr.source#daily a.name")
+            page.wait_for_url("**/sources/daily")
+            assert page.locator("tr.run").count() == 1
             page.goto(web.base + "/outbox")
             assert "sent" in page.locator("#counts").inner_text()
             # a phone's width
@@ -241,5 +245,169 @@ def test_paging_through_many_matches(tmp_path: Path) -> None:
         assert "page 2 of 3" in body
         kept = titles("/?watch=council&page=1")
         assert 0 < len(kept) <= 50
+    finally:
+        assert web.stop() == 0
+
+
+def get(web: Web, path: str) -> str:
+    with web.open(path) as r:
+        return str(r.read().decode())
+
+
+def listed(body: str) -> list[tuple[str, str, str]]:
+    """The rows of a sources page: (name, health, why)."""
+    import html
+    import re
+
+    return [(name, health, html.unescape(why)) for name, health, why in re.findall(
+        r'<tr class="source" id="([^"]+)">.*?<td class="state-[a-z]+">([a-z ]+)'
+        r'.*?<td class="why">(.*?)</td></tr>', body, re.S)]
+
+
+@pytest.fixture
+def many_sources(tmp_path: Path) -> Iterator[tuple[Web, dict[str, list[str]]]]:
+    """130 configured sources with 60 runs each: 13 failing, 2 never polled."""
+    from tests.store_fill import fill_runs
+
+    names = fill_runs(tmp_path / "nw.db", 130, runs=60)
+    cfg = tmp_path / "newswatch.yaml"
+    cfg.write_text("database: nw.db\nsources:\n" + "".join(
+        f"  - name: site{i}\n    feeds: ['https://site{i}.example/feed.xml']\n"
+        for i in range(130)), encoding="utf-8")
+    web = Web(cfg).up()
+    try:
+        yield web, names
+    finally:
+        assert web.stop() == 0
+
+
+def test_the_sources_page_opens_with_a_summary_and_the_failing_first(
+        many_sources: tuple[Web, dict[str, list[str]]]) -> None:
+    import re
+
+    web, names = many_sources
+    assert (len(names["failing"]), len(names["never polled"])) == (13, 2)
+    body = get(web, "/sources")
+    summary = re.search(r'<p id="summary">(.*?)</p>', body, re.S)
+    assert summary is not None
+    assert " ".join(re.sub(r"<[^>]+>", " ", summary.group(1)).split()) == \
+        "130 sources: 13 failing · 2 never polled · 115 healthy"
+    rows = listed(body)
+    assert len(rows) == 50
+    # the failing ones first, by name, each with its reason; then the never polled
+    assert [r[0] for r in rows[:13]] == sorted(names["failing"])
+    for name, health, why in rows[:13]:
+        assert health == "failing"
+        assert why == f"3 bad runs in a row; the last: feed https://{name}.example/feed.xml: " \
+                      "connection refused"
+    assert [(r[0], r[1]) for r in rows[13:15]] == [(n, "never polled")
+                                                   for n in sorted(names["never polled"])]
+    assert all(r[1] == "healthy" for r in rows[15:])
+    # a healthy source whose last run failed says why that run failed
+    once = {f"site{s}" for s in range(130) if s % 25 == 7 and f"site{s}" in names["healthy"]}
+    shown = {name: why for name, _, why in listed(body + get(web, "/sources?page=2")
+                                                  + get(web, "/sources?page=3"))}
+    assert once and all(shown[name] == f"feed https://{name}.example/feed.xml: connection "
+                        "refused" for name in once)
+    assert all(why == "" for name, why in shown.items()
+               if name in names["healthy"] and name not in once)
+    assert len(body) < 60_000
+
+
+def test_the_sources_page_filters_by_health_and_name_and_pages_by_50(
+        many_sources: tuple[Web, dict[str, list[str]]]) -> None:
+    web, names = many_sources
+    failing = listed(get(web, "/sources?health=failing"))
+    assert sorted(r[0] for r in failing) == sorted(names["failing"])
+    assert {r[1] for r in failing} == {"failing"}
+    never = listed(get(web, "/sources?health=never"))
+    assert [r[0] for r in never] == sorted(names["never polled"])
+    healthy = [r for n in (1, 2, 3) for r in listed(get(web, f"/sources?health=healthy&page={n}"))]
+    assert sorted(r[0] for r in healthy) == sorted(names["healthy"])
+    # a part of a name, in any case, and with health
+    by_name = listed(get(web, "/sources?name=SITE12"))
+    assert sorted(r[0] for r in by_name) == sorted(
+        f"site{i}" for i in range(130) if "site12" in f"site{i}")
+    both = listed(get(web, "/sources?health=failing&name=site1"))
+    assert sorted(r[0] for r in both) == sorted(n for n in names["failing"] if "site1" in n)
+    assert "No source with these filters" in get(web, "/sources?name=nothing-like-it")
+    # pages of 50, each source on exactly one, the links keeping the filters
+    pages = [listed(get(web, f"/sources?page={n}")) for n in (1, 2, 3)]
+    assert [len(p) for p in pages] == [50, 50, 30]
+    assert sorted(r[0] for p in pages for r in p) == sorted(f"site{i}" for i in range(130))
+    second = get(web, "/sources?page=2")
+    assert 'href="/sources?page=1" rel="prev"' in second
+    assert 'href="/sources?page=3" rel="next"' in second and "page 2 of 3" in second
+    kept = get(web, "/sources?health=healthy&name=site&page=2")
+    assert 'href="/sources?health=healthy&amp;name=site&amp;page=3" rel="next"' in kept
+    # a page past the end shows the last one
+    assert [r[0] for r in listed(get(web, "/sources?page=99"))] == [r[0] for r in pages[2]]
+
+
+def test_a_source_page_has_its_runs_newest_first_50_a_page(
+        many_sources: tuple[Web, dict[str, list[str]]]) -> None:
+    import re
+
+    web, names = many_sources
+    name = sorted(names["failing"])[0]
+    body = get(web, f"/sources/{name}")
+    assert re.search(r'<span class="state-failing" id="health">failing</span>', body)
+    assert f"3 bad runs in a row; the last: feed https://{name}.example/feed.xml: " \
+           "connection refused" in body
+    assert "60 runs kept, newest first" in body
+    runs = re.findall(r'<tr class="run"><td>([^<]+)</td><td class="status-[a-z]+">([a-z]+)'
+                      r'</td>.*?<td class="why">(.*?)</td></tr>', body)
+    assert len(runs) == 50
+    assert [r[1] for r in runs[:4]] == ["failed", "failed", "failed", "ok"]
+    assert runs[0][2] == f"feed https://{name}.example/feed.xml: connection refused"
+    assert [r[0] for r in runs] == sorted((r[0] for r in runs), reverse=True)
+    older = get(web, f"/sources/{name}?page=2")
+    assert len(re.findall(r'<tr class="run">', older)) == 10
+    assert f'href="/sources/{name}?page=1" rel="prev"' in older
+    never = get(web, f"/sources/{sorted(names['never polled'])[0]}")
+    assert "never polled</span>" in never and "Never polled." in never
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(web, "/sources/no-such-source")
+    assert err.value.code == 404
+
+
+def test_a_source_that_cannot_be_reached_says_why_on_the_sources_pages(
+        fresh_site: FixtureServer, tmp_path: Path) -> None:
+    """A real crawl of a source whose port refuses connections: its run's reason (as
+    the crawl stored it) is on the sources page and on its own page."""
+    import html
+
+    from tests.conftest import db_rows, write_config
+
+    closed = free_port()
+    cfg = write_config(tmp_path, f"""\
+        sources:
+          - name: daily
+            feeds: ["{fresh_site.base}/feed.xml"]
+          - name: dead
+            feeds: ["http://127.0.0.1:{closed}/feed.xml"]
+          - name: later
+            feeds: ["{fresh_site.base}/feed.xml"]
+        """)
+    assert run_cli("crawl", "--source", "daily", "--source", "dead",
+                   config=cfg).returncode == 1
+    from alerts.health import problem
+
+    [run] = db_rows(cfg, "SELECT status, message FROM runs WHERE source = 'dead'")
+    assert run["status"] == "failed"
+    # the run's own message (the crawl's words for the cause), or health's words for a
+    # failed run without one
+    why = " ".join((problem(run) or "").split())
+    assert why
+    web = Web(cfg).up()
+    try:
+        rows = {name: (health, why) for name, health, why in listed(get(web, "/sources"))}
+        assert rows["dead"] == ("healthy", why)  # one bad run is not yet failing
+        assert rows["daily"] == ("healthy", "")
+        assert rows["later"] == ("never polled", "")
+        own = html.unescape(get(web, "/sources/dead"))
+        assert '"status-failed">failed' in own
+        if run["message"]:
+            assert " ".join(run["message"].split()) in own
     finally:
         assert web.stop() == 0
