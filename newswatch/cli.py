@@ -29,6 +29,7 @@ from config.times import readable
 from config.units import format_duration
 from newswatch import __version__, explain, mail, recent, status, tables, upkeep
 from store.db import Store
+from store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,9 @@ def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("newswatch: interrupted", file=sys.stderr)
         return 130
+    except SchemaBehind as exc:  # a shared database waits for `newswatch migrate`
+        print(f"newswatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except DBAPIError as exc:  # unreachable, refusing, read-only, full, corrupt
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         print(f"newswatch: the database cannot be used: {reason} (check `database:` in "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
@@ -49,7 +50,13 @@ CREATE TABLE IF NOT EXISTS newswatch_workers (
     queue_worker integer,
     state text NOT NULL DEFAULT 'running'
 );
+CREATE TABLE IF NOT EXISTS newswatch_queue_schema (
+    component text PRIMARY KEY,
+    version text NOT NULL
+);
 """
+# the queue's tables as newswatch 0.1.0 left them (procrastinate pinned at 3.10)
+FIRST_QUEUE_VERSION = "3.10.0"
 
 
 def libpq_url(url: str) -> str:
@@ -86,7 +93,54 @@ def ensure_schema(engine: Engine) -> None:
             assert raw is not None
             raw.execute(SchemaManager.get_schema())
             log.info("queue: procrastinate's tables created")
+            created = procrastinate_version()
+        else:
+            created = FIRST_QUEUE_VERSION  # made before its version was recorded
         conn.exec_driver_sql(TABLES)
+        conn.execute(text("INSERT INTO newswatch_queue_schema VALUES ('procrastinate', :v) "
+                          "ON CONFLICT DO NOTHING"), {"v": created})
+
+
+def procrastinate_version() -> str:
+    from importlib.metadata import version
+
+    return version("procrastinate")
+
+
+def _version(text_: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text_.split(".")[:3])
+
+
+def queue_migrations(engine: Engine) -> tuple[str, list[Path]]:
+    """The procrastinate version the queue's tables are at, and the migration files of
+    the installed procrastinate that they still need (its own SQL, in its order)."""
+    import procrastinate
+
+    with engine.connect() as conn:
+        at = conn.execute(text("SELECT version FROM newswatch_queue_schema WHERE "
+                               "component = 'procrastinate'")).scalar()
+    at = at or FIRST_QUEUE_VERSION
+    folder = Path(procrastinate.__file__).parent / "sql" / "migrations"
+    installed = _version(procrastinate_version())
+    todo = sorted(f for f in folder.glob("*.sql")
+                  if _version(at) < _version(f.name.split("_")[0]) <= installed)
+    return at, todo
+
+
+def migrate_queue(engine: Engine) -> list[str]:
+    """procrastinate's migrations from the recorded version to the installed one, in one
+    transaction under the schema lock; the names of the files applied."""
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
+        _, todo = queue_migrations(engine)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        for migration in todo:
+            raw.execute(migration.read_text(encoding="utf-8"))
+        conn.execute(text("UPDATE newswatch_queue_schema SET version = :v WHERE component "
+                          "= 'procrastinate'"), {"v": procrastinate_version()})
+    return [m.name for m in todo]
 
 
 def has_schema(engine: Engine) -> bool:

@@ -1,6 +1,7 @@
-"""Keeping a store healthy for years: `newswatch prune [--dry-run]` (retention, SPEC
-§13) and `newswatch backup FILE` (a consistent copy of a SQLite store, safe while the
-daemon runs)."""
+"""Keeping a store healthy for years (SPEC §13): `newswatch migrate` (the schema's
+revisions, ours and the queue's), `newswatch prune [--dry-run]` (retention) and
+`newswatch backup FILE` (a consistent copy of a SQLite store, safe while the daemon
+runs)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from config.models import Config
-from config.private import FILE_MODE
-from store.db import Store, utcnow
+from config.private import FILE_MODE, mask_url
+from store import migrate
+from store.db import Store, make_engine, utcnow
 from store.retention import prune, window
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -75,7 +77,36 @@ def cmd_backup(args: argparse.Namespace, config: Config, path: Path) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace, config: Config, path: Path) -> int:
+    engine = make_engine(config.database)
+    try:
+        revision, used = migrate.state(engine)
+        applied = migrate.upgrade(engine)
+        where = mask_url(config.database)
+        if applied:
+            print(f"database {where}: schema {revision or ('from before 0.2.0' if used else 'new')}"
+                  f" -> {migrate.head()} (applied {', '.join(applied)})")
+        else:
+            print(f"database {where}: schema {migrate.head()}, up to date")
+    finally:
+        engine.dispose()
+    if config.queue is not None:
+        from newswatch import cluster
+
+        queue = cluster.make_engine(config.queue)
+        try:
+            files = cluster.migrate_queue(queue)
+        finally:
+            queue.dispose()
+        done = f"applied {', '.join(files)}" if files else "up to date"
+        print(f"queue {cluster.where(config.queue)}: procrastinate "
+              f"{cluster.procrastinate_version()}, {done}")
+    return EXIT_OK
+
+
 def add_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    p = add("migrate", "bring the database's schema (and the queue's) up to date")
+    p.set_defaults(func=cmd_migrate)
     p = add("prune", "delete what the retention settings no longer keep")
     p.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
     p.set_defaults(func=cmd_prune)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from config.private import private_dir, touch_private
 from config.times import Published, to_row
 from rules.matcher import Match
-from store import schema
+from store import migrate, schema
 from store.matches import Route, StoryIndex, add_matches
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,9 @@ class Store:
         self.url = url
         self.stories = StoryIndex()
         self.engine = make_engine(url)
-        schema.metadata.create_all(self.engine)
-        schema.add_missing_columns(self.engine)
+        # one machine's SQLite file is brought up to date here; a shared database waits
+        # for `newswatch migrate`
+        migrate.ensure(self.engine, auto=make_url(url).get_backend_name() == "sqlite")
         self.reader = make_engine(url, writer=False)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""The database tables (SQLAlchemy Core). Times are stored as UTC."""
+"""The database tables (SQLAlchemy Core), as the newest revision in store/migrations
+leaves them. Times are stored as UTC."""
 
 from __future__ import annotations
 
@@ -22,10 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    inspect,
-    text,
 )
-from sqlalchemy.engine import Engine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -179,21 +177,3 @@ runs = Table(
     Index("ix_runs_source_started", "source", "started"),
 )
 
-
-def add_missing_columns(engine: Engine) -> None:
-    """Columns added to a table since its database was created (nullable or with a
-    default, so existing rows stay valid) are added to it: a newer newswatch opens an
-    older database."""
-    with engine.begin() as conn:
-        found = inspect(conn)
-        for table in metadata.sorted_tables:
-            have = {c["name"] for c in found.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                arg = getattr(column.default, "arg", None)
-                default = arg if isinstance(arg, int | str) else None
-                clause = f" DEFAULT {default!r}" if default is not None else ""
-                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
-                                  f"{kind}{clause}"))
