@@ -34,9 +34,10 @@ from starlette.routing import Route
 
 from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
+from alerts.schedule import Schedule, groups
 from config.models import Config
 from store import schema
-from store.db import Store
+from store.db import Store, utcnow
 from store.recent import Filters, count, mark_held, match, recent
 
 log = logging.getLogger(__name__)
@@ -169,9 +170,13 @@ class View:
             rows = conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.status,
                                        e.c.attempts, e.c.last_error, e.c.created, e.c.sent)
                                 .order_by(e.c.id.desc()).limit(200)).mappings().all()
-        muted = [w.name for w in self.config.watches if not w.enabled]
-        return self.page("outbox", request, rows=rows,
-                         counts=outbox.counts(self.store, muted))
+            schedule, now = Schedule(self.config), utcnow()
+            waiting = [{"count": n, "watch": watch, "digest": digest,
+                        "due": schedule.when(due), "late": due <= now}
+                       for (watch, digest, due), n in
+                       groups(schedule.waiting(conn, now)).items()]
+        return self.page("outbox", request, rows=rows, waiting=waiting,
+                         counts=outbox.counts(self.store, schedule.muted))
 
     async def feed(self, request: Request) -> Response:
         name = request.path_params["name"]
