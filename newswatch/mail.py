@@ -29,8 +29,8 @@ def send_due(config: Config, store: Store, force: bool = True) -> tuple[list[out
 def describe(report: Report, made: list[outbox.Made], store: Store, config: Config) -> str:
     """The summary after sending: messages per kind, the outbox, where emails go."""
     c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
-    sent = f" ({kinds(report.sent_to)})" if report.sent else ""
-    lines = [f"alerts: composed {kinds(m.recipient for m in made)}; sent {report.sent}{sent}, "
+    sent = kinds(report.sent_to) if report.sent else "0"
+    lines = [f"alerts: composed {kinds(m.recipient for m in made)}; sent {sent}, "
              f"retry later {report.retry}, failed {report.failed}",
              f"outbox: {c['pending']} pending, {c['failed']} failed, {c['waiting']} waiting "
              f"for a digest; emails: {where(config.alerts)}"]

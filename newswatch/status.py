@@ -81,9 +81,9 @@ def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> N
     with store.reader.connect() as conn:
         waiting = groups(schedule.waiting(conn, now))
     for (watch, digest, due), n in waiting.items():
-        late = " (now: at the next send)" if due <= now else ""
-        console.print(f"  waiting: {n} alert(s) of {watch} for its {digest} digest, due "
-                      f"{schedule.when(due)}{late}", markup=False, soft_wrap=True)
+        late = " (goes at the next send)" if due <= now else ""
+        console.print(f"  waiting: {n} alert{'s' if n != 1 else ''} of {watch} ({digest} "
+                      f"digest), due {schedule.when(due)}{late}", markup=False)
 
 
 def cluster_status(config: Config, url: str, console: Any) -> None:

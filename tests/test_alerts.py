@@ -135,7 +135,10 @@ def test_a_4xx_is_retried_and_a_5xx_is_held_as_failed(fresh_site: FixtureServer,
     smtp.handler.fail_next = ["451 4.3.0 try again later"]
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", config=cfg)
-    assert "sent 1, retry later 1" in proc.stdout, proc.stdout
+    assert "alerts: composed 2 emails; sent 1 email, retry later 1, failed 0" in proc.stdout, \
+        proc.stdout
+    assert re.search(r"^outbox: 1 pending, 0 failed, 0 waiting for a digest; emails: SMTP "
+                     rf"127\.0\.0\.1:{smtp.port}$", proc.stdout, re.M), proc.stdout
     assert run_cli("send", config=cfg).returncode == 0
     assert len(smtp.received) == 2
     assert {r["status"] for r in db_rows(cfg, "select status from emails")} == {"sent"}
@@ -235,7 +238,8 @@ def test_dry_run_prints_the_emails_and_sends_nothing(fresh_site: FixtureServer,
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", "--dry-run", config=cfg)
     assert proc.returncode == 0, proc.stderr
-    assert "dry run: 2 email(s) would be sent, nothing was stored" in proc.stdout
+    assert "dry run: 2 new message(s) would be sent: 2 emails; nothing was sent, nothing " \
+           "was stored" in proc.stdout
     assert "--- To: desk@example.org" in proc.stdout
     assert "--- Subject: [newswatch] 3 new matches: councils (1), pakistan-crypto (2)" \
         in proc.stdout

@@ -7,7 +7,6 @@ retried after a 500, held as failed after a 4xx, never twice. And a watch with
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -167,8 +166,6 @@ def test_a_plain_query_parameter_is_dropped_by_apprise_and_check_says_so(
         hook: Receiver, tmp_path: Path) -> None:
     """apprise's json:// takes `?-key=` to pass `key` on, and drops a plain `?key=`: a
     real receiver sees the one and not the other, and `check` warns about the other."""
-    from alerts import channels
-
     cfg = write_config(tmp_path, f"""
         alerts:
           notify: ["json://127.0.0.1:{hook.port}/plain?token=${{NW_HOOK_TOKEN}}",
@@ -184,14 +181,8 @@ def test_a_plain_query_parameter_is_dropped_by_apprise_and_check_says_so(
     assert "alerts.notify[0]: apprise's json:// drops ?token= (not one of its options), " \
            "so the server never sees it; write ?-token=... to pass it on to the server" \
            in warned[0]
-    message = channels.render([], "immediate")
-    os.environ["NW_HOOK_TOKEN"] = "s3cret-token"
-    try:
-        for url in (f"json://127.0.0.1:{hook.port}/plain?token=${{NW_HOOK_TOKEN}}",
-                    f"json://127.0.0.1:{hook.port}/minus?-token=${{NW_HOOK_TOKEN}}"):
-            channels.send(url, message)
-    finally:
-        del os.environ["NW_HOOK_TOKEN"]
+    proc = run_cli("send", "--test", config=cfg, env=ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [path for path, _ in hook.posts] == ["/plain", "/minus?token=s3cret-token"]
 
 
