@@ -129,7 +129,7 @@ def compose(store: Store, config: Config, now: datetime | None = None, commit: b
     made: list[Made] = []
     with store.engine.connect() as conn, conn.begin() as tx:
         # a disabled watch's alerts queued before it was disabled are held, not sent
-        waiting = schedule.waiting(conn, now)
+        waiting = schedule.waiting(conn, now, due_only=True)
         moved = [{"row": w.id, "digest": w.digest, "due": w.due} for w in waiting if w.moved]
         if moved:
             conn.execute(update(o).where(o.c.id == bindparam("row"))

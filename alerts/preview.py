@@ -13,7 +13,7 @@ from typing import TextIO
 
 from alerts import channels, outbox
 from alerts.render import AlertItem, matched_terms
-from alerts.schedule import Schedule, groups
+from alerts.schedule import Schedule
 from config.models import Config
 from store.db import ArticleRecord, Store
 from store.matches import Route
@@ -53,8 +53,9 @@ def dry_run(config: Config, store: Store, now: datetime, out: TextIO,
     made = outbox.compose(store, config, now=now, commit=False, extra=extra)
     schedule = Schedule(config)
     with store.reader.connect() as conn:
-        for key, n in groups(schedule.waiting(conn, now), after=now).items():
-            waiting[key] = waiting.get(key, 0) + n
+        for key, n in schedule.counts(conn, now).items():
+            if key[2] > now:  # those due now are among the messages
+                waiting[key] = waiting.get(key, 0) + n
     again = list(outbox.failed_emails(store, "pending", errors_only=False))
     stored = ", nothing was stored" if found is not None else ""
     out.write(f"dry run: {len(made)} new message(s) would be sent: "

@@ -7,12 +7,12 @@ new time has passed goes at the next send."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
 from config.digest import next_due
 from config.models import Config
@@ -54,29 +54,59 @@ class Schedule:
         """A due time as people read it: in the config's timezone, with its abbreviation."""
         return f"{due.astimezone(self.tz):%Y-%m-%d %H:%M %Z}"
 
-    def waiting(self, conn: Connection, now: datetime) -> list[Waiting]:
-        """Every alert waiting for its time (those of disabled watches aside: held)."""
+    def waiting(self, conn: Connection, now: datetime,
+                due_only: bool = False) -> list[Waiting]:
+        """The alerts waiting for their time (those of disabled watches aside: held);
+        with `due_only`, those due by `now` and those the schedule moves: not every
+        alert waiting, which the daemon would read every few seconds."""
+        if not due_only:
+            return self._rows(conn, now)
+        o = schema.outbox
+        return self._rows(conn, now, or_(o.c.due <= now, *self._moving(conn, now)[1]))
+
+    def counts(self, conn: Connection,
+               now: datetime) -> dict[tuple[str, str, datetime], int]:
+        """The waiting alerts counted by (watch, digest, due), soonest first."""
+        out: dict[tuple[str, str, datetime], int] = {}
+        staying, moving = self._moving(conn, now)
+        for g in staying:
+            out[(g.watch, g.digest, g.due)] = out.get((g.watch, g.digest, g.due), 0) + g.n
+        if moving:  # after a change of schedule, until the next send writes it down
+            for r in self._rows(conn, now, or_(*moving)):
+                out[(r.watch, r.digest, r.due)] = out.get((r.watch, r.digest, r.due), 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (kv[0][2], kv[0][0])))
+
+    def _rows(self, conn: Connection, now: datetime,
+              where: ColumnElement[bool] | None = None) -> list[Waiting]:
         o, m = schema.outbox, schema.matches
-        rows = conn.execute(
-            select(o.c.id, m.c.watch, o.c.recipient, o.c.digest, o.c.due, o.c.created,
-                   o.c.message_id).join(m, m.c.id == o.c.match_id)
-            .where(o.c.email_id.is_(None), m.c.watch.not_in(self.muted))
-            .order_by(o.c.recipient, o.c.id)).all()
+        query = (select(o.c.id, m.c.watch, o.c.recipient, o.c.digest, o.c.due, o.c.created,
+                        o.c.message_id).join(m, m.c.id == o.c.match_id)
+                 .where(o.c.email_id.is_(None), m.c.watch.not_in(self.muted))
+                 .order_by(o.c.recipient, o.c.id))
         out = []
-        for r in rows:
+        for r in conn.execute(query if where is None else query.where(where)):
             digest, due = self.of(r.watch, r.digest, r.due, r.created, now)
             out.append(Waiting(r.id, r.watch, r.recipient, digest, due, r.message_id,
                                (digest, due) != (r.digest, r.due)))
         return out
 
-
-def groups(rows: Iterable[Waiting],
-           after: datetime | None = None) -> dict[tuple[str, str, datetime], int]:
-    """Waiting alerts (those due after `after` only, if given) counted by (watch,
-    digest, due), soonest first."""
-    out: dict[tuple[str, str, datetime], int] = {}
-    for r in rows:
-        if after is None or r.due > after:
-            key = (r.watch, r.digest, r.due)
-            out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: (kv[0][2], kv[0][0])))
+    def _moving(self, conn: Connection,
+                now: datetime) -> tuple[list[Row[Any]], list[ColumnElement[bool]]]:
+        """The groups of waiting alerts queued with one (watch, digest, due) that stay
+        on the schedule, and a condition for each group that does not. A group stays if
+        its first and its last alert do: next_due never goes back in time."""
+        o, m = schema.outbox, schema.matches
+        staying, moving = [], []
+        for g in conn.execute(
+                select(m.c.watch, o.c.digest, o.c.due, func.min(o.c.created).label("first"),
+                       func.max(o.c.created).label("last"), func.count().label("n"))
+                .join(m, m.c.id == o.c.match_id)
+                .where(o.c.email_id.is_(None), m.c.watch.not_in(self.muted))
+                .group_by(m.c.watch, o.c.digest, o.c.due)):
+            if all(self.of(g.watch, g.digest, g.due, queued, now) == (g.digest, g.due)
+                   for queued in (g.first, g.last)):
+                staying.append(g)
+            else:
+                moving.append(and_(m.c.watch == g.watch, o.c.digest == g.digest,
+                                   o.c.due == g.due))
+        return staying, moving

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from alerts import channels, health, outbox
-from alerts.schedule import Schedule, groups
+from alerts.schedule import Schedule
 from config.models import Config
 from newswatch import tables
 from newswatch.outcomes import why
@@ -79,7 +79,7 @@ def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> N
         console.print(f"  to retry: to {channels.shown(e['recipient'])}: {e['subject']} "
                       f"(last error: {e['last_error']})", markup=False, soft_wrap=True)
     with store.reader.connect() as conn:
-        waiting = groups(schedule.waiting(conn, now))
+        waiting = schedule.counts(conn, now)
     for (watch, digest, due), n in waiting.items():
         late = " (goes at the next send)" if due <= now else ""
         console.print(f"  waiting: {n} alert{'s' if n != 1 else ''} of {watch} ({digest} "

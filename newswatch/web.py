@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from alerts import atom, channels, health, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
-from alerts.schedule import Schedule, groups
+from alerts.schedule import Schedule
 from config.models import Config
 from store import schema
 from store.db import Store, utcnow
@@ -174,7 +174,7 @@ class View:
             waiting = [{"count": n, "watch": watch, "digest": digest,
                         "due": schedule.when(due), "late": due <= now}
                        for (watch, digest, due), n in
-                       groups(schedule.waiting(conn, now)).items()]
+                       schedule.counts(conn, now).items()]
         return self.page("outbox", request, rows=rows, waiting=waiting,
                          counts=outbox.counts(self.store, schedule.muted))
 
