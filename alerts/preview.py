@@ -58,11 +58,12 @@ def dry_run(config: Config, store: Store, now: datetime, out: TextIO,
                 waiting[key] = waiting.get(key, 0) + n
     again = list(outbox.failed_emails(store, "pending", errors_only=False))
     stored = ", nothing was stored" if found is not None else ""
-    out.write(f"dry run: {len(made)} new message(s) would be sent: "
-              f"{channels.kinds(m.recipient for m in made)}; nothing was sent{stored}\n")
+    out.write(f"dry run: nothing was sent{stored}\n"
+              f"dry run: {channels.kinds(m.recipient for m in made) if made else 'nothing'} "
+              "would be sent now\n")
     if again:
-        out.write(f"dry run: {len(again)} message(s) composed before would be tried again: "
-                  f"{channels.kinds(e['recipient'] for e in again)}\n")
+        out.write(f"dry run: {channels.kinds(e['recipient'] for e in again)} composed "
+                  "before would be tried again\n")
     for (watch, digest, due), n in sorted(waiting.items(), key=lambda kv: (kv[0][2], kv[0])):
         out.write(f"dry run: {n} alert(s) of {watch} would wait for its {digest} digest, "
                   f"due {schedule.when(due)}\n")

@@ -30,10 +30,10 @@ def describe(report: Report, made: list[outbox.Made], store: Store, config: Conf
     """The summary after sending: messages per kind, the outbox, where emails go."""
     c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
     sent = kinds(report.sent_to) if report.sent else "0"
-    lines = [f"alerts: composed {kinds(m.recipient for m in made)}; sent {sent}, "
-             f"retry later {report.retry}, failed {report.failed}",
-             f"outbox: {c['pending']} pending, {c['failed']} failed, {c['waiting']} waiting "
-             f"for a digest; emails: {where(config.alerts)}"]
+    lines = [f"alerts: sent {sent}; retry later {report.retry}, failed {report.failed}",
+             f"outbox: {len(made)} composed now; {c['pending']} pending, {c['failed']} "
+             f"failed, {c['waiting']} waiting for a digest",
+             f"emails: {where(config.alerts)}"]
     if report.errors:
         lines.append(f"  last error: {report.errors[-1]}")
     return "\n".join(lines)

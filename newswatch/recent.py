@@ -76,10 +76,10 @@ def waiting_state(schedule: Schedule, m: Recent, recipient: str, state: str,
     if state != "waiting" or recipient not in m.waiting:
         return state
     digest, due, queued = m.waiting[recipient]
-    digest, due = schedule.of(m.watch, digest, due, queued, now)
+    _, due = schedule.of(m.watch, digest, due, queued, now)
     if due <= now:
-        return "waiting: goes at the next send"
-    return f"waiting for the {digest} digest, due {schedule.when(due)}"
+        return "waiting, goes at the next send"
+    return f"waiting, due {schedule.when(due)}"
 
 
 def cmd_feed(args: argparse.Namespace, config: Config, path: Path) -> int:

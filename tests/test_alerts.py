@@ -96,6 +96,8 @@ def test_a_crawl_sends_one_email_per_recipient_grouped_by_watch(
     assert re.search(rf"^{re.escape(fresh_site.base + council_url)}$", text, re.M)
     assert text.count(fresh_site.base + council_url + "\n") == 2  # under both watches
     assert "utm_" not in text
+    # the footer's two sentences on two lines
+    assert "`newswatch status`.\nTo stop these alerts, write to alerts@newswatch.test" in text
     assert "<mark" in html(desk) and "Crypto Council</mark>" in html(desk)
     policy, = mails["policy@example.org"]
     assert policy["Subject"] == ("[newswatch] mous: Pakistan and partner state sign "
@@ -135,10 +137,9 @@ def test_a_4xx_is_retried_and_a_5xx_is_held_as_failed(fresh_site: FixtureServer,
     smtp.handler.fail_next = ["451 4.3.0 try again later"]
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", config=cfg)
-    assert "alerts: composed 2 emails; sent 1 email, retry later 1, failed 0" in proc.stdout, \
-        proc.stdout
-    assert re.search(r"^outbox: 1 pending, 0 failed, 0 waiting for a digest; emails: SMTP "
-                     rf"127\.0\.0\.1:{smtp.port}$", proc.stdout, re.M), proc.stdout
+    assert (f"alerts: sent 1 email; retry later 1, failed 0\n"
+            f"outbox: 2 composed now; 1 pending, 0 failed, 0 waiting for a digest\n"
+            f"emails: SMTP 127.0.0.1:{smtp.port}\n") in proc.stdout, proc.stdout
     assert run_cli("send", config=cfg).returncode == 0
     assert len(smtp.received) == 2
     assert {r["status"] for r in db_rows(cfg, "select status from emails")} == {"sent"}
@@ -238,8 +239,8 @@ def test_dry_run_prints_the_emails_and_sends_nothing(fresh_site: FixtureServer,
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", "--dry-run", config=cfg)
     assert proc.returncode == 0, proc.stderr
-    assert "dry run: 2 new message(s) would be sent: 2 emails; nothing was sent, nothing " \
-           "was stored" in proc.stdout
+    assert "dry run: nothing was sent, nothing was stored\ndry run: 2 emails would be sent " \
+           "now\n" in proc.stdout
     assert "--- To: desk@example.org" in proc.stdout
     assert "--- Subject: [newswatch] 3 new matches: councils (1), pakistan-crypto (2)" \
         in proc.stdout
