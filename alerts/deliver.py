@@ -118,7 +118,10 @@ class SmtpTransport:
                 smtp_skip_login=not s.username, soft_email_validation=False, **kwargs)
             self.client.login()
         except Exception as exc:
-            raise _classify(exc) from exc
+            # which server: a refused connection is most often a wrong host or port
+            why = _classify(exc)
+            raise DeliveryError(f"SMTP {s.host}:{s.port}: {why}", permanent=why.permanent,
+                                connection=why.connection) from exc
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,

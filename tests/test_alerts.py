@@ -114,7 +114,9 @@ def test_smtp_down_then_back_delivers_every_alert_once(fresh_site: FixtureServer
     cfg = config(tmp_path, fresh_site, port)
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
-    assert "retry later 2" in proc.stdout and "ConnectionRefusedError" in proc.stdout
+    assert "retry later 2" in proc.stdout, proc.stdout
+    # the last error names the server: a wrong port shows
+    assert f"last error: SMTP 127.0.0.1:{port}: ConnectionRefusedError" in proc.stdout
     rows = db_rows(cfg, "select status, attempts, message_id from emails order by id")
     assert [r["status"] for r in rows] == ["pending", "pending"]
     server = SmtpServer()

@@ -194,7 +194,8 @@ def test_send_test_reaches_every_recipient_and_channel_with_the_servers_answer(
     proc = run_cli("send", "--test", config=cfg, env={"NW_HOOK_TOKEN": ""})
     assert proc.returncode == 1
     assert "$NW_HOOK_TOKEN is not set in the environment" in proc.stdout
-    assert "desk@example.org (councils): NOT sent: ConnectionRefusedError" in proc.stdout
+    assert (f"desk@example.org (councils): NOT sent: SMTP 127.0.0.1:{smtp.port}: "
+            "ConnectionRefusedError") in proc.stdout
     assert run_cli("send", "--test", "--watch", "nope", config=cfg).returncode == 2
 
 
