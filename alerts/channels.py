@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from alerts.deliver import DeliveryError
@@ -28,6 +28,23 @@ _STATUS = re.compile(r"error=(\d{3})")
 def is_channel(recipient: str) -> bool:
     """Email addresses have no scheme; channels are URLs."""
     return "://" in recipient
+
+
+def shown(recipient: str) -> str:
+    """An email address, or a channel without its token."""
+    return redact(recipient) if is_channel(recipient) else recipient
+
+
+def kinds(recipients: Iterable[str]) -> str:
+    """How many messages of each kind go to these recipients: `2 emails`, `1 email and
+    1 channel message`, `0 emails`."""
+    to = list(recipients)
+    chats = sum(1 for r in to if is_channel(r))
+    mails = len(to) - chats
+    parts = [f"{mails} email{'s' if mails != 1 else ''}"] if mails or not chats else []
+    if chats:
+        parts.append(f"{chats} channel message{'s' if chats != 1 else ''}")
+    return " and ".join(parts)
 
 
 def expand(url: str) -> str:
@@ -75,9 +92,10 @@ def _md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", text)
 
 
-def send(url: str, message: bytes) -> None:
-    """One message to one channel; a DeliveryError says why not, and whether to retry
-    (a 4xx answer but 408 and 429 is for good; the rest is tried again)."""
+def send(url: str, message: bytes) -> str:
+    """One message to one channel ("ok" when apprise says it went); a DeliveryError says
+    why not, and whether to retry (a 4xx answer but 408 and 429 is for good; the rest is
+    tried again)."""
     import apprise
 
     payload: dict[str, Any] = json.loads(message)
@@ -94,7 +112,7 @@ def send(url: str, message: bytes) -> None:
                            else apprise.NotifyFormat.TEXT)
         heard = said.getvalue()
     if ok:
-        return
+        return "ok"
     answer = " ".join(heard.split())[-300:] or "the service refused it"
     status = [int(s) for s in _STATUS.findall(answer)]
     permanent = bool(status) and 400 <= status[-1] < 500 and status[-1] not in (408, 429)

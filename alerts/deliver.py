@@ -4,6 +4,7 @@ connection, timeout, 4xx) back off and retry; permanent ones (5xx) are held as f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mailbox
 import os
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from alerts import outbox
 from config.models import Alerts, Smtp
@@ -39,7 +40,7 @@ class Transport(Protocol):
     def __enter__(self) -> Transport: ...
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None: ...
-    def send(self, sender: str, recipient: str, mime: bytes) -> None: ...
+    def send(self, sender: str, recipient: str, mime: bytes) -> str: ...
 
 
 def smtp_password(smtp: Smtp) -> str | None:
@@ -118,7 +119,10 @@ class SmtpTransport:
                 smtp_skip_login=not s.username, soft_email_validation=False, **kwargs)
             self.client.login()
         except Exception as exc:
-            raise _classify(exc) from exc
+            # which server: a refused connection is most often a wrong host or port
+            why = _classify(exc)
+            raise DeliveryError(f"SMTP {s.host}:{s.port}: {why}", permanent=why.permanent,
+                                connection=why.connection) from exc
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
@@ -126,11 +130,37 @@ class SmtpTransport:
         if self.client is not None:
             self.client.close()
 
-    def send(self, sender: str, recipient: str, mime: bytes) -> None:
+    def send(self, sender: str, recipient: str, mime: bytes) -> str:
+        """Send; the server's reply to the message (`... answered 250 2.0.0 Ok: queued`)."""
         try:
-            self.client.smtp.sendmail(parseaddr(sender)[1] or sender, [recipient], mime)
+            reply = _sendmail(self.client.smtp, parseaddr(sender)[1] or sender, recipient,
+                              mime)
         except Exception as exc:
             raise _classify(exc) from exc
+        return f"SMTP {self.smtp.host}:{self.smtp.port} answered {reply}"
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, recipient: str, mime: bytes) -> str:
+    """smtplib's sendmail() for one recipient, keeping the server's reply to the message,
+    which sendmail() drops: `send --test` shows it, and the log says it."""
+    smtp.ehlo_or_helo_if_needed()
+    options = [f"size={len(mime)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+
+    def refused(error: smtplib.SMTPException) -> NoReturn:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.rset()  # the connection serves the next message of the batch
+        raise error
+
+    code, answer = smtp.mail(sender, options)
+    if code != 250:
+        refused(smtplib.SMTPSenderRefused(code, answer, sender))
+    code, answer = smtp.rcpt(recipient)
+    if code not in (250, 251):
+        refused(smtplib.SMTPRecipientsRefused({recipient: (code, answer)}))
+    code, answer = smtp.data(mime)
+    if code != 250:
+        refused(smtplib.SMTPDataError(code, answer))
+    return f"{code} {answer.decode('utf-8', 'replace')}"
 
 
 class MaildirTransport:
@@ -152,7 +182,7 @@ class MaildirTransport:
                  tb: TracebackType | None) -> None:
         self.box = None
 
-    def send(self, sender: str, recipient: str, mime: bytes) -> None:
+    def send(self, sender: str, recipient: str, mime: bytes) -> str:
         assert self.box is not None
         try:
             key = self.box.add(mime)
@@ -160,6 +190,16 @@ class MaildirTransport:
             os.chmod(Path(self.path) / "new" / key, FILE_MODE)
         except OSError as exc:
             raise DeliveryError(f"maildir {self.path}: {exc}", connection=True) from exc
+        return f"written to {Path(self.path) / 'new' / key}"
+
+
+def where(alerts: Alerts) -> str:
+    """Where emails go, as summaries name it."""
+    if alerts.smtp is not None:
+        return f"SMTP {alerts.smtp.host}:{alerts.smtp.port}"
+    if alerts.maildir is not None:
+        return f"maildir {alerts.maildir}"
+    return "no delivery configured (alerts.smtp or alerts.maildir)"
 
 
 def transport_for(alerts: Alerts) -> Transport | None:
@@ -176,6 +216,7 @@ class Report:
     retry: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    sent_to: list[str] = field(default_factory=list)  # the recipient of each one sent
 
 
 def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
@@ -192,14 +233,12 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
     claimed = [c for c in claimed if not channels.is_channel(c.recipient)]
     for message in to_channels:
         try:
-            channels.send(message.recipient, message.mime)
+            answer = channels.send(message.recipient, message.mime)
         except DeliveryError as exc:
             _failed(store, report, message, exc)
             continue
         outbox.mark_sent(store, message.id)
-        report.sent += 1
-        log.info("sent %s to %s: %s", message.message_id, channels.redact(message.recipient),
-                 message.subject)
+        _sent(report, message, answer)
     if transport is None:  # no email set up: the emails stay pending
         outbox.release(store, [e.id for e in claimed])
         return report
@@ -208,7 +247,7 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
         with transport as t:
             for email in claimed:
                 try:
-                    t.send(alerts.from_, email.recipient, email.mime)
+                    answer = t.send(alerts.from_, email.recipient, email.mime)
                 except DeliveryError as exc:
                     done.add(email.id)
                     _failed(store, report, email, exc)
@@ -217,8 +256,7 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
                     continue
                 outbox.mark_sent(store, email.id)
                 done.add(email.id)
-                report.sent += 1
-                log.info("sent %s to %s: %s", email.message_id, email.recipient, email.subject)
+                _sent(report, email, answer)
     except DeliveryError as exc:  # could not connect or log in: the whole batch waits
         for email in claimed:
             if email.id not in done:
@@ -232,24 +270,29 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
     return report
 
 
+def _sent(report: Report, message: outbox.Claimed, answer: str) -> None:
+    from alerts.channels import shown
+
+    report.sent += 1
+    report.sent_to.append(message.recipient)
+    log.info("sent %s to %s: %s (%s)", message.message_id, shown(message.recipient),
+             message.subject, answer)
+
+
 def _failed(store: Store, report: Report, message: outbox.Claimed,
             exc: DeliveryError) -> None:
     """Held as failed for good, or back to pending with a backoff."""
+    from alerts.channels import shown
+
     if exc.permanent:
         outbox.mark_failed(store, message.id, str(exc))
         report.failed += 1
         log.error("message %s to %s failed for good: %s", message.message_id,
-                  _shown(message.recipient), exc)
+                  shown(message.recipient), exc)
     else:
         when = outbox.mark_retry(store, message.id, str(exc), message.attempts)
         report.retry += 1
         # the command's report or the daemon's log says it, once
-        log.debug("message to %s not sent (%s); next try %s", _shown(message.recipient), exc,
+        log.debug("message to %s not sent (%s); next try %s", shown(message.recipient), exc,
                   when.isoformat(timespec="seconds"))
     report.errors.append(str(exc))
-
-
-def _shown(recipient: str) -> str:
-    from alerts import channels
-
-    return channels.redact(recipient) if channels.is_channel(recipient) else recipient

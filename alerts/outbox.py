@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from alerts.render import AlertItem, Outlet, Renderer, matched_terms
 from config.models import Config
@@ -90,46 +91,77 @@ def queue_message(conn: Connection, recipient: str, digest: str, message_id: str
     )).inserted_primary_key[0])  # type: ignore[index]
 
 
-def compose(store: Store, config: Config, now: datetime | None = None,
-            commit: bool = True) -> list[dict[str, Any]]:
-    """Put every due outbox row into an email: one per recipient and digest. Returns the
-    emails made (with `commit=False`, what would be made: nothing is written)."""
+Batch = tuple[str, str]  # (recipient, digest)
+
+
+@dataclass
+class Made:
+    """A message composed from due alerts: an email's bytes, or a channel's message."""
+
+    id: int
+    recipient: str
+    digest: str
+    subject: str
+    body: bytes
+    message: EmailMessage | None  # None for a channel
+    alerts: int
+
+    @property
+    def text(self) -> str:
+        """Its plain text, as a dry run prints it."""
+        if self.message is None:
+            return str(json.loads(self.body)["text"]) + "\n"
+        part = self.message.get_body(("plain",))
+        return str(part.get_content()) if part is not None else ""
+
+
+def compose(store: Store, config: Config, now: datetime | None = None, commit: bool = True,
+            extra: Mapping[Batch, Sequence[AlertItem]] | None = None) -> list[Made]:
+    """Put every due outbox row into a message: one per recipient and digest, each
+    alert on its watch's schedule as the config says now (alerts.schedule; the moved
+    ones are written back). Returns the messages made; with `commit=False`, what would
+    be made, nothing written, and `extra` alerts (a dry-run crawl's, never stored)
+    joined to the batches as a real crawl would."""
     from alerts import channels
+    from alerts.schedule import Schedule
 
     now = now or utcnow()
     renderer = Renderer(config.alerts.templates, config.timezone)
-    o, m = schema.outbox, schema.matches
-    # a disabled watch's alerts queued before it was disabled are held, not sent
-    muted = [w.name for w in config.watches if not w.enabled]
-    made: list[dict[str, Any]] = []
+    schedule = Schedule(config)
+    o = schema.outbox
+    made: list[Made] = []
     with store.engine.connect() as conn, conn.begin() as tx:
-        due = conn.execute(select(o.c.id, o.c.recipient, o.c.digest, o.c.message_id)
-                           .join(m, m.c.id == o.c.match_id)
-                           .where(o.c.email_id.is_(None), o.c.due <= now,
-                                  m.c.watch.not_in(muted))
-                           .order_by(o.c.recipient, o.c.digest, o.c.id)).all()
-        batches: dict[tuple[str, str], list[Any]] = {}
-        for row in due:
-            batches.setdefault((row.recipient, row.digest), []).append(row)
-        for (recipient, digest), rows in batches.items():
+        # a disabled watch's alerts queued before it was disabled are held, not sent
+        waiting = schedule.waiting(conn, now, due_only=True)
+        moved = [{"row": w.id, "digest": w.digest, "due": w.due} for w in waiting if w.moved]
+        if moved:
+            conn.execute(update(o).where(o.c.id == bindparam("row"))
+                         .values(digest=bindparam("digest"), due=bindparam("due")), moved)
+        batches: dict[Batch, list[Any]] = {}
+        for w in waiting:
+            if w.due <= now:
+                batches.setdefault((w.recipient, w.digest), []).append(w)
+        for key in extra or {}:
+            batches.setdefault(key, [])
+        for (recipient, digest), rows in sorted(batches.items()):
             items = _items(conn, [r.id for r in rows])
-            message_id = rows[0].message_id  # fixed when the first match was stored
+            if extra and extra.get((recipient, digest)):
+                items = sorted([*items, *extra[(recipient, digest)]], key=lambda i: i.watch)
+            # fixed when the first match was stored
+            message_id = rows[0].message_id if rows else make_msgid("newswatch-dry-run")
+            msg: EmailMessage | None = None
             if channels.is_channel(recipient):
                 body = channels.render(items, digest)
                 subject = str(json.loads(body)["title"])
-                email_id = queue_message(conn, recipient, digest, message_id, subject, body,
-                                         now)
-                msg: EmailMessage | None = None
             else:
                 msg = renderer.message(items, sender=config.alerts.from_,
                                        recipient=recipient, message_id=message_id,
                                        digest=digest, now=now)
-                subject = str(msg["Subject"])
-                email_id = queue_email(conn, recipient, digest, msg, now)
+                subject, body = str(msg["Subject"]), msg.as_bytes()
+            email_id = queue_message(conn, recipient, digest, message_id, subject, body, now)
             conn.execute(update(o).where(o.c.id.in_([r.id for r in rows]))
                          .values(email_id=email_id))
-            made.append({"id": email_id, "recipient": recipient, "subject": subject,
-                         "message": msg, "alerts": len(rows)})
+            made.append(Made(email_id, recipient, digest, subject, body, msg, len(items)))
         if not commit:
             tx.rollback()
     return made
@@ -223,13 +255,16 @@ def counts(store: Store, muted: list[str] | None = None) -> dict[str, int]:
             "waiting": unsent.get(False, 0), "held": unsent.get(True, 0)}
 
 
-def failed_emails(store: Store, status: str = "failed") -> Iterator[dict[str, Any]]:
+def failed_emails(store: Store, status: str = "failed",
+                  errors_only: bool = True) -> Iterator[dict[str, Any]]:
     """The emails held as failed (or, with status="pending", those waiting to be tried
-    again after an error), with their last error."""
+    again after an error; all that wait, with `errors_only=False`), with their last
+    error. Channel messages are among them: their recipient is the channel's URL."""
     e = schema.emails
+    statuses = ["pending", "sending"] if status == "pending" else [status]
     query = select(e.c.id, e.c.recipient, e.c.subject, e.c.last_error).where(
-        e.c.status == status).order_by(e.c.id)
-    if status != "failed":
+        e.c.status.in_(statuses)).order_by(e.c.id)
+    if status != "failed" and errors_only:
         query = query.where(e.c.last_error.is_not(None))
     with store.reader.connect() as conn:
         for r in conn.execute(query).mappings():

@@ -1,18 +1,23 @@
 """Checks of what a config points at, made when it loads, so that a config `check`
 accepts does not fail later for a reason in the config: the database URL's dialect, the
 SQLite file's folder, the SMTP CA file, the maildir, and override templates (which must
-compile). Each problem names the key path; the loader adds the file and line."""
+compile). Each problem names the key path; the loader adds the file and line.
+
+And what `check` warns about without refusing the config: a channel URL's `${NAME}`
+that is not set here (only sending needs it: read-only commands run without it), and
+query parameters an apprise service would silently drop."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from jinja2 import Environment, TemplateSyntaxError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from config.models import ENV_REF, Config
+from config.models import ENV_REF, Config, apprise_target
 
 TEMPLATES = ("alert.txt", "alert.html", "health.txt", "health.html")
 
@@ -90,13 +95,50 @@ def environment_issues(config: Config) -> list[tuple[str, str]]:
             issues.append(("alerts.maildir", why))
     if alerts.templates is not None:
         issues += template_issues(alerts.templates)
-    # channel tokens come from the environment: one that is not set would fail every send
-    places = [("alerts.notify", alerts.notify)] + [
-        (f"watches.{i}.notify", w.notify or []) for i, w in enumerate(config.watches)]
-    for key, urls in places:
-        for i, url in enumerate(urls):
-            for name in ENV_REF.findall(url):
-                if not os.environ.get(name):
-                    issues.append((f"{key}.{i}", f"${{{name}}} is not set in the "
-                                                 "environment"))
     return issues
+
+
+def channel_places(config: Config) -> list[tuple[str, list[str]]]:
+    """(key path, channel URLs) of `alerts.notify` and of each watch's `notify`."""
+    return [("alerts.notify", config.alerts.notify)] + [
+        (f"watches.{i}.notify", w.notify or []) for i, w in enumerate(config.watches)]
+
+
+def dropped_parameters(url: str) -> tuple[list[str], bool]:
+    """The plain `?key=value` parameters of an apprise URL that its service does not
+    take, which apprise drops without a word (the README's old `json://...?token=`
+    reached the server as a bare POST), as written; and whether the service passes
+    `?-key=value` on to the server as `?key=value` (json://, xml://, form://)."""
+    target = apprise_target(url)
+    if target is None:
+        return [], False
+    kind = type(target)
+    known = {*kind.template_args, *kind.template_tokens}
+    # prefixed keys (`+header`, `-param`, `:extra`) are the service's own keyword options
+    prefixes = [str(spec["prefix"]) for spec in getattr(kind, "template_kwargs", {}).values()
+                if "prefix" in spec]
+    query = urlsplit(ENV_REF.sub("x0TOKEN0x", url)).query
+    dropped = [key for key, _ in parse_qsl(query, keep_blank_values=True)
+               if key.strip().lower() not in known and key[:1] not in prefixes]
+    return dropped, "-" in prefixes
+
+
+def warnings(config: Config) -> list[tuple[str, str]]:
+    """(key path, message) for what `check` warns about but accepts."""
+    out: list[tuple[str, str]] = []
+    for key, urls in channel_places(config):
+        for i, url in enumerate(urls):
+            for name in dict.fromkeys(ENV_REF.findall(url)):
+                if not os.environ.get(name):
+                    out.append((f"{key}.{i}", f"${{{name}}} is not set in the environment: "
+                                              "messages to this channel wait in the outbox "
+                                              "until it is"))
+            dropped, passes = dropped_parameters(url)
+            if not dropped:
+                continue
+            scheme = url.partition("://")[0]
+            names = ", ".join(f"?{k}=" for k in dropped)
+            how = f"; write ?-{dropped[0]}=... to pass it on to the server" if passes else ""
+            out.append((f"{key}.{i}", f"apprise's {scheme}:// drops {names} (not one of its "
+                                      f"options), so the server never sees it{how}"))
+    return out

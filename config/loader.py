@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from config import yaml_errors
-from config.checks import environment_issues
+from config.checks import environment_issues, warnings
 from config.models import Config, known_keys
 from rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
@@ -211,12 +211,26 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
                 issues.append(issue)
         raise ConfigError(issues) from None
     for key, message in environment_issues(config) if environment else []:
-        line, path = _line_of(tree, [int(k) if k.isdigit() else k
-                                     for k in key.split(".")])
-        issues.append(ConfigIssue(file, line, path or key, message))
+        issues.append(_issue(tree, file, key, message))
     if issues:
         raise ConfigError(issues)
     return config
+
+
+def _issue(tree: Any, file: str, key: str, message: str) -> ConfigIssue:
+    """A problem found on the validated config (`key` as `alerts.notify.0`), placed at
+    its line in the YAML tree."""
+    line, path = _line_of(tree, [int(k) if k.isdigit() else k for k in key.split(".")])
+    return ConfigIssue(file, line, path or key, message)
+
+
+def config_warnings(path: str | os.PathLike[str], config: Config) -> list[ConfigIssue]:
+    """What `check` warns about but accepts (config.checks.warnings), with file and line."""
+    try:
+        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, MarkedYAMLError):
+        tree = None  # it loaded a moment ago; without lines, the key paths still say where
+    return [_issue(tree, str(path), key, message) for key, message in warnings(config)]
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

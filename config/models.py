@@ -80,6 +80,23 @@ Email = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def apprise_target(url: str) -> Any:
+    """apprise's notifier for a channel URL, or None if it knows no such channel; the
+    `${NAME}` parts stand for a token of letters and digits (they are read from the
+    environment only when sending). Quietly: apprise's own complaint would be a second,
+    less clear, report of what the caller says."""
+    import logging
+
+    import apprise
+
+    quiet = logging.getLogger("apprise")
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        return apprise.Apprise.instantiate(ENV_REF.sub("x0TOKEN0x", url))
+    finally:
+        quiet.disabled = was
+
+
 def _channel(value: object) -> object:
     """An apprise URL (slack://..., json://..., ntfy://...); `${NAME}` parts come from
     the environment when it is used, so tokens need not sit in the YAML."""
@@ -90,20 +107,7 @@ def _channel(value: object) -> object:
     if len(value) > 320:  # the outbox keeps it as the recipient (secrets as ${NAME})
         raise ValueError(f"a channel URL of {len(value)} characters: at most 320; put "
                          "long tokens in the environment as ${NAME}")
-    import logging
-
-    import apprise
-
-    # the ${NAME} parts stand for a token of letters and digits while checking; apprise's
-    # own complaint would be a second, less clear, report of the same
-    probe = ENV_REF.sub("x0TOKEN0x", value)
-    quiet = logging.getLogger("apprise")
-    was, quiet.disabled = quiet.disabled, True
-    try:
-        known = apprise.Apprise.instantiate(probe) is not None
-    finally:
-        quiet.disabled = was
-    if not known:
+    if apprise_target(value) is None:
         raise ValueError(f"{value!r}: apprise knows no "
                          "such channel (see its list of supported services)")
     return value
@@ -463,10 +467,10 @@ class Config(Strict):
                 return src
         raise KeyError(name)
 
-    def recipients(self, watch: Watch) -> list[str]:
+    def recipients(self, watch: Watch, even_disabled: bool = False) -> list[str]:
         """Where the watch's alerts go: email addresses and channel URLs (none when it is
-        disabled)."""
-        if not watch.enabled:
+        disabled, unless `even_disabled`)."""
+        if not watch.enabled and not even_disabled:
             return []
         return [*(watch.to if watch.to is not None else self.alerts.to),
                 *(watch.notify if watch.notify is not None else self.alerts.notify)]

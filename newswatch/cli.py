@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.console import Console
 
 from alerts.channels import is_channel, redact
-from config.loader import ConfigError, default_config_path, load_config
+from config.loader import ConfigError, config_warnings, default_config_path, load_config
 from config.models import Config
 from config.private import append_private, mask_url, private_dir, state_dir
 from config.times import readable
@@ -42,7 +42,10 @@ def _load(path: Path) -> Config:
 
 def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
-    out.print(f"config {path}: OK")
+    found = config_warnings(path, config)
+    out.print(f"config {path}: OK" + (f", {len(found)} warning(s):" if found else ""))
+    for issue in found:
+        out.print(f"  warning: {issue}")
     out.print(f"database: {mask_url(config.database)}")
     if config.queue is not None:
         out.print(f"queue: {mask_url(config.queue)}")
@@ -160,9 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
     p = add("run", "the daemon: every source on its own schedule until SIGINT/SIGTERM")
     p.set_defaults(func=None)
-    p = add("send", "deliver every pending alert now")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent")
-    p.set_defaults(func=mail.cmd_send)
+    mail.add_command(add)
     p = add("status", "sources, watches and the outbox")
     p.set_defaults(func=status.cmd_status)
     recent.add_commands(add)

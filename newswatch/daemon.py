@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from alerts import outbox
+from alerts.channels import kinds
 from alerts.deliver import deliver
 from config.loader import ConfigError, load_config
 from config.models import Config, Source
@@ -189,12 +190,12 @@ class Daemon:
             return
         if report.errors:
             self.outcomes.troubles.report(
-                "send", f"emails not sent: {report.errors[-1]} ({report.retry} to retry with "
+                "send", f"messages not sent: {report.errors[-1]} ({report.retry} to retry with "
                         f"backoff, {report.failed} failed for good; `newswatch status` lists "
                         "them)")
         elif report.sent:
-            self.outcomes.troubles.cleared("send", f"sending works again: {report.sent} "
-                                                   "email(s) sent")
+            self.outcomes.troubles.cleared("send", "sending works again: "
+                                                   f"{kinds(report.sent_to)} sent")
         if made or report.sent or report.retry or report.failed:
             log.info("outbox: %d composed, %d sent, %d to retry, %d failed", len(made),
                      report.sent, report.retry, report.failed)

@@ -1,88 +1,96 @@
-"""The alert side of the CLI: sending what is due after a crawl, `newswatch send` and
-the dry-run preview."""
+"""The alert side of the CLI: sending what is due after a crawl, `newswatch send` (with
+`--dry-run` and `--test`) and the dry-run preview."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from alerts import health, outbox
-from alerts.deliver import Report, deliver
-from alerts.preview import Waiting, preview
+from alerts.channels import kinds
+from alerts.deliver import Report, deliver, where
+from alerts.preview import dry_run
 from config.models import Config
 from store.db import Store, utcnow
 
-EXIT_OK, EXIT_FAILED = 0, 1
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def send_due(config: Config, store: Store, force: bool = True) -> tuple[int, Report]:
-    """Compose the due alerts into emails and deliver every pending email. A person who
+def send_due(config: Config, store: Store, force: bool = True) -> tuple[list[outbox.Made],
+                                                                        Report]:
+    """Compose the due alerts into messages and deliver every pending one. A person who
     runs this by hand wants earlier failures retried now, hence `force`."""
     made = outbox.compose(store, config)
-    return len(made), deliver(store, config.alerts, force=force)
+    return made, deliver(store, config.alerts, force=force)
 
 
-def describe(report: Report, composed: int, store: Store, config: Config) -> str:
-    c = outbox.counts(store)
-    if config.alerts.smtp is not None:
-        where = f"SMTP {config.alerts.smtp.host}"
-    elif config.alerts.maildir is not None:
-        where = f"maildir {config.alerts.maildir}"
-    else:
-        where = "no delivery configured (alerts.smtp or alerts.maildir): they wait in the outbox"
-    line = (f"alerts: {composed} new email(s); sent {report.sent}, retry later {report.retry}, "
-            f"failed {report.failed}; outbox: {c['pending']} pending, {c['failed']} failed, "
-            f"{c['waiting']} waiting for a digest; {where}")
+def describe(report: Report, made: list[outbox.Made], store: Store, config: Config) -> str:
+    """The summary after sending: messages per kind, the outbox, where emails go."""
+    c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
+    sent = kinds(report.sent_to) if report.sent else "0"
+    lines = [f"alerts: sent {sent}; retry later {report.retry}, failed {report.failed}",
+             f"outbox: {len(made)} composed now; {c['pending']} pending, {c['failed']} "
+             f"failed, {c['waiting']} waiting for a digest",
+             f"emails: {where(config.alerts)}"]
     if report.errors:
-        line += f"\n  last error: {report.errors[-1]}"
-    return line
+        lines.append(f"  last error: {report.errors[-1]}")
+    return "\n".join(lines)
 
 
-def print_messages(messages: list[EmailMessage], out: TextIO) -> None:
-    for msg in messages:
-        body = msg.get_body(("plain",))
-        text = body.get_content() if body is not None else ""
-        out.write(f"\n--- To: {msg['To']}\n--- Subject: {msg['Subject']}\n{text}")
-
-
-def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
+def after_crawl(config: Config, dry_run_: bool, out: TextIO, sources: list[str],
                 send: bool = True, previews: list[Any] | None = None) -> bool:
     """Assess the sources' health and send (or, dry, print) the alerts a crawl produced;
     False if sending failed. Under the daemon (`send=False`) its sender does the sending."""
-    if dry_run:
-        waiting: Waiting = {}
-        messages = preview(config, previews or [], utcnow(), waiting)
-        out.write(f"dry run: {len(messages)} email(s) would be sent, nothing was stored\n")
-        tz = ZoneInfo(config.timezone)
-        for (watch, digest, due), n in sorted(waiting.items()):
-            out.write(f"dry run: {n} alert(s) of {watch} would wait for its {digest} digest, "
-                      f"due {due.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}\n")
-        print_messages(messages, out)
-        return True
     store = Store.shared(config.database)
+    if dry_run_:
+        dry_run(config, store, utcnow(), out, previews or [])
+        return True
     for change in health.check(store, config, sources):
         out.write(f"source {change.source} is now {change.state}: {change.reason} "
                   f"(ops notified)\n")
     if not send:
         return True
-    composed, report = send_due(config, store)
-    out.write(describe(report, composed, store, config) + "\n")
+    made, report = send_due(config, store)
+    out.write(describe(report, made, store, config) + "\n")
     return not report.errors
 
 
 def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
+    if args.test and args.dry_run:
+        print("newswatch: --test sends a test message; it has no --dry-run",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.test:
+        from alerts.trial import send_tests
+
+        names = [w.name for w in config.watches]
+        if args.watch and args.watch not in names:
+            print(f"newswatch: no watch {args.watch!r} in the config (watches: "
+                  f"{', '.join(names) or 'none'})", file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK if send_tests(config, args.watch, sys.stdout) else EXIT_FAILED
+    if args.watch:
+        print("newswatch: --watch goes with --test (a real send sends every due alert)",
+              file=sys.stderr)
+        return EXIT_USAGE
     store = Store.shared(config.database)
     if args.dry_run:
-        made = outbox.compose(store, config, commit=False)
-        pending = outbox.counts(store)["pending"]
-        print(f"dry run: {len(made)} new email(s) would be composed; {pending} already "
-              "pending would be retried; nothing was sent")
-        print_messages([m["message"] for m in made], sys.stdout)
+        dry_run(config, store, utcnow(), sys.stdout)
         return EXIT_OK
-    composed, report = send_due(config, store)
-    print(describe(report, composed, store, config))
+    made, report = send_due(config, store)
+    print(describe(report, made, store, config))
     return EXIT_FAILED if report.errors else EXIT_OK
+
+
+def add_command(add: Any) -> None:
+    """`send` on the CLI's parser (`add` makes a subcommand parser)."""
+    p = add("send", "deliver every pending alert now; --test: a test message")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    p.add_argument("--test", action="store_true",
+                   help="send a test message to every recipient and channel of the watch "
+                        "(or of all watches) and print each server's answer; the outbox "
+                        "is left alone")
+    p.add_argument("--watch", metavar="NAME", help="with --test: only this watch's")
+    p.set_defaults(func=cmd_send)

@@ -7,18 +7,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from alerts import atom
 from alerts.channels import is_channel, redact
 from alerts.render import matched_terms, one_line
+from alerts.schedule import Schedule
 from config.models import Config
 from config.times import readable
 from config.units import parse_duration
 from newswatch import tables
 from store.db import Store, utcnow
-from store.recent import Filters, mark_held, recent
+from store.recent import Filters, Recent, mark_held, recent
 
 EXIT_OK, EXIT_USAGE = 0, 2
 FEED_ENTRIES = 100
@@ -48,6 +50,7 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     found = recent(store, Filters(watches=names, since=since), limit=args.limit)
     mark_held(found, {w.name for w in config.watches if not w.enabled})
     tz = ZoneInfo(config.timezone)
+    schedule, now = Schedule(config), utcnow()
     console = tables.console_for(sys.stdout)
     if not found:
         console.print(f"no matches since {readable(since, tz)}")
@@ -57,7 +60,8 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     for m in found:
         title = one_line(m.title, 200) or "(no title)"
         terms = ", ".join(matched_terms(m.hits))
-        sent = "; ".join(f"{redact(r) if is_channel(r) else r}: {state}"
+        sent = "; ".join(f"{redact(r) if is_channel(r) else r}: "
+                         f"{waiting_state(schedule, m, r, state, now)}"
                          for r, state in sorted(m.alerts.items())) or "none"
         if m.duplicate_of is not None:
             sent = "none (a copy of a story already alerted)"
@@ -66,6 +70,18 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
                       m.watch, readable(m.matched_at, tz).replace(" ", "\n", 1), sent)
     console.print(table)
     return EXIT_OK
+
+
+def waiting_state(schedule: Schedule, m: Recent, recipient: str, state: str,
+                  now: datetime) -> str:
+    """An alert's state; for one waiting for its digest, when it will go."""
+    if state != "waiting" or recipient not in m.waiting:
+        return state
+    digest, due, queued = m.waiting[recipient]
+    _, due = schedule.of(m.watch, digest, due, queued, now)
+    if due <= now:
+        return "waiting, goes at the next send"
+    return f"waiting, due {schedule.when(due)}"
 
 
 def cmd_feed(args: argparse.Namespace, config: Config, path: Path) -> int:

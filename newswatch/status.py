@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from alerts import channels, health, outbox
+from alerts.schedule import Schedule
 from config.models import Config
 from config.times import readable
 from newswatch import tables
@@ -57,24 +58,32 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     console.print(watches)
     if config.queue is not None:
         cluster_status(config, config.queue, console, tz)
-    c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
+    outbox_lines(config, store, now, console)
+    return EXIT_OK
+
+
+def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> None:
+    """The outbox: its counts, each failed message and each one to retry with the
+    server's answer, and when the alerts waiting for a digest will go."""
+    schedule = Schedule(config)
+    c = outbox.counts(store, schedule.muted)
     line = (f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
             f"{c['waiting']} alert(s) waiting for a digest")
     if c["held"]:
         line += f", {c['held']} held (their watch is disabled)"
-    console.print(line, soft_wrap=True)
+    console.print(line, markup=False, soft_wrap=True)
     for e in outbox.failed_emails(store):
-        console.print(f"  failed: to {shown(e['recipient'])}: {e['subject']} "
+        console.print(f"  failed: to {channels.shown(e['recipient'])}: {e['subject']} "
                       f"({e['last_error']})", markup=False, soft_wrap=True)
     for e in outbox.failed_emails(store, "pending"):
-        console.print(f"  to retry: to {shown(e['recipient'])}: {e['subject']} (last error: "
-                      f"{e['last_error']})", markup=False, soft_wrap=True)
-    return EXIT_OK
-
-
-def shown(recipient: str) -> str:
-    """An email address, or a channel without its token."""
-    return channels.redact(recipient) if channels.is_channel(recipient) else recipient
+        console.print(f"  to retry: to {channels.shown(e['recipient'])}: {e['subject']} "
+                      f"(last error: {e['last_error']})", markup=False, soft_wrap=True)
+    with store.reader.connect() as conn:
+        waiting = schedule.counts(conn, now)
+    for (watch, digest, due), n in waiting.items():
+        late = " (goes at the next send)" if due <= now else ""
+        console.print(f"  waiting: {n} alert{'s' if n != 1 else ''} of {watch} ({digest} "
+                      f"digest), due {schedule.when(due)}{late}", markup=False)
 
 
 def cluster_status(config: Config, url: str, console: Any, tz: tzinfo) -> None:

@@ -37,13 +37,14 @@ from starlette.routing import Route
 
 from alerts import atom, channels, outbox
 from alerts.render import matched_terms, one_line, safe_url, segments
+from alerts.schedule import Schedule
 from config.models import Config
 from config.times import Published, readable
 from newswatch import web_sources
 from newswatch.metrics import StoreCollector
 from newswatch.webauth import Access, WebError, token_for
 from store import schema
-from store.db import Store
+from store.db import Store, utcnow
 from store.recent import Filters, count, mark_held, match, recent
 
 log = logging.getLogger(__name__)
@@ -159,9 +160,13 @@ class View:
             rows = conn.execute(select(e.c.id, e.c.recipient, e.c.subject, e.c.status,
                                        e.c.attempts, e.c.last_error, e.c.created, e.c.sent)
                                 .order_by(e.c.id.desc()).limit(200)).mappings().all()
-        muted = [w.name for w in self.config.watches if not w.enabled]
-        return self.page("outbox", request, rows=rows,
-                         counts=outbox.counts(self.store, muted))
+            schedule, now = Schedule(self.config), utcnow()
+            waiting = [{"count": n, "watch": watch, "digest": digest,
+                        "due": schedule.when(due), "late": due <= now}
+                       for (watch, digest, due), n in
+                       schedule.counts(conn, now).items()]
+        return self.page("outbox", request, rows=rows, waiting=waiting,
+                         counts=outbox.counts(self.store, schedule.muted))
 
     def metrics(self, request: Request) -> Response:
         """Prometheus text, gathered from the database now (Bearer token, as every page)."""

@@ -33,6 +33,9 @@ class Recent:
     # recipient -> "sent", "pending", "failed", "waiting" (for its digest or its turn),
     # or "held" (see mark_held)
     alerts: dict[str, str] = field(default_factory=dict)
+    # recipient -> (digest, due, queued) of the alerts still waiting, for
+    # alerts.schedule to say when they go
+    waiting: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,16 @@ def recent(store: Store, f: Filters = Filters(), limit: int = 50,
                         duplicate_of=r["duplicate_of"]) for r in rows]
         by_id = {r.id: r for r in found}
         if by_id:
-            for match_id, recipient, status in conn.execute(
-                    select(o.c.match_id, o.c.recipient, e.c.status)
+            for match_id, recipient, status, digest, due, queued in conn.execute(
+                    select(o.c.match_id, o.c.recipient, e.c.status, o.c.digest, o.c.due,
+                           o.c.created)
                     .outerjoin(e, e.c.id == o.c.email_id)
                     .where(o.c.match_id.in_(list(by_id)))):
                 by_id[match_id].alerts[recipient] = (
                     "waiting" if status is None else "pending" if status == "sending"
                     else status)
+                if status is None:
+                    by_id[match_id].waiting[recipient] = (digest, due, queued)
     return found
 
 

@@ -96,6 +96,8 @@ def test_a_crawl_sends_one_email_per_recipient_grouped_by_watch(
     assert re.search(rf"^{re.escape(fresh_site.base + council_url)}$", text, re.M)
     assert text.count(fresh_site.base + council_url + "\n") == 2  # under both watches
     assert "utm_" not in text
+    # the footer's two sentences on two lines
+    assert "`newswatch status`.\nTo stop these alerts, write to alerts@newswatch.test" in text
     assert "<mark" in html(desk) and "Crypto Council</mark>" in html(desk)
     policy, = mails["policy@example.org"]
     assert policy["Subject"] == ("[newswatch] mous: Pakistan and partner state sign "
@@ -112,7 +114,9 @@ def test_smtp_down_then_back_delivers_every_alert_once(fresh_site: FixtureServer
     cfg = config(tmp_path, fresh_site, port)
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
-    assert "retry later 2" in proc.stdout and "ConnectionRefusedError" in proc.stdout
+    assert "retry later 2" in proc.stdout, proc.stdout
+    # the last error names the server: a wrong port shows
+    assert f"last error: SMTP 127.0.0.1:{port}: ConnectionRefusedError" in proc.stdout
     rows = db_rows(cfg, "select status, attempts, message_id from emails order by id")
     assert [r["status"] for r in rows] == ["pending", "pending"]
     server = SmtpServer()
@@ -135,7 +139,9 @@ def test_a_4xx_is_retried_and_a_5xx_is_held_as_failed(fresh_site: FixtureServer,
     smtp.handler.fail_next = ["451 4.3.0 try again later"]
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", config=cfg)
-    assert "sent 1, retry later 1" in proc.stdout, proc.stdout
+    assert (f"alerts: sent 1 email; retry later 1, failed 0\n"
+            f"outbox: 2 composed now; 1 pending, 0 failed, 0 waiting for a digest\n"
+            f"emails: SMTP 127.0.0.1:{smtp.port}\n") in proc.stdout, proc.stdout
     assert run_cli("send", config=cfg).returncode == 0
     assert len(smtp.received) == 2
     assert {r["status"] for r in db_rows(cfg, "select status from emails")} == {"sent"}
@@ -235,7 +241,8 @@ def test_dry_run_prints_the_emails_and_sends_nothing(fresh_site: FixtureServer,
     cfg = config(tmp_path, fresh_site, smtp.port)
     proc = run_cli("crawl", "--dry-run", config=cfg)
     assert proc.returncode == 0, proc.stderr
-    assert "dry run: 2 email(s) would be sent, nothing was stored" in proc.stdout
+    assert "dry run: nothing was sent, nothing was stored\ndry run: 2 emails would be sent " \
+           "now\n" in proc.stdout
     assert "--- To: desk@example.org" in proc.stdout
     assert "--- Subject: [newswatch] 3 new matches: councils (1), pakistan-crypto (2)" \
         in proc.stdout

@@ -38,10 +38,13 @@ def test_a_crawl_prints_its_table_and_summary_and_nothing_else(fresh_site: Fixtu
     assert proc.stderr == ""  # no Scrapy start-up log, no INFO lines
     lines = proc.stdout.splitlines()
     assert lines[0].strip() == "newswatch crawl"
-    assert lines[-1].startswith("alerts: 1 new email(s); sent 1")
+    assert lines[-3:-1] == ["alerts: sent 1 email; retry later 0, failed 0",
+                            "outbox: 1 composed now; 0 pending, 0 failed, 1 waiting for a "
+                            "digest"]
+    assert lines[-1].startswith("emails: maildir ")
     assert table_row(proc.stdout, "daily")["new"] == "5"
     # 80 columns: every heading whole (two-line headings), the long name on two lines
-    assert max(len(line) for line in lines[:-1]) <= 80
+    assert max(len(line) for line in lines[:-1]) <= 80  # all but the maildir's path
     assert "…" not in proc.stdout
     for word in ("source", "result", "pages", "known", "matches", "alerts", "errors"):
         assert word in proc.stdout
@@ -79,7 +82,8 @@ def test_a_dry_run_holds_digest_alerts_for_their_digest(fresh_site: FixtureServe
     proc = run_cli("crawl", "--dry-run", config=config(tmp_path, fresh_site))
     assert proc.returncode == 0
     # councils is immediate: one email now; mous waits for 08:00 Karachi time
-    assert "dry run: 1 email(s) would be sent, nothing was stored" in proc.stdout
+    assert "dry run: nothing was sent, nothing was stored\ndry run: 1 email would be sent " \
+           "now\n" in proc.stdout
     assert "dry run: 1 alert(s) of mous would wait for its daily@08:00 digest, due " in \
         proc.stdout
     assert "08:00 PKT" in proc.stdout

@@ -69,7 +69,7 @@ def run_demo(directory: Path, out: TextIO) -> int:
         console = Console(file=out)
         results = run_crawl(config, path, None, False, console, quiet=True)
         store = Store.shared(config.database)
-        composed, report = send_due(config, store)
+        made, report = send_due(config, store)
     new = sum(r.counts.get("new_articles", 0) for r in results)
     pages = sum(r.counts.get("pages", 0) for r in results)
     out.write(f"\ncrawled {len(results)} sources: {pages} pages fetched, {new} new articles\n")
@@ -99,7 +99,7 @@ def run_demo(directory: Path, out: TextIO) -> int:
     mail_dir = Path(config.alerts.maildir or directory / "mail")
     files = sorted((mail_dir / "new").iterdir(), key=lambda p: p.stat().st_mtime)
     out.write(f"\n{report.sent} email(s) written to the maildir {mail_dir}"
-              f" ({composed} composed this run):\n")
+              f" ({len(made)} composed this run):\n")
     for f in files[-report.sent:] if report.sent else []:
         out.write(f"  {f}\n")
     out.write("\nOpen one: each file is one email; `less FILE` shows it raw, any mail client "
