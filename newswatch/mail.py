@@ -14,6 +14,8 @@ from alerts import health, outbox
 from alerts.deliver import Report, deliver
 from alerts.preview import Waiting, preview
 from config.models import Config
+from newswatch import tables
+from rules.plaintext import for_terminal
 from store.db import Store, utcnow
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -43,10 +45,12 @@ def describe(report: Report, composed: int, store: Store, config: Config) -> str
 
 
 def print_messages(messages: list[EmailMessage], out: TextIO) -> None:
+    """The messages as their plain-text part reads, each line made safe for a terminal
+    (what the part quotes from the page was cleaned when stored; older rows were not)."""
     for msg in messages:
         body = msg.get_body(("plain",))
         text = body.get_content() if body is not None else ""
-        out.write(f"\n--- To: {msg['To']}\n--- Subject: {msg['Subject']}\n{text}")
+        out.write(for_terminal(f"\n--- To: {msg['To']}\n--- Subject: {msg['Subject']}\n{text}"))
 
 
 def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
@@ -56,21 +60,21 @@ def after_crawl(config: Config, dry_run: bool, out: TextIO, sources: list[str],
     if dry_run:
         waiting: Waiting = {}
         messages = preview(config, previews or [], utcnow(), waiting)
-        out.write(f"dry run: {len(messages)} email(s) would be sent, nothing was stored\n")
+        tables.write(out, f"dry run: {len(messages)} email(s) would be sent, nothing was stored")
         tz = ZoneInfo(config.timezone)
         for (watch, digest, due), n in sorted(waiting.items()):
-            out.write(f"dry run: {n} alert(s) of {watch} would wait for its {digest} digest, "
-                      f"due {due.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}\n")
+            tables.write(out, f"dry run: {n} alert(s) of {watch} would wait for its {digest} "
+                              f"digest, due {due.astimezone(tz).strftime('%Y-%m-%d %H:%M %Z')}")
         print_messages(messages, out)
         return True
     store = Store.shared(config.database)
     for change in health.check(store, config, sources):
-        out.write(f"source {change.source} is now {change.state}: {change.reason} "
-                  f"(ops notified)\n")
+        tables.write(out, f"source {change.source} is now {change.state}: {change.reason} "
+                          "(ops notified)")
     if not send:
         return True
     composed, report = send_due(config, store)
-    out.write(describe(report, composed, store, config) + "\n")
+    tables.write(out, describe(report, composed, store, config))
     return not report.errors
 
 
@@ -79,10 +83,10 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
     if args.dry_run:
         made = outbox.compose(store, config, commit=False)
         pending = outbox.counts(store)["pending"]
-        print(f"dry run: {len(made)} new email(s) would be composed; {pending} already "
-              "pending would be retried; nothing was sent")
+        tables.write(sys.stdout, f"dry run: {len(made)} new email(s) would be composed; "
+                                 f"{pending} already pending would be retried; nothing was sent")
         print_messages([m["message"] for m in made], sys.stdout)
         return EXIT_OK
     composed, report = send_due(config, store)
-    print(describe(report, composed, store, config))
+    tables.write(sys.stdout, describe(report, composed, store, config))
     return EXIT_FAILED if report.errors else EXIT_OK

@@ -27,9 +27,11 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     console = tables.console_for(sys.stdout)
     tz = ZoneInfo(config.timezone)
     now = utcnow()
+    wide = getattr(args, "wide", False)
     sources = tables.table(f"sources (times in {config.timezone})", [
         "source", "health", "last run", "result", "pages", "new", "no\ntext", "errors",
-        "bad runs\nin a row", "articles"], numeric_from=4)
+        "bad runs\nin a row", "articles"], numeric_from=4,
+        drop=["pages", "no text", "articles", "new", "errors", "last run"], wide=wide)
     a, m = schema.articles, schema.matches
     health_states = health.states(store)
     with store.reader.connect() as conn:
@@ -50,25 +52,26 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
                   for k in ("pages", "new_articles", "no_text", "errors")]
         sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
                         str(bad), str(stored.get(src.name, 0)))
-    console.print(sources)
-    watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"])
+    tables.show(console, sources)
+    watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"],
+                           drop=["matches 7d"], wide=wide)
     for w in config.watches:
         watches.add_row(w.name, w.digest, str(day.get(w.name, 0)), str(week.get(w.name, 0)))
-    console.print(watches)
+    tables.show(console, watches)
     if config.queue is not None:
-        cluster_status(config, config.queue, console)
+        cluster_status(config, config.queue, console, wide)
     c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
     line = (f"outbox: {c['pending']} pending, {c['failed']} failed, {c['sent']} sent, "
             f"{c['waiting']} alert(s) waiting for a digest")
     if c["held"]:
         line += f", {c['held']} held (their watch is disabled)"
-    console.print(line, soft_wrap=True)
+    tables.say(console, line)
     for e in outbox.failed_emails(store):
-        console.print(f"  failed: to {shown(e['recipient'])}: {e['subject']} "
-                      f"({e['last_error']})", markup=False, soft_wrap=True)
+        tables.say(console, f"  failed: to {shown(e['recipient'])}: {e['subject']} "
+                            f"({e['last_error']})")
     for e in outbox.failed_emails(store, "pending"):
-        console.print(f"  to retry: to {shown(e['recipient'])}: {e['subject']} (last error: "
-                      f"{e['last_error']})", markup=False, soft_wrap=True)
+        tables.say(console, f"  to retry: to {shown(e['recipient'])}: {e['subject']} "
+                            f"(last error: {e['last_error']})")
     return EXIT_OK
 
 
@@ -77,40 +80,39 @@ def shown(recipient: str) -> str:
     return channels.redact(recipient) if channels.is_channel(recipient) else recipient
 
 
-def cluster_status(config: Config, url: str, console: Any) -> None:
+def cluster_status(config: Config, url: str, console: Any, wide: bool = False) -> None:
     """The shared queue: which scheduler leads, the workers, the polls waiting."""
     from newswatch import cluster
 
     engine = cluster.make_engine(url)
     try:
         if not cluster.has_schema(engine):  # status only reads: it creates nothing
-            console.print(f"queue at {cluster.where(url)}: no scheduler or worker has used "
-                          "it yet", markup=False)
+            tables.say(console, f"queue at {cluster.where(url)}: no scheduler or worker has "
+                                "used it yet")
             return
         chief = cluster.leader(engine)
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)
     except Exception as exc:
-        console.print(f"queue at {cluster.where(url)}: cannot be read: {why(exc)}",
-                      markup=False, soft_wrap=True)
+        tables.say(console, f"queue at {cluster.where(url)}: cannot be read: {why(exc)}")
         return
     finally:
         engine.dispose()
     if chief is None:
-        console.print("scheduler: none has led yet")
+        tables.say(console, "scheduler: none has led yet")
     elif chief.valid:
-        console.print(f"scheduler: {chief.holder} leads (since "
-                      f"{chief.since:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+        tables.say(console, f"scheduler: {chief.holder} leads (since "
+                            f"{chief.since:%Y-%m-%d %H:%M:%S %Z})")
     else:
-        console.print(f"scheduler: none leads (the lease of {chief.holder} ran out at "
-                      f"{chief.expires:%Y-%m-%d %H:%M:%S %Z})", markup=False)
+        tables.say(console, f"scheduler: none leads (the lease of {chief.holder} ran out "
+                            f"at {chief.expires:%Y-%m-%d %H:%M:%S %Z})")
     table = tables.table(f"workers ({waiting} poll(s) waiting in the queue)", [
         "host", "pid", "state", "polls in\nflight", "last heartbeat", "started"],
-        numeric_from=3)
+        numeric_from=3, drop=["started", "pid"], wide=wide)
     for w in rows:
         # as the leader sees it: three missed heartbeats and its polls are taken over
         silent = cluster.silence(config.daemon.heartbeat.total_seconds())
         state = w.state if w.age < silent else "silent"
         table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
                       f"{w.started:%Y-%m-%d %H:%M}")
-    console.print(table)
+    tables.show(console, table)

@@ -16,6 +16,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
+from rules.plaintext import clean_optional
+
 log = logging.getLogger(__name__)
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
@@ -27,6 +29,10 @@ class Link:
     url: str
     title: str | None = None
     date: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # a feed's or a listing's headline can be stored as the article's title
+        object.__setattr__(self, "title", clean_optional(self.title))
 
 
 class NotAFeed(ValueError):
