@@ -22,20 +22,29 @@ from rules.snippets import Snippet
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def marked(snippet: Snippet, bold: bool) -> str:
-    """A snippet with its hits marked: bold on a terminal, **stars** elsewhere. The
-    pieces are made safe to print before the marks go in (the marks' offsets are the
-    stored text's), and on a terminal each word is marked alone, so that a line break
-    between two words of a phrase leaves no styling open."""
+def marked(snippet: Snippet, style: str | None) -> str:
+    """A snippet with its hits marked: in `style` (SGR parameters) on a terminal that
+    shows styles, **stars** elsewhere. The pieces are made safe to print before the marks
+    go in (the marks' offsets are the stored text's), and each styled word is marked
+    alone, so that a line break between two words of a phrase leaves no style open."""
     text, out, pos = snippet["text"], [], 0
     for a, b in snippet["highlights"]:
         hit = for_terminal(text[a:b])
         out += [for_terminal(text[pos:a]),
-                " ".join(f"\033[1;33m{w}\033[0m" for w in hit.split(" ")) if bold
+                " ".join(f"\033[{style}m{w}\033[0m" for w in hit.split(" ")) if style
                 else f"**{hit}**"]
         pos = b
     out.append(for_terminal(text[pos:]))
     return "".join(out)
+
+
+def hit_style(out: TextIO) -> str | None:
+    """Bold yellow on a terminal, bold alone under NO_COLOR, none on a dumb terminal
+    or a pipe (as Rich decides for the tables)."""
+    console = tables.console_for(out)
+    if not console.is_terminal or console.color_system is None:
+        return None
+    return "1" if console.no_color else "1;33"
 
 
 def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
@@ -46,7 +55,8 @@ def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
     return [f"{term}: {'; '.join(where)}" for term, where in by_term.items()]
 
 
-def _print_explanation(e: Explanation, out: TextIO, bold: bool, width: int) -> None:
+def _print_explanation(e: Explanation, out: TextIO, style: str | None,
+                       width: int) -> None:
     verdict = "MATCH" if e.matched else "no match"
     lines = [f"\n{'✔' if e.matched else '✘'} {e.watch}: {verdict}", f"    query: {e.query}"]
     lines += [f"    hit  {line}" for line in hit_lines(e.hits)]
@@ -55,7 +65,7 @@ def _print_explanation(e: Explanation, out: TextIO, bold: bool, width: int) -> N
         tables.write(out, line, "    ", width)
     if e.matched:
         for snip in e.snippets:  # marked() made it safe; write() would take its styling
-            out.write("\n".join(tables.wrap(f"    » {marked(snip, bold)}", width, "  "))
+            out.write("\n".join(tables.wrap(f"    » {marked(snip, style)}", width, "  "))
                       + "\n")
 
 
@@ -120,9 +130,9 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
                       f"{ex.get('date') or 'unknown'}; language "
                       f"{ex.get('language') or 'unknown'}", width=width)
     doc = Document.of(title=title, text=ex["text"], url=url, source=source)
-    bold = out.isatty()
+    style = hit_style(out)
     for e in matcher.explain(doc):
-        _print_explanation(e, out, bold, width)
+        _print_explanation(e, out, style, width)
     return EXIT_OK
 
 
