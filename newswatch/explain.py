@@ -56,13 +56,13 @@ def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
 
 
 def _print_explanation(e: Explanation, out: TextIO, style: str | None,
-                       width: int) -> None:
+                       width: int | None) -> None:
     verdict = "MATCH" if e.matched else "no match"
     lines = [f"\n{'✔' if e.matched else '✘'} {e.watch}: {verdict}", f"    query: {e.query}"]
     lines += [f"    hit  {line}" for line in hit_lines(e.hits)]
     lines += [f"    why not: {reason}" for reason in e.missing]
     for line in lines:
-        tables.write(out, line, "    ", width)
+        tables.write(out, line, "    ")
     if e.matched:
         for snip in e.snippets:  # marked() made it safe; write() would take its styling
             out.write("\n".join(tables.wrap(f"    » {marked(snip, style)}", width, "  "))
@@ -117,18 +117,17 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_USAGE
     ex = extract_page(url, body, charset)
     matcher = Matcher(watches, config.terms)
-    width = tables.width_of(out)
-    tables.write(out, f"page: {url}" + (f" (source {source})" if source else ""),
-                 width=width)
+    width = tables.prose_width(out)
+    tables.write(out, f"page: {url}" + (f" (source {source})" if source else ""))
     if not ex.get("text"):
         tables.write(out, "no article text found on this page: no watch can match it "
-                          "(a menu, an index or an empty page?)", width=width)
+                          "(a menu, an index or an empty page?)")
         return EXIT_OK
     title = ex.get("title") or ""
-    tables.write(out, f"title: {one_line(title)}", "       ", width)
+    tables.write(out, f"title: {one_line(title)}", "       ")
     tables.write(out, f"text: {len(ex['text'].split())} words; published "
                       f"{ex.get('date') or 'unknown'}; language "
-                      f"{ex.get('language') or 'unknown'}", width=width)
+                      f"{ex.get('language') or 'unknown'}")
     doc = Document.of(title=title, text=ex["text"], url=url, source=source)
     style = hit_style(out)
     for e in matcher.explain(doc):

@@ -12,8 +12,9 @@ to it, every string plain text.
   wider than the terminal).
 - URLs print whole on a line of their own, below their row: a terminal wraps a long one
   and still knows it as one link; folded into a cell it would be broken mid-word.
-- The width is the terminal's; piped or logged, $COLUMNS if set, else 160, so a
-  cron mail or a `grep` keeps whole rows.
+- The width is the terminal's; piped or logged, $COLUMNS if set, else 160 for tables
+  (a cron mail or a `grep` keeps whole rows) and no wrapping for prose (a line per
+  fact, whole).
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def width_of(stream: TextIO) -> int:
     return console_for(stream).width
 
 
+def prose_width(stream: TextIO) -> int | None:
+    """The width prose is wrapped to: the terminal's, or $COLUMNS; piped without
+    $COLUMNS, None: a line per fact, whole, for grep and logs."""
+    if not stream.isatty() and not os.environ.get("COLUMNS", "").isdigit():
+        return None
+    return width_of(stream)
+
+
 def _width(word: str) -> int:
     return cell_len(_SGR.sub("", word))
 
@@ -96,24 +105,28 @@ def _lines(paragraph: str, width: int, indent: str, fold: bool) -> list[str]:
     return [*out, line if line.strip() else ""]
 
 
-def wrap(text: str, width: int, indent: str = "", fold: bool = False) -> list[str]:
+def wrap(text: str, width: int | None, indent: str = "", fold: bool = False) -> list[str]:
     """Lines of `text` at most `width` cells wide, broken at spaces (a paragraph's own
     indentation and spacing kept), the lines after a paragraph's first indented by
     `indent` more. A word wider than that (a URL) stays whole on a line of its own,
-    unless `fold` (a table cell, which must keep its width)."""
+    unless `fold` (a table cell, which must keep its width). No width: no wrapping."""
+    if width is None:
+        return text.split("\n")
     return [line for paragraph in text.split("\n")
             for line in _lines(paragraph, width, indent, fold)]
 
 
 def say(console: Console, text: str, indent: str = "  ") -> None:
     """Print a line of prose wrapped to the console's width (long words whole)."""
-    for line in wrap(for_terminal(text), console.width, indent):
+    width = console.width if console.is_terminal or os.environ.get(
+        "COLUMNS", "").isdigit() else None
+    for line in wrap(for_terminal(text), width, indent):
         console.print(line, soft_wrap=True)
 
 
-def write(out: TextIO, text: str, indent: str = "  ", width: int | None = None) -> None:
-    """`say` for a plain stream: each line of `text` wrapped to the terminal's width."""
-    out.write("\n".join(wrap(for_terminal(text), width or width_of(out), indent)) + "\n")
+def write(out: TextIO, text: str, indent: str = "  ") -> None:
+    """`say` for a plain stream: each line of `text` wrapped to its `prose_width`."""
+    out.write("\n".join(wrap(for_terminal(text), prose_width(out), indent)) + "\n")
 
 
 @dataclass
