@@ -121,7 +121,8 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         def view() -> tables.Table:
             return _table(_rows(feed, crawler, sources), False, wide)
 
-        with Live(view(), console=console, refresh_per_second=4) as live:
+        # transient: its last frame (still "running") gives way to the summary table
+        with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
             loop = task.LoopingCall(lambda: live.update(view()))
             loop.start(0.5, now=False)
             process.start()

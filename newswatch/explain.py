@@ -117,7 +117,7 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_USAGE
     ex = extract_page(url, body, charset)
     matcher = Matcher(watches, config.terms)
-    width = tables.prose_width(out)
+    width = tables.prose_width(tables.console_for(out))
     tables.write(out, f"page: {url}" + (f" (source {source})" if source else ""))
     if not ex.get("text"):
         tables.write(out, "no article text found on this page: no watch can match it "

@@ -59,16 +59,12 @@ def add_wide(parser: argparse.ArgumentParser) -> None:
                         help="every column of the tables, even wider than the terminal")
 
 
-def width_of(stream: TextIO) -> int:
-    return console_for(stream).width
-
-
-def prose_width(stream: TextIO) -> int | None:
+def prose_width(console: Console) -> int | None:
     """The width prose is wrapped to: the terminal's, or $COLUMNS; piped without
     $COLUMNS, None: a line per fact, whole, for grep and logs."""
-    if not stream.isatty() and not os.environ.get("COLUMNS", "").isdigit():
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
         return None
-    return width_of(stream)
+    return console.width
 
 
 def _width(word: str) -> int:
@@ -118,15 +114,14 @@ def wrap(text: str, width: int | None, indent: str = "", fold: bool = False) -> 
 
 def say(console: Console, text: str, indent: str = "  ") -> None:
     """Print a line of prose wrapped to the console's width (long words whole)."""
-    width = console.width if console.is_terminal or os.environ.get(
-        "COLUMNS", "").isdigit() else None
-    for line in wrap(for_terminal(text), width, indent):
+    for line in wrap(for_terminal(text), prose_width(console), indent):
         console.print(line, soft_wrap=True)
 
 
 def write(out: TextIO, text: str, indent: str = "  ") -> None:
     """`say` for a plain stream: each line of `text` wrapped to its `prose_width`."""
-    out.write("\n".join(wrap(for_terminal(text), prose_width(out), indent)) + "\n")
+    out.write("\n".join(wrap(for_terminal(text), prose_width(console_for(out)), indent))
+              + "\n")
 
 
 @dataclass
@@ -231,8 +226,7 @@ class Table:
         left_out = [" ".join(self.columns[i].heading) for i in range(len(self.columns))
                     if i not in shown]
         if left_out:
-            note = (f"(left out to fit {width} columns: {', '.join(left_out)}; --wide shows "
-                    "every column)")
+            note = f"(left out at {width} columns: {', '.join(left_out)}; --wide shows them)"
             yield from ((line, NOTE, False) for line in wrap(note, width, " "))
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

@@ -48,7 +48,7 @@ def test_a_crawl_prints_its_table_and_summary_and_nothing_else(fresh_site: Fixtu
     for word in ("source", "result", "pages", "known", "matches", "alerts", "errors"):
         assert word in proc.stdout
     assert "a-source-with-a-rather-long-name" in proc.stdout
-    assert "left out to fit 80 columns: pages, too old, known, bad links" in proc.stdout
+    assert "left out at 80 columns: pages, too old, known, bad links" in proc.stdout
     wide = run_cli("crawl", "--wide", config=config(tmp_path, fresh_site),
                    env={"COLUMNS": "80"}).stdout
     assert any(line.split()[:2] == ["too", "no"] for line in wide.splitlines())

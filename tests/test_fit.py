@@ -15,7 +15,7 @@ from tests.conftest import run_cli, write_config
 from tests.site.server import FixtureServer
 
 NAMES = ["industry-herald-weekly", "titles-and-more", "desk-briefing-morning"]
-LEFT_OUT = re.compile(r"\(left out to fit (\d+) columns: ([^;]+); --wide shows every column\)")
+LEFT_OUT = re.compile(r"\(left out at (\d+) columns: ([^;]+); --wide shows them\)")
 
 
 def config(tmp_path: Path, site: FixtureServer) -> Path:
@@ -106,7 +106,7 @@ def test_a_table_lays_out_at_its_width() -> None:
     narrow = [line for line, _, _ in t.lines(60)]
     assert max(len(line) for line in narrow) <= 60
     assert narrow[4].startswith("a-worker-host-with-a-long-name.example.org  idle")
-    assert narrow[5].startswith("(left out to fit 60 columns: pid, started;")
+    assert narrow[5].startswith("(left out at 60 columns: pid, started; --wide shows them)")
     t.wide = True
     assert "4242" in "\n".join(line for line, _, _ in t.lines(60))
     # the URL line of a row is whole whatever the width; cells are plain text only
