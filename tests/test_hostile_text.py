@@ -99,6 +99,8 @@ def shown(output: str, dumb: bool = False) -> str:
         assert "\x1b" not in output, ascii(output)
     text = REDRAW.sub("\n", STYLES.sub("", output))
     assert not CONTROLS.findall(text), ascii(text)
+    # an escape sequence goes whole, not just its ESC
+    assert "pwned" not in text and "[2J" not in text, text
     return text
 
 
