@@ -90,7 +90,10 @@ def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool,
            wide: bool = False) -> tables.Table:
     table = tables.table("newswatch crawl" + ("" if finished else " (running)"),
                          ["source", "result", *(title for _, title in COLUMNS)],
-                         drop=SECONDARY, wide=wide)
+                         drop=SECONDARY, wide=wide,
+                         # the live table as wide as any state it may show: no column comes
+                         # and goes as sources finish
+                         least={} if finished else {"result": len("cancelled")})
     for name, status, counts in rows:
         table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
     return table

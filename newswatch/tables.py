@@ -23,7 +23,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -129,6 +129,7 @@ class _Column:
     heading: list[str]
     right: bool
     wraps: bool
+    least: int = 1
 
 
 @dataclass
@@ -153,7 +154,8 @@ class Table:
 
     def _natural(self, i: int) -> int:
         cells = [cell_len(line) for row, _ in self.rows for line in row[i]]
-        return max([*cells, *(cell_len(h) for h in self.columns[i].heading), 1])
+        return max([*cells, *(cell_len(h) for h in self.columns[i].heading),
+                    self.columns[i].least])
 
     def _least(self, i: int) -> int:
         natural = self._natural(i)
@@ -241,16 +243,20 @@ def show(console: Console, table: Table) -> None:
 
 
 def table(title: str, headings: Sequence[str], numeric_from: int = 2, *,
-          drop: Iterable[str] = (), wrap: Iterable[str] = (), wide: bool = False) -> Table:
+          drop: Iterable[str] = (), wrap: Iterable[str] = (), wide: bool = False,
+          least: Mapping[str, int] | None = None) -> Table:
     """A table: columns from `numeric_from` on are right-aligned numbers; the ones named
     in `wrap` wrap at word boundaries, every other one is as wide as its widest cell. To
     fit the width, the columns named in `drop` are left out, first named first. A heading
-    may hold a line break; `drop` and `wrap` name it with a space instead."""
+    may hold a line break; `drop`, `wrap` and `least` (the width a column keeps even
+    when its cells are narrower: a live table that does not jump) name it with a space
+    instead."""
     def key(heading: str) -> str:
         return " ".join(heading.split())
 
     index = {key(h): i for i, h in enumerate(headings)}
     wrapping = {index[key(h)] for h in wrap}
-    columns = [_Column(h.split("\n"), i >= numeric_from, i in wrapping)
+    widths = {index[key(h)]: n for h, n in (least or {}).items()}
+    columns = [_Column(h.split("\n"), i >= numeric_from, i in wrapping, widths.get(i, 1))
                for i, h in enumerate(headings)]
     return Table(title, columns, [index[key(h)] for h in drop], wide)
