@@ -15,6 +15,7 @@ from alerts import channels, outbox
 from alerts.render import AlertItem, matched_terms
 from alerts.schedule import Schedule
 from config.models import Config
+from rules.plaintext import for_terminal
 from store.db import ArticleRecord, Store
 from store.matches import Route
 
@@ -69,8 +70,11 @@ def dry_run(config: Config, store: Store, now: datetime, out: TextIO,
                   f"due {schedule.when(due)}\n")
     for m in made:
         what = "Title" if m.message is None else "Subject"
-        out.write(f"\n--- To: {channels.shown(m.recipient)}\n--- {what}: {m.subject}\n{m.text}")
+        # what the messages quote from pages was cleaned when stored; older rows were not
+        out.write(for_terminal(f"\n--- To: {channels.shown(m.recipient)}\n--- {what}: "
+                               f"{m.subject}\n{m.text}"))
     for e in again:
         error = f" (last error: {e['last_error']})" if e["last_error"] else ""
-        out.write(f"\n--- Again: to {channels.shown(e['recipient'])}: {e['subject']}{error}\n")
+        out.write(for_terminal(f"\n--- Again: to {channels.shown(e['recipient'])}: "
+                               f"{e['subject']}{error}\n"))
     return len(made) + len(again)

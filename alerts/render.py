@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from config.times import Published, readable
+from rules.plaintext import clean
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_TITLE_MAX = 120
@@ -57,7 +58,8 @@ class AlertItem:
 def one_line(text: str | None, limit: int | None = None) -> str:
     """Scraped text made safe for a header or a one-line label: control and format
     characters gone, whitespace collapsed, cut at `limit` characters."""
-    text = _INVISIBLE.sub("", text or "")
+    # escape sequences go whole first: only their ESC would go below, the rest shown
+    text = _INVISIBLE.sub("", clean(text or ""))
     text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     text = " ".join(text.split())

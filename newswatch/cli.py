@@ -98,7 +98,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         console = tables.console_for(sys.stdout)
         previews: list[Any] = []
         results = run_crawl(config, path, args.source, args.dry_run,
-                            None if args.quiet else console, previews=previews)
+                            None if args.quiet else console, previews=previews,
+                            wide=args.wide)
     finally:
         ExtractionPool.release()
     if args.quiet:
@@ -107,7 +108,7 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
                 why = r.message or "no feed, sitemap or listing page could be read"
                 print(f"newswatch: source {r.name} failed: {why}")
     else:
-        print_summary(results, console)
+        print_summary(results, console, args.wide)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
     sent = mail.after_crawl(config, args.dry_run, io.StringIO() if args.quiet else sys.stdout,
                             [r.name for r in results], previews=previews)
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store nothing, send nothing; print the emails it would send")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print only what failed (for cron): no table, no alert summary")
+    tables.add_wide(p)
     p.set_defaults(func=cmd_crawl)
     p = add("worker", "a crawl worker: polls sources from the shared queue (`queue:`)")
     p.add_argument("--stdio", action="store_true",
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=None)
     mail.add_command(add)
     p = add("status", "sources, watches and the outbox")
+    tables.add_wide(p)
     p.set_defaults(func=status.cmd_status)
     recent.add_commands(add)
     upkeep.add_commands(add)
@@ -194,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", metavar="Q", help="try a query that is not in the config")
     p.add_argument("--since", default="30d", metavar="AGE",
                    help="articles first seen within this age (default 30d; 'all' for all)")
+    tables.add_wide(p)
     p.set_defaults(func=explain.cmd_backtest)
     return parser
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
@@ -29,6 +28,9 @@ log = logging.getLogger(__name__)
 COLUMNS = [("pages", "pages"), ("new_articles", "new"), ("too_old", "too\nold"),
            ("no_text", "no\ntext"), ("known", "known"), ("matches", "matches"),
            ("alerts", "alerts"), ("errors", "errors"), ("bad_links", "bad\nlinks")]
+# what a narrow terminal leaves out, first named first: the counts that explain the
+# others go before what happened (new articles, matches, alerts, errors)
+SECONDARY = ["bad links", "too old", "known", "pages", "no text"]
 
 
 @dataclass
@@ -87,9 +89,14 @@ def _rows(feed: ListFeed, crawler: Crawler, names: list[str]
     return rows
 
 
-def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool) -> Table:
+def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool,
+           wide: bool = False) -> tables.Table:
     table = tables.table("newswatch crawl" + ("" if finished else " (running)"),
-                         ["source", "result", *(title for _, title in COLUMNS)])
+                         ["source", "result", *(title for _, title in COLUMNS)],
+                         drop=SECONDARY, wide=wide,
+                         # the live table as wide as any state it may show: no column comes
+                         # and goes as sources finish
+                         least={} if finished else {"result": len("cancelled")})
     for name, status, counts in rows:
         table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
     return table
@@ -97,7 +104,8 @@ def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool) -> Table
 
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
-              quiet: bool = False, previews: list[Any] | None = None) -> list[SourceResult]:
+              quiet: bool = False, previews: list[Any] | None = None,
+              wide: bool = False) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
     a time); return a result per source (status ok or failed). A dry run adds what it
     would have queued to `previews`."""
@@ -116,10 +124,11 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         assert console is not None
         from twisted.internet import task
 
-        def view() -> Table:
-            return _table(_rows(feed, crawler, sources), False)
+        def view() -> tables.Table:
+            return _table(_rows(feed, crawler, sources), False, wide)
 
-        with Live(view(), console=console, refresh_per_second=4) as live:
+        # transient: its last frame (still "running") gives way to the summary table
+        with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
             loop = task.LoopingCall(lambda: live.update(view()))
             loop.start(0.5, now=False)
             process.start()
@@ -137,16 +146,14 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     return results
 
 
-def summary_table(results: list[SourceResult]) -> Table:
-    table = tables.table("newswatch crawl", ["source", "result", *(t for _, t in COLUMNS)])
-    for r in results:
-        table.add_row(r.name, r.status, *(str(r.counts.get(k, 0)) for k, _ in COLUMNS))
-    return table
+def summary_table(results: list[SourceResult], wide: bool = False) -> tables.Table:
+    return _table([(r.name, r.status, r.counts) for r in results], True, wide)
 
 
-def print_summary(results: list[SourceResult], console: Console | None = None) -> None:
+def print_summary(results: list[SourceResult], console: Console | None = None,
+                  wide: bool = False) -> None:
     console = console or tables.console_for(sys.stdout)
-    console.print(summary_table(results))
+    tables.show(console, summary_table(results, wide))
     for r in results:
         if r.message:
-            console.print(f"{r.name}: {r.status}: {r.message}", markup=False, highlight=False)
+            tables.say(console, f"{r.name}: {r.status}: {r.message}")

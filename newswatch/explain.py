@@ -11,25 +11,42 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from alerts.render import one_line
 from config.models import Config
 from config.times import from_row, readable
 from config.units import parse_duration
+from newswatch import tables
 from rules.matcher import Document, Explanation, Matcher
+from rules.plaintext import for_terminal
 from rules.query import QueryError, parse_query, term_sets
 from rules.snippets import Snippet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def marked(snippet: Snippet, bold: bool) -> str:
-    """A snippet with its hits marked: bold on a terminal, **stars** elsewhere."""
+def marked(snippet: Snippet, style: str | None) -> str:
+    """A snippet with its hits marked: in `style` (SGR parameters) on a terminal that
+    shows styles, **stars** elsewhere. The pieces are made safe to print before the marks
+    go in (the marks' offsets are the stored text's), and each styled word is marked
+    alone, so that a line break between two words of a phrase leaves no style open."""
     text, out, pos = snippet["text"], [], 0
-    on, off = ("\033[1;33m", "\033[0m") if bold else ("**", "**")
     for a, b in snippet["highlights"]:
-        out += [text[pos:a], on, text[a:b], off]
+        hit = for_terminal(text[a:b])
+        out += [for_terminal(text[pos:a]),
+                " ".join(f"\033[{style}m{w}\033[0m" for w in hit.split(" ")) if style
+                else f"**{hit}**"]
         pos = b
-    out.append(text[pos:])
+    out.append(for_terminal(text[pos:]))
     return "".join(out)
+
+
+def hit_style(out: TextIO) -> str | None:
+    """Bold yellow on a terminal, bold alone under NO_COLOR, none on a dumb terminal
+    or a pipe (as Rich decides for the tables)."""
+    console = tables.console_for(out)
+    if not console.is_terminal or console.color_system is None:
+        return None
+    return "1" if console.no_color else "1;33"
 
 
 def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
@@ -40,16 +57,18 @@ def hit_lines(hits: list[dict[str, Any]]) -> list[str]:
     return [f"{term}: {'; '.join(where)}" for term, where in by_term.items()]
 
 
-def _print_explanation(e: Explanation, out: TextIO, bold: bool) -> None:
+def _print_explanation(e: Explanation, out: TextIO, style: str | None,
+                       width: int | None) -> None:
     verdict = "MATCH" if e.matched else "no match"
-    out.write(f"\n{'✔' if e.matched else '✘'} {e.watch}: {verdict}\n    query: {e.query}\n")
-    for line in hit_lines(e.hits):
-        out.write(f"    hit  {line}\n")
-    for reason in e.missing:
-        out.write(f"    why not: {reason}\n")
+    lines = [f"\n{'✔' if e.matched else '✘'} {e.watch}: {verdict}", f"    query: {e.query}"]
+    lines += [f"    hit  {line}" for line in hit_lines(e.hits)]
+    lines += [f"    why not: {reason}" for reason in e.missing]
+    for line in lines:
+        tables.write(out, line, "    ")
     if e.matched:
-        for snip in e.snippets:
-            out.write(f"    » {marked(snip, bold)}\n")
+        for snip in e.snippets:  # marked() made it safe; write() would take its styling
+            out.write("\n".join(tables.wrap(f"    » {marked(snip, style)}", width, "  "))
+                      + "\n")
 
 
 def _watch_list(config: Config, names: list[str] | None,
@@ -100,23 +119,24 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_USAGE
     ex = extract_page(url, body, charset)
     matcher = Matcher(watches, config.terms)
-    out.write(f"page: {url}" + (f" (source {source})" if source else "") + "\n")
+    width = tables.prose_width(tables.console_for(out))
+    tables.write(out, f"page: {url}" + (f" (source {source})" if source else ""))
     if not ex.get("text"):
-        out.write("no article text found on this page: no watch can match it "
-                  "(a menu, an index or an empty page?)\n")
+        tables.write(out, "no article text found on this page: no watch can match it "
+                          "(a menu, an index or an empty page?)")
         return EXIT_OK
     title = ex.get("title") or ""
-    out.write(f"title: {title}\n")
+    tables.write(out, f"title: {one_line(title)}", "       ")
     published = readable(ex.get("published"), ZoneInfo(config.timezone), "unknown")
     if ex.get("published") is not None and not isinstance(ex["published"], datetime):
         # a crawl takes the time from the source's feed when it is on that day
         published += " (the page gives only its date)"
-    out.write(f"text: {len(ex['text'].split())} words; published {published};"
-              f" language {ex.get('language') or 'unknown'}\n")
+    tables.write(out, f"text: {len(ex['text'].split())} words; published {published}; "
+                      f"language {ex.get('language') or 'unknown'}")
     doc = Document.of(title=title, text=ex["text"], url=url, source=source)
-    bold = out.isatty()
+    style = hit_style(out)
     for e in matcher.explain(doc):
-        _print_explanation(e, out, bold)
+        _print_explanation(e, out, style, width)
     return EXIT_OK
 
 
@@ -149,6 +169,8 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
     seen = 0
     per_watch: Counter[str] = Counter()
     matched_articles = 0
+    table = tables.table("", ["date", "source", "watch", "article"], numeric_from=9,
+                         wrap=["article"], drop=["date", "source"], wide=args.wide)
     for art in store.iter_articles(since=cutoff):
         seen += 1
         doc = Document.of(title=art["title"], text=art["text"], url=art["url"],
@@ -162,12 +184,17 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
         for m in found:
             per_watch[m.watch] += 1
             terms = sorted({str(h["term"]) for h in m.hits})
-            out.write(f"{day}  {art['source']:<14} {m.watch:<20} {art['title'] or '(no title)'}\n"
-                      f"    {art['url']}\n    terms: {', '.join(terms)}\n")
+            table.add_row(day, art["source"], m.watch,
+                          f"{one_line(art['title']) or '(no title)'}\n"
+                          f"terms: {', '.join(terms)}", url=art["url"])
     store.close()
+    console = tables.console_for(out)
+    if table.rows:
+        tables.show(console, table)
     span = f"in the last {args.since}" if window else "in the whole database"
-    out.write(f"\n{matched_articles} of {seen} stored articles {span} would have matched; "
-              "nothing was sent.\n")
+    console.print()
+    tables.say(console, f"{matched_articles} of {seen} stored articles {span} would have "
+                        "matched; nothing was sent.")
     for name, _ in watches:
-        out.write(f"  {name}: {per_watch[name]}\n")
+        tables.say(console, f"  {name}: {per_watch[name]}", "    ")
     return EXIT_OK

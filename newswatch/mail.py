@@ -13,6 +13,7 @@ from alerts.channels import kinds
 from alerts.deliver import Report, deliver, where
 from alerts.preview import dry_run
 from config.models import Config
+from newswatch import tables
 from store.db import Store, utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,12 +49,12 @@ def after_crawl(config: Config, dry_run_: bool, out: TextIO, sources: list[str],
         dry_run(config, store, utcnow(), out, previews or [])
         return True
     for change in health.check(store, config, sources):
-        out.write(f"source {change.source} is now {change.state}: {change.reason} "
-                  f"(ops notified)\n")
+        tables.write(out, f"source {change.source} is now {change.state}: {change.reason} "
+                          "(ops notified)")
     if not send:
         return True
     made, report = send_due(config, store)
-    out.write(describe(report, made, store, config) + "\n")
+    tables.write(out, describe(report, made, store, config))
     return not report.errors
 
 
@@ -80,7 +81,7 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
         dry_run(config, store, utcnow(), sys.stdout)
         return EXIT_OK
     made, report = send_due(config, store)
-    print(describe(report, made, store, config))
+    tables.write(sys.stdout, describe(report, made, store, config))
     return EXIT_FAILED if report.errors else EXIT_OK
 
 

@@ -53,22 +53,23 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     schedule, now = Schedule(config), utcnow()
     console = tables.console_for(sys.stdout)
     if not found:
-        console.print(f"no matches since {readable(since, tz)}")
+        tables.say(console, f"no matches since {readable(since, tz)}")
         return EXIT_OK
     table = tables.table(f"matches since {readable(since, tz)}, newest "
-                         f"first", ["article", "watch", "matched", "alerts"], numeric_from=9)
+                         f"first", ["article", "watch", "matched", "alerts"], numeric_from=9,
+                         wrap=["article", "alerts"], drop=["matched"], wide=args.wide)
     for m in found:
         title = one_line(m.title, 200) or "(no title)"
         terms = ", ".join(matched_terms(m.hits))
-        sent = "; ".join(f"{redact(r) if is_channel(r) else r}: "
+        sent = "\n".join(f"{redact(r) if is_channel(r) else r}: "
                          f"{waiting_state(schedule, m, r, state, now)}"
                          for r, state in sorted(m.alerts.items())) or "none"
         if m.duplicate_of is not None:
             sent = "none (a copy of a story already alerted)"
         published = f"published {readable(m.published, tz, 'unknown')}"
-        table.add_row(f"{title}\n{m.source} · {m.url}\n{published} · matched: {terms}",
-                      m.watch, readable(m.matched_at, tz).replace(" ", "\n", 1), sent)
-    console.print(table)
+        table.add_row(f"{title}\n{m.source} · {published} · matched: {terms}", m.watch,
+                      readable(m.matched_at, tz).replace(" ", "\n", 1), sent, url=m.url)
+    tables.show(console, table)
     return EXIT_OK
 
 
@@ -107,6 +108,7 @@ def add_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
     p.add_argument("--since", default="1d", help="how far back (default 1d)")
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    tables.add_wide(p)
     p.set_defaults(func=cmd_recent)
     p = add("feed", "the Atom feed of a watch's matches, or of all watches")
     p.add_argument("watch", nargs="?", default=None, help="a watch (default: all)")

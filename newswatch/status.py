@@ -29,9 +29,11 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     console = tables.console_for(sys.stdout)
     tz = ZoneInfo(config.timezone)
     now = utcnow()
+    wide = getattr(args, "wide", False)
     sources = tables.table(f"sources (times in {config.timezone})", [
         "source", "health", "last run", "result", "pages", "new", "no\ntext", "errors",
-        "bad runs\nin a row", "articles"], numeric_from=4)
+        "bad runs\nin a row", "articles"], numeric_from=4,
+        drop=["pages", "no text", "articles", "new", "errors", "last run"], wide=wide)
     a, m = schema.articles, schema.matches
     health_states = health.states(store)
     with store.reader.connect() as conn:
@@ -51,13 +53,14 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
                   for k in ("pages", "new_articles", "no_text", "errors")]
         sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
                         str(bad), str(stored.get(src.name, 0)))
-    console.print(sources)
-    watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"])
+    tables.show(console, sources)
+    watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"],
+                           drop=["matches 7d"], wide=wide)
     for w in config.watches:
         watches.add_row(w.name, w.digest, str(day.get(w.name, 0)), str(week.get(w.name, 0)))
-    console.print(watches)
+    tables.show(console, watches)
     if config.queue is not None:
-        cluster_status(config, config.queue, console, tz)
+        cluster_status(config, config.queue, console, tz, wide)
     outbox_lines(config, store, now, console)
     return EXIT_OK
 
@@ -71,55 +74,55 @@ def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> N
             f"{c['waiting']} alert(s) waiting for a digest")
     if c["held"]:
         line += f", {c['held']} held (their watch is disabled)"
-    console.print(line, markup=False, soft_wrap=True)
+    tables.say(console, line)
     for e in outbox.failed_emails(store):
-        console.print(f"  failed: to {channels.shown(e['recipient'])}: {e['subject']} "
-                      f"({e['last_error']})", markup=False, soft_wrap=True)
+        tables.say(console, f"  failed: to {channels.shown(e['recipient'])}: {e['subject']} "
+                            f"({e['last_error']})")
     for e in outbox.failed_emails(store, "pending"):
-        console.print(f"  to retry: to {channels.shown(e['recipient'])}: {e['subject']} "
-                      f"(last error: {e['last_error']})", markup=False, soft_wrap=True)
+        tables.say(console, f"  to retry: to {channels.shown(e['recipient'])}: "
+                            f"{e['subject']} (last error: {e['last_error']})")
     with store.reader.connect() as conn:
         waiting = schedule.counts(conn, now)
     for (watch, digest, due), n in waiting.items():
         late = " (goes at the next send)" if due <= now else ""
-        console.print(f"  waiting: {n} alert{'s' if n != 1 else ''} of {watch} ({digest} "
-                      f"digest), due {schedule.when(due)}{late}", markup=False)
+        tables.say(console, f"  waiting: {n} alert{'s' if n != 1 else ''} of {watch} "
+                            f"({digest} digest), due {schedule.when(due)}{late}")
 
 
-def cluster_status(config: Config, url: str, console: Any, tz: tzinfo) -> None:
+def cluster_status(config: Config, url: str, console: Any, tz: tzinfo,
+                   wide: bool = False) -> None:
     """The shared queue: which scheduler leads, the workers, the polls waiting."""
     from newswatch import cluster
 
     engine = cluster.make_engine(url)
     try:
         if not cluster.has_schema(engine):  # status only reads: it creates nothing
-            console.print(f"queue at {cluster.where(url)}: no scheduler or worker has used "
-                          "it yet", markup=False)
+            tables.say(console, f"queue at {cluster.where(url)}: no scheduler or worker has "
+                                "used it yet")
             return
         chief = cluster.leader(engine)
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)
     except Exception as exc:
-        console.print(f"queue at {cluster.where(url)}: cannot be read: {why(exc)}",
-                      markup=False, soft_wrap=True)
+        tables.say(console, f"queue at {cluster.where(url)}: cannot be read: {why(exc)}")
         return
     finally:
         engine.dispose()
     if chief is None:
-        console.print("scheduler: none has led yet")
+        tables.say(console, "scheduler: none has led yet")
     elif chief.valid:
-        console.print(f"scheduler: {chief.holder} leads (since "
-                      f"{readable(chief.since, tz)})", markup=False)
+        tables.say(console, f"scheduler: {chief.holder} leads (since "
+                            f"{readable(chief.since, tz)})")
     else:
-        console.print(f"scheduler: none leads (the lease of {chief.holder} ran out at "
-                      f"{readable(chief.expires, tz)})", markup=False)
+        tables.say(console, f"scheduler: none leads (the lease of {chief.holder} ran out "
+                            f"at {readable(chief.expires, tz)})")
     table = tables.table(f"workers ({waiting} poll(s) waiting in the queue)", [
         "host", "pid", "state", "polls in\nflight", "last heartbeat", "started"],
-        numeric_from=3)
+        numeric_from=3, drop=["started", "pid"], wide=wide)
     for w in rows:
         # as the leader sees it: three missed heartbeats and its polls are taken over
         silent = cluster.silence(config.daemon.heartbeat.total_seconds())
         state = w.state if w.age < silent else "silent"
         table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
                       readable(w.started, tz))
-    console.print(table)
+    tables.show(console, table)

@@ -13,6 +13,7 @@ from trafilatura.deduplication import content_fingerprint
 from w3lib.encoding import html_to_unicode
 
 from pipeline.dates import page_published
+from rules.plaintext import clean, clean_optional, html_controls
 
 # fewer words than this is a menu or a caption that trafilatura fell back on, not an article
 MIN_WORDS = 12
@@ -61,6 +62,9 @@ def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str,
     """Title, text, author, date, language, site name, canonical URL and fingerprint.
     `text` is None when the page holds no article text."""
     encoding, markup = decode(body, header_charset)
+    # lxml refuses a control character (a word processor's `&#11;`, a stray `&#8;`) and
+    # trafilatura then returns nothing: the article would be stored without its text
+    markup = html_controls(markup)
     try:
         tree = lxml_html.document_fromstring(markup)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError):
@@ -79,15 +83,18 @@ def extract_page(url: str, body: bytes, header_charset: str | None) -> dict[str,
     )
     if doc is None or isinstance(doc, dict) or len((doc.text or "").split()) < MIN_WORDS:
         return {"text": None, "encoding": encoding, "language": lang, "canonical": canonical}
-    text = _without_headline((doc.text or "").strip(), doc.title)
+    # what is stored, matched and shown is plain text: no escape sequence or control
+    # character survives from the page, whatever trafilatura let through
+    title = clean_optional(doc.title)
+    text = _without_headline(clean(doc.text or "").strip(), title)
     return {
-        "title": doc.title,
+        "title": title,
         "text": text,
-        "author": doc.author,
+        "author": clean_optional(doc.author),
         "date": doc.date,  # htmldate's answer, as it gave it
         "published": page_published(tree, doc.date),
         "language": (lang or doc.language or None),
-        "sitename": doc.sitename,
+        "sitename": clean_optional(doc.sitename),
         "canonical": canonical,
         "fingerprint": content_fingerprint(text),
         "encoding": encoding,

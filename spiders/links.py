@@ -17,6 +17,7 @@ import lxml.etree
 import lxml.html
 
 from config.times import Published, parse_iso, precise
+from rules.plaintext import clean_optional
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ class Link:
     url: str
     title: str | None = None
     date: Published | None = None  # an instant, or only a day (config.times)
+
+    def __post_init__(self) -> None:
+        # a feed's or a listing's headline can be stored as the article's title
+        object.__setattr__(self, "title", clean_optional(self.title))
 
 
 class NotAFeed(ValueError):

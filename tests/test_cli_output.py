@@ -38,18 +38,24 @@ def test_a_crawl_prints_its_table_and_summary_and_nothing_else(fresh_site: Fixtu
     assert proc.stderr == ""  # no Scrapy start-up log, no INFO lines
     lines = proc.stdout.splitlines()
     assert lines[0].strip() == "newswatch crawl"
-    assert lines[-3:-1] == ["alerts: sent 1 email; retry later 0, failed 0",
-                            "outbox: 1 composed now; 0 pending, 0 failed, 1 waiting for a "
-                            "digest"]
-    assert lines[-1].startswith("emails: maildir ")
-    assert table_row(proc.stdout, "daily")["new"] == "5"
-    # 80 columns: every heading whole (two-line headings), the long name on two lines
-    assert max(len(line) for line in lines[:-1]) <= 80  # all but the maildir's path
+    summary = next(i for i, line in enumerate(lines) if line.startswith("alerts: "))
+    assert lines[summary:summary + 2] == [
+        "alerts: sent 1 email; retry later 0, failed 0",
+        "outbox: 1 composed now; 0 pending, 0 failed, 1 waiting for a digest"]
+    assert lines[summary + 2].startswith("emails: maildir ")
+    # 80 columns: every line fits (but the maildir's path), every heading and name
+    # whole; the secondary counts are left out, and the table says so
+    assert max(len(line) for line in lines[:summary + 2]) <= 80
     assert "…" not in proc.stdout
     for word in ("source", "result", "pages", "known", "matches", "alerts", "errors"):
         assert word in proc.stdout
-    assert any(line.split()[:2] == ["too", "no"] for line in lines)
-    assert any(line.split()[:2] == ["old", "text"] or " old " in line for line in lines)
+    assert "a-source-with-a-rather-long-name" in proc.stdout
+    assert "left out at 80 columns: pages, too old, known, bad links" in proc.stdout
+    wide = run_cli("crawl", "--wide", config=config(tmp_path, fresh_site),
+                   env={"COLUMNS": "80"}).stdout
+    assert any(line.split()[:2] == ["too", "no"] for line in wide.splitlines())
+    assert table_row(wide, "daily")["new"] == "0"  # seen by the first crawl
+    assert "left out" not in wide
 
 
 def test_quiet_prints_only_what_failed(fresh_site: FixtureServer, tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from typing import Any, TextIO
 from rich.console import Console
 from sqlalchemy import select
 
+from alerts.render import one_line
 from config.loader import load_config
+from newswatch import tables
 from newswatch.crawl import run_crawl
 from newswatch.demo.site import DemoSite
 from newswatch.mail import send_due
@@ -66,7 +68,7 @@ def run_demo(directory: Path, out: TextIO) -> int:
     with DemoSite(port) as site:
         out.write(f"newswatch demo: a news site with {len(site.stories)} stories is running "
                   f"on http://127.0.0.1:{port}/ (and http://localhost:{port}/wire/)\n")
-        console = Console(file=out)
+        console = Console(file=out, markup=False, emoji=False, highlight=False)
         results = run_crawl(config, path, None, False, console, quiet=True)
         store = Store.shared(config.database)
         made, report = send_due(config, store)
@@ -87,8 +89,9 @@ def run_demo(directory: Path, out: TextIO) -> int:
         why = "; ".join(f"{term} ({', '.join(f)})" for term, f in fields.items())
         copy = " [a copy of a story already matched: listed as 'also reported by']" \
             if m["duplicate_of"] else ""
-        out.write(f"  {m['watch']:<20} {m['title']}  [{m['source']}]{copy}\n"
-                  f"  {'':<20} {why}\n")
+        tables.write(out, f"  {m['watch']:<20} {one_line(m['title'])}  [{m['source']}]{copy}",
+                     " " * 23)
+        tables.write(out, f"  {'':<20} {why}", " " * 23)
     matched = {m["watch"] for m in found}
     quiet = [w.name for w in config.watches if w.name not in matched]
     if quiet:

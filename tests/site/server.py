@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.site import misses, pages, times
+from tests.site import hostile_text, misses, pages, times
 
 LATIN1_PAGE = (
     "<html><head><title>Caf\u00e9 culture</title></head><body><article><h1>Caf\u00e9 "
@@ -148,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, pages.wire_page(art, f"http://{self.headers.get('Host', '')}").encode())
         elif path.startswith("/hostile/"):
             self.hostile(path, base)
+        elif path.startswith("/text/"):
+            self._send(*hostile_text.answer(path, base))
         elif path == "/urdu/feed.xml":
             self._send(200, pages.rss_feed(st.urdu, base, "").encode(), "application/rss+xml")
         elif path in {a.path for a in st.urdu}:
