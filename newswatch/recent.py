@@ -57,7 +57,9 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_OK
     table = tables.table(f"matches since {readable(since, tz)}, newest "
                          f"first", ["article", "watch", "matched", "alerts"], numeric_from=9,
-                         wrap=["article", "alerts"], drop=["matched"], wide=args.wide)
+                         wrap=["article", "alerts"], drop=["matched"], wide=args.wide,
+                         # a headline squeezed below this reads worse than a missing time
+                         least={"article": 30})
     for m in found:
         title = one_line(m.title, 200) or "(no title)"
         terms = ", ".join(matched_terms(m.hits))

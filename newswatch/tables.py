@@ -165,7 +165,7 @@ class Table:
         # among them), up to WORD_MAX: only a longer word is folded
         words = [min(_width(w), WORD_MAX) for row, _ in self.rows for line in row[i]
                  for w in line.split()]
-        return max(min(natural, WRAP_MIN), *words,
+        return max(min(natural, max(WRAP_MIN, self.columns[i].least)), *words,
                    *(cell_len(h) for h in self.columns[i].heading))
 
     def layout(self, width: int) -> tuple[list[int], dict[int, int]]:

@@ -42,7 +42,7 @@ def test_a_crawl_prints_its_table_and_summary_and_nothing_else(fresh_site: Fixtu
     assert lines[summary:summary + 2] == [
         "alerts: sent 1 email; retry later 0, failed 0",
         "outbox: 1 composed now; 0 pending, 0 failed, 1 waiting for a digest"]
-    assert lines[summary + 2].startswith("emails: maildir ")
+    assert lines[summary + 2].startswith("emails: maildir")  # its path whole, maybe below
     # 80 columns: every line fits (but the maildir's path), every heading and name
     # whole; the secondary counts are left out, and the table says so
     assert max(len(line) for line in lines[:summary + 2]) <= 80
