@@ -96,8 +96,8 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
               quiet: bool = False, previews: list[Any] | None = None) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
-    a time); return a result per source (status ok or failed). A dry run adds what it
-    would have queued to `previews`."""
+    a time); return a result per source (status ok, partial, failed or cancelled). A
+    dry run adds what it would have queued to `previews`."""
     sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     feed = ListFeed(sources, config.daemon.concurrent_sources)
@@ -128,7 +128,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     results = []
     for name, status, counts in _rows(feed, crawler, sources):
         message = messages.get(name)
-        if status not in ("ok", "failed", "cancelled"):
+        if status not in ("ok", "partial", "failed", "cancelled"):
             status, message = "failed", "the crawl ended before this source was polled"
         results.append(SourceResult(name, status, counts, message))
     return results
@@ -145,5 +145,12 @@ def print_summary(results: list[SourceResult], console: Console | None = None) -
     console = console or tables.console_for(sys.stdout)
     console.print(summary_table(results))
     for r in results:
-        if r.message:
-            console.print(f"{r.name}: {r.status}: {r.message}", markup=False, highlight=False)
+        if r.message:  # why, under the source's name: each failed feed on its own line
+            console.print(f"{r.name}: {r.status}", markup=False, highlight=False)
+            for part in reasons(r.message):
+                console.print(f"  └ {part}", markup=False, highlight=False, soft_wrap=True)
+
+
+def reasons(message: str) -> list[str]:
+    """A run's message as its parts (spiders.failures.summary joins them with "; ")."""
+    return [part for part in message.split("; ") if part]

@@ -21,6 +21,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
+from spiders.failures import RobotsDisallowed, fetch_cause
 from spiders.items import ArticlePage, StaleLink
 from spiders.known import KnownArticle
 from spiders.links import (
@@ -28,6 +29,7 @@ from spiders.links import (
 )
 from spiders.poll import POLL, Poll, poll_of
 from spiders.safety import AddressPolicy, ForbiddenAddress
+from spiders.tls import TlsPolicy
 from spiders.urls import registered_domain, url_key
 
 log = logging.getLogger(__name__)
@@ -119,15 +121,20 @@ class SpiderBase(scrapy.Spider):
     def listing_failed(self, failure: Failure, poll: Poll) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
-        poll.count("listing_failed")
-        poll.count("errors")
-        log.warning("[%s] could not read %s: %s", poll.name, url, failure.getErrorMessage())
+        why = fetch_cause(failure, request, poll.options.timeout, poll.options.max_page_size)
+        self._listing_lost(poll, request.meta.get("listing", "") if request else "", url, why)
+        log.warning("[%s] could not read %s: %s", poll.name, url, why)
+        log.debug("[%s] %s failed with %r", poll.name, url, failure.value)
 
     def listing_unreadable(self, response: Response, poll: Poll, why: str) -> None:
         poll.count("listing_ok", -1)
+        self._listing_lost(poll, response.meta.get("listing", ""), response.url, why)
+        log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
+
+    def _listing_lost(self, poll: Poll, kind: str, url: str, why: str) -> None:
         poll.count("listing_failed")
         poll.count("errors")
-        log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
+        poll.failures.append((kind, url, why))
 
     # -- article links ----------------------------------------------------------------
     def too_old(self, poll: Poll, date: datetime | None) -> bool:
@@ -163,6 +170,8 @@ class SpiderBase(scrapy.Spider):
                 # the resolver must know this host may resolve to the allowed networks
                 AddressPolicy.register([urlsplit(link.url).hostname or ""],
                                        poll.options.allow_private)
+            if not poll.options.verify_tls:
+                TlsPolicy.register([urlsplit(link.url).hostname or ""], False)
             if key in poll.seen:
                 continue
             poll.seen.add(key)
@@ -207,14 +216,17 @@ class SpiderBase(scrapy.Spider):
         message = failure.getErrorMessage()
         if failure.check(ForbiddenAddress):
             poll.count("refused")
-        elif (failure.check(IgnoreRequest) and not failure.check(HttpError)
-              and ("robots.txt" in message or "offsite" in message.lower())):
+        elif failure.check(RobotsDisallowed) or (
+                failure.check(IgnoreRequest) and not failure.check(HttpError)
+                and "offsite" in message.lower()):
             # the site's wishes and our domain limits, not faults
-            poll.count("robots" if "robots" in message else "offsite")
+            poll.count("robots" if failure.check(RobotsDisallowed) else "offsite")
             log.info("[%s] not fetched %s: %s", poll.name, url, message)
             return
         poll.count("errors")
-        log.warning("[%s] article %s failed: %s", poll.name, url, message)
+        log.warning("[%s] article %s failed: %s", poll.name, url,
+                    fetch_cause(failure, request, poll.options.timeout,
+                                poll.options.max_page_size))
 
     # -- listing pages and follow -----------------------------------------------------
     def follow_links(self, response: Response, poll: Poll, depth: int) -> Iterator[Any]:

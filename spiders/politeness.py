@@ -18,6 +18,7 @@ from scrapy.robotstxt import RobotParser
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from spiders.failures import RobotsDisallowed
 from spiders.poll import poll_of
 
 
@@ -94,3 +95,10 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         if netloc not in self._parsers:
             self._fetched[netloc] = now
         return await super().robot_parser(request)
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        # the same verdict, as its own type: a failure's cause is told by its type
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise RobotsDisallowed(str(exc)) from exc

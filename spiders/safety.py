@@ -33,6 +33,10 @@ class ForbiddenAddress(IgnoreRequest):
     """A request to an address the source may not reach."""
 
 
+class NonPublicAddress(DNSLookupError):
+    """A name that resolves to an address its source may not reach."""
+
+
 def is_allowed(ip: IPAddress, allow: Allowance) -> bool:
     """Public addresses always; others only if allowed (True: any; list: those nets)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -81,7 +85,7 @@ class GuardedResolver(CachingThreadedResolver):
             addr = literal_ip(ip)
             if addr is not None and not is_allowed(addr, AddressPolicy.allowance(name)):
                 log.warning("refused %s: it resolves to the non-public address %s", name, ip)
-                raise DNSLookupError(f"{name} resolves to non-public address {ip}")
+                raise NonPublicAddress(f"{name} resolves to non-public address {ip}")
             return ip
 
         d.addCallback(check)

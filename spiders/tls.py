@@ -1,0 +1,102 @@
+"""Certificate checks per source. Scrapy's own context factory checks no certificate:
+this one checks each host's (against the system's trusted authorities) unless every
+source that fetches from the host turned `verify_tls` off, and remembers why OpenSSL
+refused a host's certificate, which its handshake error does not say."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from OpenSSL import SSL, crypto
+from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
+from scrapy.utils._deps_compat import TWISTED_TLS_NEW_IMPL
+from twisted.internet._sslverify import ClientTLSOptions
+from twisted.internet.ssl import CertificateOptions, platformTrust
+
+log = logging.getLogger(__name__)
+
+# OpenSSL's X509_V_ERR_* codes, in words (the rest: OpenSSL's own text)
+_VERIFY_ERRORS = {
+    9: "certificate not yet valid",
+    10: "certificate expired",
+    18: "self-signed certificate (unknown issuer)",
+    19: "self-signed certificate in the chain (unknown issuer)",
+    20: "certificate of an unknown issuer",
+    21: "certificate of an unknown issuer",
+    23: "certificate revoked",
+}
+
+
+class TlsPolicy:
+    """Process-wide: the hosts whose certificates are not checked, and the last reason
+    a host's certificate was refused."""
+
+    _lenient: set[str] = set()
+    _strict: set[str] = set()
+    refused: dict[tuple[str, int], str] = {}
+
+    @classmethod
+    def register(cls, hosts: Iterable[str], verify: bool) -> None:
+        for host in hosts:
+            (cls._strict if verify else cls._lenient).add(host.lower())
+
+    @classmethod
+    def verifies(cls, host: str) -> bool:
+        host = host.lower()
+        return host in cls._strict or host not in cls._lenient
+
+    @classmethod
+    def why_refused(cls, host: str, port: int) -> str | None:
+        return cls.refused.get((host.lower(), port))
+
+
+def verify_error(errno: int) -> str:
+    if errno in _VERIFY_ERRORS:
+        return _VERIFY_ERRORS[errno]
+    return f"certificate refused (OpenSSL verify error {errno})"
+
+
+class _Connection(SSL.Connection):
+    """A client connection that notes why OpenSSL refused its peer's certificate
+    before passing the verdict on to Twisted's own check (the host name)."""
+
+    netloc: tuple[str, int] = ("", 0)
+
+    def set_verify(self, mode: int, callback: Any = None) -> None:
+        if callback is None:
+            super().set_verify(mode)
+            return
+        netloc = self.netloc
+
+        def noted(conn: SSL.Connection, cert: crypto.X509, errno: int, depth: int,
+                  ok: int) -> bool:
+            if not ok:
+                TlsPolicy.refused[netloc] = verify_error(errno)
+            return bool(callback(conn, cert, errno, depth, ok))
+
+        super().set_verify(mode, noted)
+
+
+class SourceContextFactory(_ScrapyClientContextFactory):
+    """DOWNLOADER_CLIENTCONTEXTFACTORY: Scrapy's factory, verifying or not per host."""
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
+        host = hostname.decode("ascii")
+        verify = TlsPolicy.verifies(host)
+        # set for this call only: the reactor makes one connection at a time
+        self._verify_certificates = verify
+        if not verify or not TWISTED_TLS_NEW_IMPL:
+            return super().creatorForNetloc(hostname, port)
+        # what optionsForClientTLS makes, with connections that note the reason
+        options = CertificateOptions(trustRoot=platformTrust(),
+                                     **self._get_cert_options_kwargs())
+        netloc = (host.lower(), port)
+
+        def connection(protocol: Any) -> SSL.Connection:
+            conn = _Connection(options.getContext())
+            conn.netloc = netloc
+            return conn
+
+        return ClientTLSOptions(connection, host)
