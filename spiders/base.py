@@ -28,6 +28,7 @@ from spiders.links import (
     Link,
 )
 from spiders.poll import POLL, Poll, poll_of
+from spiders.runtime import runtime
 from spiders.safety import AddressPolicy, ForbiddenAddress
 from spiders.tls import TlsPolicy
 from spiders.urls import registered_domain, url_key
@@ -121,7 +122,7 @@ class SpiderBase(scrapy.Spider):
     def listing_failed(self, failure: Failure, poll: Poll) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
-        why = fetch_cause(failure, request, poll.options.timeout, poll.options.max_page_size)
+        why = self.cause(failure, poll)
         self._listing_lost(poll, request.meta.get("listing", "") if request else "", url, why)
         log.warning("[%s] could not read %s: %s", poll.name, url, why)
         log.debug("[%s] %s failed with %r", poll.name, url, failure.value)
@@ -130,6 +131,12 @@ class SpiderBase(scrapy.Spider):
         poll.count("listing_ok", -1)
         self._listing_lost(poll, response.meta.get("listing", ""), response.url, why)
         log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
+
+    def cause(self, failure: Failure, poll: Poll) -> str:
+        """Why a request of this poll failed, in its source's terms."""
+        opts = poll.options
+        return fetch_cause(failure, getattr(failure, "request", None), opts.timeout,
+                           opts.max_page_size, runtime(self.crawler).config.daemon.time_limit)
 
     def _listing_lost(self, poll: Poll, kind: str, url: str, why: str) -> None:
         poll.count("listing_failed")
@@ -225,8 +232,7 @@ class SpiderBase(scrapy.Spider):
             return
         poll.count("errors")
         log.warning("[%s] article %s failed: %s", poll.name, url,
-                    fetch_cause(failure, request, poll.options.timeout,
-                                poll.options.max_page_size))
+                    self.cause(failure, poll))
 
     # -- listing pages and follow -----------------------------------------------------
     def follow_links(self, response: Response, poll: Poll, depth: int) -> Iterator[Any]:

@@ -5,7 +5,6 @@ words a poll's run gives for its failed feeds, sitemaps and pages (SPEC §14).""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from http import HTTPStatus
@@ -68,7 +67,12 @@ def http_status(status: int) -> str:
 
 
 def size(n: int) -> str:
-    return re.sub(r"\.0 ", " ", format_size(n))
+    """A size in the unit it was most likely given in: 5 MiB, 10 kB, 1.5 KiB."""
+    for unit, factor in (("GiB", 1024**3), ("GB", 1000**3), ("MiB", 1024**2),
+                         ("MB", 1000**2), ("KiB", 1024), ("kB", 1000)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return format_size(n)
 
 
 def seconds(timeout: float | timedelta) -> str:
@@ -79,9 +83,11 @@ def seconds(timeout: float | timedelta) -> str:
 
 
 def fetch_cause(failure: Failure | BaseException, request: Request | None = None,
-                timeout: float | timedelta | None = None, max_size: int | None = None) -> str:
+                timeout: float | timedelta | None = None, max_size: int | None = None,
+                time_limit: timedelta | None = None) -> str:
     """Why the fetch of `request` failed. `timeout` and `max_size` are the source's
-    (else the request's own)."""
+    (else the request's own); `time_limit` the poll's, which cuts a request's timeout
+    to what is left of it."""
     exc = failure.value if isinstance(failure, Failure) else failure
     if request is None:
         request = getattr(failure, "request", None)
@@ -95,14 +101,20 @@ def fetch_cause(failure: Failure | BaseException, request: Request | None = None
         return http_status(exc.response.status)
     if has(RobotsDisallowed):
         return "disallowed by robots.txt"
-    if has(ForbiddenAddress, NonPublicAddress):
-        return "a private or local address (allow_private is off for this source)"
+    for e in chain:
+        if isinstance(e, ForbiddenAddress | NonPublicAddress):
+            return e.reason
     if has(DownloadConnectionRefusedError, tx.ConnectionRefusedError):
         return "connection refused"
     if has(CannotResolveHostError, tx.DNSLookupError):
         return "unknown host (DNS lookup failed)"
     if has(DownloadTimeoutError, tx.TimeoutError):
-        limit = timeout if timeout is not None else meta.get("download_timeout")
+        given = meta.get("download_timeout")
+        if isinstance(timeout, timedelta):
+            timeout = timeout.total_seconds()
+        if time_limit is not None and timeout and given and given < timeout:
+            return f"time limit ({format_duration(time_limit)}) reached"
+        limit = timeout or given
         return f"timed out after {seconds(limit)}" if limit else "timed out"
     if has(VerificationError):
         return "TLS certificate for another host"
@@ -151,11 +163,16 @@ def not_a_feed(response: Response, detail: str) -> str:
 
 
 def unreadable_sitemap(response: Response, detail: str) -> str:
-    if not response.body.strip():
+    """Why a sitemap's answer gave no sitemap (`detail`: spiders.links' words)."""
+    body = response.body.strip()
+    if not body:
         return "unreadable sitemap (an empty answer)"
     if _looks_html(response):
         return "unreadable sitemap (HTML where a sitemap should be)"
-    return f"unreadable sitemap ({detail[:120]})"
+    if not body.startswith(b"<"):
+        return "unreadable sitemap (not XML)"
+    detail = detail.removeprefix("not a sitemap nor a feed").removeprefix("not a sitemap")
+    return f"unreadable sitemap ({detail.strip(':() ')[:120] or 'not a sitemap'})"
 
 
 def summary(failures: Sequence[tuple[str, str, str]]) -> str | None:

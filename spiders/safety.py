@@ -32,9 +32,17 @@ Allowance = bool | list[Network]
 class ForbiddenAddress(IgnoreRequest):
     """A request to an address the source may not reach."""
 
+    def __init__(self, host: str, url: str):
+        super().__init__(f"refused non-public address {host} ({url})")
+        self.reason = f"refused non-public address {host} (allow_private is off)"
+
 
 class NonPublicAddress(DNSLookupError):
     """A name that resolves to an address its source may not reach."""
+
+    def __init__(self, name: str, ip: str):
+        super().__init__(f"{name} resolves to non-public address {ip}")
+        self.reason = f"refused: {name} resolves to the non-public address {ip}"
 
 
 def is_allowed(ip: IPAddress, allow: Allowance) -> bool:
@@ -85,7 +93,7 @@ class GuardedResolver(CachingThreadedResolver):
             addr = literal_ip(ip)
             if addr is not None and not is_allowed(addr, AddressPolicy.allowance(name)):
                 log.warning("refused %s: it resolves to the non-public address %s", name, ip)
-                raise NonPublicAddress(f"{name} resolves to non-public address {ip}")
+                raise NonPublicAddress(name, ip)
             return ip
 
         d.addCallback(check)
@@ -120,4 +128,4 @@ class AddressGuardMiddleware:
         if refused:
             if poll is not None:
                 poll.count("refused_address")
-            raise ForbiddenAddress(f"refused non-public address {host} ({request.url})")
+            raise ForbiddenAddress(host, request.url)

@@ -1,14 +1,11 @@
 """Certificates made on the spot for HTTPS tests: a private CA (which a test may trust
-through SSL_CERT_FILE), and server certificates that are good, expired, for another host
-or self-signed; plus a threaded HTTPS server on 127.0.0.1 that serves one of them."""
+through SSL_CERT_FILE), and server certificates for 127.0.0.1 that are good, expired,
+for another host or self-signed (tests/site/scripted.py serves HTTPS with them)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
@@ -28,7 +25,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-class TestCA:
+class LocalCA:
     """A certificate authority of its own, written under `folder` (ca.pem)."""
 
     def __init__(self, folder: Path):
@@ -72,42 +69,3 @@ class TestCA:
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(_pem_key(key))
         return cert_path, key_path
-
-
-class _Feed(BaseHTTPRequestHandler):
-    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-            b'</channel></rss>')
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = b"User-agent: *\nAllow: /\n" if self.path == "/robots.txt" else self.body
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml" if body is self.body
-                         else "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class HttpsServer:
-    """An HTTPS server on 127.0.0.1 serving an empty RSS feed at every path but
-    /robots.txt, with the given certificate."""
-
-    def __init__(self, cert: Path, key: Path):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
-        self.httpd.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> HttpsServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
