@@ -84,10 +84,10 @@ class ExtractionPool:
         cls._users -= 1
         if cls._users <= 0 and cls._pool is not None:
             cls._pool.close()
-            try:
+            # pebble raises TimeoutError while its workers are still busy (on a loaded
+            # machine, still starting): then they are stopped
+            with contextlib.suppress(TimeoutError):
                 cls._pool.join(timeout=10)
-            except TimeoutError:  # pebble's word for "its workers are still busy"
-                pass  # (a loaded machine: they are still starting) they are stopped
             if cls._pool.active:
                 cls._pool.stop()
                 cls._pool.join()

@@ -178,7 +178,7 @@ class SpiderBase(scrapy.Spider):
                 AddressPolicy.register([urlsplit(link.url).hostname or ""],
                                        poll.options.allow_private)
             if not poll.options.verify_tls:
-                TlsPolicy.register([urlsplit(link.url).hostname or ""], False)
+                TlsPolicy.register([link.url], False)
             if key in poll.seen:
                 continue
             poll.seen.add(key)

@@ -95,7 +95,7 @@ class PollBoard:
                     deadline=time.monotonic() + limit.total_seconds(), on_idle=self._idle)
         poll.started = utcnow()
         AddressPolicy.register(_hosts(poll), poll.options.allow_private)
-        TlsPolicy.register(_hosts(poll), poll.options.verify_tls)
+        TlsPolicy.register(source.start_urls(), poll.options.verify_tls)
         if self.store is not None:
             poll.run_id = self.store.start_run(source.name)
         self.polls[order.id] = poll

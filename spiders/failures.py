@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 from OpenSSL import SSL
 from scrapy.exceptions import (
@@ -28,7 +27,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from config.units import format_duration, format_size
 from spiders.safety import ForbiddenAddress, NonPublicAddress
-from spiders.tls import TlsPolicy
+from spiders.tls import TlsPolicy, netloc
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(e))
         yield e
         if isinstance(e, ResponseNeverReceived | ResponseFailed):
-            todo += [r.value for r in e.reasons if isinstance(r, Failure)]
+            todo += [r.value for r in e.reasons
+                     if isinstance(r, Failure) and r.value is not None]
         for nxt in (e.__cause__, e.__context__):
             if nxt is not None:
                 todo.append(nxt)
@@ -89,6 +89,8 @@ def fetch_cause(failure: Failure | BaseException, request: Request | None = None
     (else the request's own); `time_limit` the poll's, which cuts a request's timeout
     to what is left of it."""
     exc = failure.value if isinstance(failure, Failure) else failure
+    if exc is None:
+        return "failed"
     if request is None:
         request = getattr(failure, "request", None)
     meta = request.meta if request is not None else {}
@@ -119,8 +121,7 @@ def fetch_cause(failure: Failure | BaseException, request: Request | None = None
     if has(VerificationError):
         return "TLS certificate for another host"
     if has(SSL.Error):
-        host, port = _netloc(request)
-        why = TlsPolicy.why_refused(host, port) if host else None
+        why = TlsPolicy.why_refused(*netloc(request.url)) if request is not None else None
         return f"TLS {why}" if why else "TLS handshake failed"
     if has(DownloadCancelledError):
         # a download is cancelled by Scrapy when it outgrows its size limit (its
@@ -137,13 +138,6 @@ def fetch_cause(failure: Failure | BaseException, request: Request | None = None
         return " ".join(str(exc).split())[:200] or "not fetched"
     said = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
-
-
-def _netloc(request: Request | None) -> tuple[str, int]:
-    if request is None:
-        return "", 0
-    parts = urlsplit(request.url)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _looks_html(response: Response) -> bool:

@@ -38,7 +38,7 @@ class PageSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         AddressPolicy.register([urlsplit(self.url).hostname or ""], self.allow_private)
-        TlsPolicy.register([urlsplit(self.url).hostname or ""], self.verify_tls)
+        TlsPolicy.register([self.url], self.verify_tls)
         yield Request(self.url, callback=self.got, errback=self.failed, dont_filter=True)
 
     def got(self, response: Response) -> None:

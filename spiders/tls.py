@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from OpenSSL import SSL, crypto
 from scrapy.core.downloader.contextfactory import _ScrapyClientContextFactory
@@ -30,26 +31,38 @@ _VERIFY_ERRORS = {
 
 
 class TlsPolicy:
-    """Process-wide: the hosts whose certificates are not checked, and the last reason
-    a host's certificate was refused."""
+    """Process-wide: the hosts (host and port) whose certificates are not checked, and
+    the last reason a host's certificate was refused."""
 
-    _lenient: set[str] = set()
-    _strict: set[str] = set()
+    _lenient: set[tuple[str, int]] = set()
+    _strict: set[tuple[str, int]] = set()
     refused: dict[tuple[str, int], str] = {}
 
     @classmethod
-    def register(cls, hosts: Iterable[str], verify: bool) -> None:
-        for host in hosts:
-            (cls._strict if verify else cls._lenient).add(host.lower())
+    def register(cls, urls: Iterable[str], verify: bool) -> None:
+        """The hosts of these URLs are checked (or not) as their source asks; a host
+        that a checking source uses stays checked."""
+        for url in urls:
+            (cls._strict if verify else cls._lenient).add(netloc(url))
 
     @classmethod
-    def verifies(cls, host: str) -> bool:
-        host = host.lower()
-        return host in cls._strict or host not in cls._lenient
+    def verifies(cls, host: str, port: int) -> bool:
+        key = (host.lower(), port)
+        return key in cls._strict or key not in cls._lenient
 
     @classmethod
     def why_refused(cls, host: str, port: int) -> str | None:
         return cls.refused.get((host.lower(), port))
+
+
+def netloc(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return ((parts.hostname or "").lower(),
+            port or (443 if parts.scheme == "https" else 80))
 
 
 def verify_error(errno: int) -> str:
@@ -84,7 +97,7 @@ class SourceContextFactory(_ScrapyClientContextFactory):
 
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:
         host = hostname.decode("ascii")
-        verify = TlsPolicy.verifies(host)
+        verify = TlsPolicy.verifies(host, port)
         # set for this call only: the reactor makes one connection at a time
         self._verify_certificates = verify
         if not verify or not TWISTED_TLS_NEW_IMPL:
