@@ -89,6 +89,9 @@ def test_a_broken_feed_is_reported_once_then_its_recovery(fresh_site: FixtureSer
     assert ops_mail(smtp) == [
         "[newswatch] source daily is failing: 3 bad runs in a row; the last: feed "
         f"{fresh_site.base}/feed.xml: HTTP 500 Internal Server Error"]
+    for part in ("plain", "html"):  # each bad run with its reason, in both parts
+        body = smtp.received[0].get_body((part,)).get_content()
+        assert body.count("HTTP 500 Internal Server Error") >= FAILING_AFTER, body
     assert run_cli("crawl", config=cfg).returncode == 1  # still broken: no second email
     assert len(ops_mail(smtp)) == 1
     assert "failing" in run_cli("status", config=cfg).stdout
