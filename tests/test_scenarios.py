@@ -112,23 +112,38 @@ def play(path: Path, tmp: Path) -> Played:
         return scenario, [scenario.run(step) for _, step in scenario.steps()]
 
 
+class Runs:
+    """The scenarios of this test process, played NEWSWATCH_SCENARIO_JOBS (default 3) at
+    a time: most of a scenario's time is its commands starting up and waiting for a site
+    that hangs or refuses, which overlap well. Under pytest-xdist, whose workers share
+    out the tests, each scenario is played when its test asks for it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, tmp: pytest.TempPathFactory):
+        self.pool, self.tmp = pool, tmp
+        self.futures: dict[Path, Future[Played]] = {}
+
+    def start(self, path: Path) -> Future[Played]:
+        if path not in self.futures:
+            self.futures[path] = self.pool.submit(play, path, self.tmp.mktemp(path.stem))
+        return self.futures[path]
+
+
 @pytest.fixture(scope="module")
-def played(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[dict[Path, Future[Played]]]:
-    """Every selected scenario, started at once (NEWSWATCH_SCENARIO_JOBS at a time,
-    default 3): most of a scenario's time is its commands starting up and waiting for
-    a site that hangs or refuses, which overlap well."""
-    chosen = [item.callspec.params["path"] for item in request.session.items
-              if item.originalname == "test_scenario" and hasattr(item, "callspec")]
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Runs]:
     jobs = int(os.environ.get("NEWSWATCH_SCENARIO_JOBS", "3"))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        yield {path: pool.submit(play, path, tmp_path_factory.mktemp(path.stem))
-               for path in chosen}
+        runs = Runs(pool, tmp_path_factory)
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            for item in request.session.items:
+                if item.originalname == "test_scenario" and hasattr(item, "callspec"):
+                    runs.start(item.callspec.params["path"])
+        yield runs
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_scenario(path: Path, played: dict[Path, Future[Played]]) -> None:
-    scenario, results = played[path].result()
+def test_scenario(path: Path, runs: Runs) -> None:
+    scenario, results = runs.start(path).result()
     changed = False
     for (i, step), (code, out, err) in zip(scenario.steps(), results, strict=True):
         expected = (str(step.get("output", "")).rstrip("\n"),
