@@ -133,7 +133,7 @@ class PollBoard:
         counts = run_counts(poll.counts)
         if status is None:
             status = run_status(counts)
-            message = message or summary(poll.failures)
+            message = message or summary(poll.failures, poll.source.start_urls())
         poll.state = status
         if self.store is not None and poll.run_id is not None:
             try:

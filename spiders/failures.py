@@ -169,11 +169,15 @@ def unreadable_sitemap(response: Response, detail: str) -> str:
     return f"unreadable sitemap ({detail.strip(':() ')[:120] or 'not a sitemap'})"
 
 
-def summary(failures: Sequence[tuple[str, str, str]]) -> str | None:
+def summary(failures: Sequence[tuple[str, str, str]], order: Sequence[str] = ()
+            ) -> str | None:
     """A run's message from its failed listing endpoints (kind, url, cause): the first
-    ones, and how many more."""
+    ones in the order of `order` (the source's URLs in its config; others, e.g. feeds a
+    homepage named, after them as they failed), and how many more."""
     if not failures:
         return None
+    place = {url: i for i, url in enumerate(order)}
+    failures = sorted(failures, key=lambda f: place.get(f[1], len(place)))
     said = [f"{KIND_WORDS.get(kind, kind)} {url}: {cause}"
             for kind, url, cause in failures[:SHOWN]]
     rest = len(failures) - SHOWN

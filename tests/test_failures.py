@@ -167,5 +167,11 @@ def test_summary_names_the_first_two_and_counts_the_rest() -> None:
     four.append(("site", "http://a/", "connection refused"))
     assert summary(four) == ("feed http://a/0.xml: HTTP 404 Not Found; feed http://a/1.xml: "
                              "HTTP 404 Not Found; and 2 more")
+    # in the order of the config, whichever failed first
+    late = [("sitemap", "http://a/s.xml", "HTTP 500 Internal Server Error"),
+            ("feed", "http://a/f.xml", "connection refused")]
+    assert summary(late, ["http://a/f.xml", "http://a/s.xml"]) == \
+        "feed http://a/f.xml: connection refused; sitemap http://a/s.xml: HTTP 500 " \
+        "Internal Server Error"
     assert summary([("site", "http://a/", "connection refused")]) == \
         "homepage http://a/: connection refused"
