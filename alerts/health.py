@@ -1,5 +1,6 @@
 """Source health (SPEC §9): after each run, a source is healthy or failing; when that
-changes (healthy -> failing after FAILING_AFTER bad runs in a row, or at once when a run
+changes (healthy -> failing after FAILING_AFTER bad runs in a row (failed, or partial:
+one of its feeds, sitemaps or pages could not be read), or at once when a run
 fetches article pages and extracts no text from any; failing -> recovered), one email
 goes to alerts.ops through the outbox's emails. No repeats while the state holds."""
 
@@ -38,6 +39,9 @@ def problem(run: dict[str, Any]) -> str | None:
     """What was wrong with one run, or None for a good run."""
     if run["status"] == "failed":
         return one_line(run.get("message")) or "no feed, sitemap or listing page could be read"
+    if run["status"] == "partial":  # a dead feed among live ones still needs a person
+        return (one_line(run.get("message"))
+                or "some of its feeds, sitemaps or listing pages could not be read")
     pages = int(run.get("pages") or 0)
     if pages >= EMPTY_MIN_PAGES and _texts(run) <= 0:
         return (f"{pages} article pages fetched and {NO_TEXT} (a new layout, a paywall or a "

@@ -2,6 +2,9 @@
 source: per-source options from the YAML config travel with each poll's requests
 (spiders.politeness gives each host its source's limits), not in these settings."""
 
+import warnings
+
+from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import default_settings as _scrapy_defaults
 
 BOT_NAME = "newswatch"
@@ -50,6 +53,12 @@ DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 20  # the most a source may allow; each request carries its own
 METAREFRESH_ENABLED = False
+# certificates are checked, per host as its sources ask (crawl.verify_tls); Scrapy's own
+# factory checks none. Scrapy 2.19 calls the setting deprecated (DOWNLOAD_VERIFY_-
+# CERTIFICATES is one switch for every host), a warning said at every start otherwise.
+DOWNLOADER_CLIENTCONTEXTFACTORY = "spiders.tls.SourceContextFactory"
+warnings.filterwarnings("ignore", message="The 'DOWNLOADER_CLIENTCONTEXTFACTORY' setting is "
+                        "deprecated", category=ScrapyDeprecationWarning)
 
 # Components a news crawl does not use: enabled, they cost reactor time on every
 # request; only disabled (None), Scrapy still imports them at every start (the remote-

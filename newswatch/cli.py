@@ -107,6 +107,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
             if r.status == "failed":
                 why = r.message or "no feed, sitemap or listing page could be read"
                 print(f"newswatch: source {r.name} failed: {why}")
+            elif r.status == "partial":
+                print(f"newswatch: source {r.name} was read only in part: {r.message}")
     else:
         print_summary(results, console, args.wide)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
@@ -209,6 +211,30 @@ class _StartupNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or not record.name.startswith(self.LOGGERS)
+
+
+class _FetchNoise(logging.Filter):
+    """A site that is down is not a bug: Scrapy's own reports of a failed download
+    (retries given up, robots.txt not fetched, a response ignored, a size limit; some
+    with a traceback) repeat what newswatch says of each failed fetch with its cause, so
+    they are left out, and no other Scrapy or Twisted record brings its traceback (one
+    line instead). -v shows everything."""
+
+    DROPPED = ("scrapy.downloadermiddlewares.retry", "scrapy.downloadermiddlewares.robotstxt",
+               "scrapy.spidermiddlewares.httperror", "scrapy.core.downloader.handlers")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(self.DROPPED):
+            return False
+        if record.name == "scrapy.core.scraper" and str(record.msg).startswith(
+                "Error downloading"):
+            return False
+        if record.exc_info and record.name.startswith(("scrapy", "twisted")):
+            exc = record.exc_info[1]
+            said = record.getMessage() + (f" ({type(exc).__name__}: {exc})" if exc else "")
+            record.msg, record.args = " ".join(said.split())[:500], None
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 class _QueueNoise(logging.Filter):
@@ -327,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_QueueNoise())
         if not args.verbose:
             handler.addFilter(_StartupNoise())
+            handler.addFilter(_FetchNoise())
     if args.command == "schema":
         import json
 

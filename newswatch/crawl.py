@@ -22,6 +22,7 @@ from spiders.kinds import EngineSpider
 from spiders.loader import ConfigSpiderLoader
 from spiders.runtime import ListFeed, Runtime
 from spiders.safety import Approvals
+from spiders.tls import TlsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     # one record for the resolver and the address guard of this process's engine
     settings.set("NEWSWATCH_ADDRESSES", Approvals(), priority="cmdline")
+    settings.set("NEWSWATCH_TLS", TlsPolicy(), priority="cmdline")
     for key, value in extra.items():
         settings.set(key, value, priority="cmdline")
     return settings
@@ -107,8 +109,8 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               quiet: bool = False, previews: list[Any] | None = None,
               wide: bool = False) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
-    a time); return a result per source (status ok or failed). A dry run adds what it
-    would have queued to `previews`."""
+    a time); return a result per source (status ok, partial, failed or cancelled). A
+    dry run adds what it would have queued to `previews`."""
     sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     feed = ListFeed(sources, config.daemon.concurrent_sources)
@@ -140,7 +142,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     results = []
     for name, status, counts in _rows(feed, crawler, sources):
         message = messages.get(name)
-        if status not in ("ok", "failed", "cancelled"):
+        if status not in ("ok", "partial", "failed", "cancelled"):
             status, message = "failed", "the crawl ended before this source was polled"
         results.append(SourceResult(name, status, counts, message))
     return results
@@ -155,5 +157,12 @@ def print_summary(results: list[SourceResult], console: Console | None = None,
     console = console or tables.console_for(sys.stdout)
     tables.show(console, summary_table(results, wide))
     for r in results:
-        if r.message:
-            tables.say(console, f"{r.name}: {r.status}: {r.message}")
+        if r.message:  # why, under the source's name: each failed feed on its own line
+            tables.say(console, f"{r.name}: {r.status}", "")
+            for part in reasons(r.message):
+                tables.say(console, f"  └ {part}", "    ")
+
+
+def reasons(message: str) -> list[str]:
+    """A run's message as its parts (spiders.failures.summary joins them with "; ")."""
+    return [part for part in message.split("; ") if part]

@@ -43,6 +43,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
             m.c.matched_at >= now - timedelta(days=1)).group_by(m.c.watch)).all())
         week: dict[str, int] = dict(conn.execute(select(m.c.watch, func.count()).where(
             m.c.matched_at >= now - timedelta(days=7)).group_by(m.c.watch)).all())
+    troubled: list[tuple[str, str]] = []
     for src in config.sources:
         runs = store.runs(src.name, limit=20)
         bad = health.bad_streak(runs)
@@ -53,7 +54,14 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
                   for k in ("pages", "new_articles", "no_text", "errors")]
         sources.add_row(src.name, state, when, last["status"] if last else "-", *counts,
                         str(bad), str(stored.get(src.name, 0)))
+        if bad or state == "failing":  # why its last bad run was bad
+            said = next((p if r["status"] == "ok" else f"{r['status']}: {p}"
+                         for r in runs if (p := health.problem(r))), None)
+            if said:
+                troubled.append((src.name, said))
     tables.show(console, sources)
+    for name, said in troubled:  # the table has no room for it
+        tables.say(console, f"{name}: {said}")
     watches = tables.table("watches", ["watch", "digest", "matches\n24h", "matches\n7d"],
                            drop=["matches 7d"], wide=wide)
     for w in config.watches:

@@ -84,7 +84,10 @@ class ExtractionPool:
         cls._users -= 1
         if cls._users <= 0 and cls._pool is not None:
             cls._pool.close()
-            cls._pool.join(timeout=10)
+            # pebble raises TimeoutError while its workers are still busy (on a loaded
+            # machine, still starting): then they are stopped
+            with contextlib.suppress(TimeoutError):
+                cls._pool.join(timeout=10)
             if cls._pool.active:
                 cls._pool.stop()
                 cls._pool.join()

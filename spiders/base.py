@@ -21,13 +21,16 @@ from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
 from config.times import Published, last_instant
+from spiders.failures import RobotsDisallowed, fetch_cause
 from spiders.items import ArticlePage, StaleLink
 from spiders.known import KnownArticle
 from spiders.links import (
     Link,
 )
 from spiders.poll import POLL, Poll, poll_of
+from spiders.runtime import runtime
 from spiders.safety import ForbiddenAddress
+from spiders.tls import tls_policy
 from spiders.urls import registered_domain, url_key
 
 log = logging.getLogger(__name__)
@@ -119,15 +122,27 @@ class SpiderBase(scrapy.Spider):
     def listing_failed(self, failure: Failure, poll: Poll) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else "?"
-        poll.count("listing_failed")
-        poll.count("errors")
-        log.warning("[%s] could not read %s: %s", poll.name, url, failure.getErrorMessage())
+        why = self.cause(failure, poll)
+        self._listing_lost(poll, request.meta.get("listing", "") if request else "", url, why)
+        log.warning("[%s] could not read %s: %s", poll.name, url, why)
+        log.debug("[%s] %s failed with %r", poll.name, url, failure.value)
 
     def listing_unreadable(self, response: Response, poll: Poll, why: str) -> None:
         poll.count("listing_ok", -1)
+        self._listing_lost(poll, response.meta.get("listing", ""), response.url, why)
+        log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
+
+    def cause(self, failure: Failure, poll: Poll) -> str:
+        """Why a request of this poll failed, in its source's terms."""
+        opts = poll.options
+        return fetch_cause(failure, getattr(failure, "request", None), opts.timeout,
+                           opts.max_page_size, runtime(self.crawler).config.daemon.time_limit,
+                           tls_policy(self.crawler.settings))
+
+    def _listing_lost(self, poll: Poll, kind: str, url: str, why: str) -> None:
         poll.count("listing_failed")
         poll.count("errors")
-        log.warning("[%s] %s is unreadable: %s", poll.name, response.url, why)
+        poll.failures.append((kind, url, why))
 
     # -- article links ----------------------------------------------------------------
     def too_old(self, poll: Poll, date: Published | None) -> bool:
@@ -160,6 +175,7 @@ class SpiderBase(scrapy.Spider):
             if follow and not any(host == d or host.endswith("." + d) for d in domains):
                 poll.count("offsite")
                 continue
+            tls_policy(self.crawler.settings).register([link.url], poll.options.verify_tls)
             if key in poll.seen:
                 continue
             poll.seen.add(key)
@@ -204,14 +220,16 @@ class SpiderBase(scrapy.Spider):
         message = failure.getErrorMessage()
         if failure.check(ForbiddenAddress):
             poll.count("refused")
-        elif (failure.check(IgnoreRequest) and not failure.check(HttpError)
-              and ("robots.txt" in message or "offsite" in message.lower())):
+        elif failure.check(RobotsDisallowed) or (
+                failure.check(IgnoreRequest) and not failure.check(HttpError)
+                and "offsite" in message.lower()):
             # the site's wishes and our domain limits, not faults
-            poll.count("robots" if "robots" in message else "offsite")
+            poll.count("robots" if failure.check(RobotsDisallowed) else "offsite")
             log.info("[%s] not fetched %s: %s", poll.name, url, message)
             return
         poll.count("errors")
-        log.warning("[%s] article %s failed: %s", poll.name, url, message)
+        log.warning("[%s] article %s failed: %s", poll.name, url,
+                    self.cause(failure, poll))
 
     # -- listing pages and follow -----------------------------------------------------
     def follow_links(self, response: Response, poll: Poll, depth: int) -> Iterator[Any]:

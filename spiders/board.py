@@ -16,8 +16,10 @@ from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
 from config.units import format_duration
+from spiders.failures import summary
 from spiders.poll import Poll, PollOrder, PollOutcome
 from spiders.runtime import Runtime, runtime
+from spiders.tls import tls_policy
 from store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,12 @@ def run_counts(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def run_status(counts: Mapping[str, int]) -> str:
-    """failed: no feed, sitemap or listing page could be fetched and read."""
+    """failed: no feed, sitemap or listing page could be fetched and read; partial: some
+    could not (a run that could not read one of its feeds is never ok)."""
     if counts.get("listings", 0) and counts.get("listing_ok", 0) <= 0:
         return "failed"
+    if counts.get("listing_failed", 0) > 0:
+        return "partial"
     return "ok"
 
 
@@ -84,6 +89,8 @@ class PollBoard:
         poll = Poll(order, source, source.crawl(self.rt.config.crawl),
                     deadline=time.monotonic() + limit.total_seconds(), on_idle=self._idle)
         poll.started = utcnow()
+        tls_policy(self.crawler.settings).register(source.start_urls(),
+                                                   poll.options.verify_tls)
         if self.store is not None:
             poll.run_id = self.store.start_run(source.name)
         self.polls[order.id] = poll
@@ -121,6 +128,7 @@ class PollBoard:
         counts = run_counts(poll.counts)
         if status is None:
             status = run_status(counts)
+            message = message or summary(poll.failures, poll.source.start_urls())
         poll.state = status
         if self.store is not None and poll.run_id is not None:
             try:

@@ -22,6 +22,7 @@ from spiders.base import (
     tracked_errback,
 )
 from spiders.board import PollBoard
+from spiders.failures import not_a_feed, unreadable_sitemap
 from spiders.links import NotAFeed, feeds_from_html, parse_feed, parse_sitemap, sitemaps_from_robots
 from spiders.poll import Poll
 from spiders.runtime import runtime
@@ -44,7 +45,7 @@ class FeedsKind(SpiderBase):
         try:
             links = parse_feed(response.body, response.url, content_type(response))
         except NotAFeed as exc:
-            self.listing_unreadable(response, poll, f"not a feed ({exc})")
+            self.listing_unreadable(response, poll, not_a_feed(response, str(exc)))
             return
         yield from self.article_requests(poll, links)
 
@@ -88,12 +89,13 @@ class SitemapsKind(SpiderBase):
             try:
                 body = gunzip(body, max_size=poll.options.max_page_size)
             except Exception as exc:  # a corrupt or oversized archive
-                self.listing_unreadable(response, poll, f"bad gzip ({exc})")
+                self.listing_unreadable(response, poll, f"unreadable sitemap (bad gzip: "
+                                                        f"{exc})")
                 return
         try:
             sitemap = parse_sitemap(body, response.url, content_type(response))
         except ValueError as exc:
-            self.listing_unreadable(response, poll, str(exc))
+            self.listing_unreadable(response, poll, unreadable_sitemap(response, str(exc)))
             return
         if sitemap.kind == "sitemapindex":
             fresh = [lk.url for lk in sitemap.links if not self.too_old(poll, lk.date)]

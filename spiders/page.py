@@ -4,21 +4,19 @@ redirect limits, the address guard), for `newswatch match URL`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from typing import Any, ClassVar
 
 from scrapy import Request, Spider
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from config.models import Config, Source
 from spiders.base import header_charset
+from spiders.failures import fetch_cause
 from spiders.loader import crawl_settings
 from spiders.safety import Allowance
+from spiders.tls import tls_policy
 from spiders.urls import registered_domain
-
-_PHRASES = {s.value for s in HTTPStatus}
 
 
 def source_for(config: Config, url: str) -> Source | None:
@@ -34,9 +32,11 @@ class PageSpider(Spider):
     name = "page"
     url: ClassVar[str]
     allow_private: ClassVar[Allowance] = False
+    verify_tls: ClassVar[bool] = True
     result: ClassVar[dict[str, Any]]
 
     async def start(self) -> AsyncIterator[Request]:
+        tls_policy(self.crawler.settings).register([self.url], self.verify_tls)
         yield Request(self.url, callback=self.got, errback=self.failed, dont_filter=True)
 
     def got(self, response: Response) -> None:
@@ -44,18 +44,14 @@ class PageSpider(Spider):
                            charset=header_charset(response), status=response.status)
 
     def failed(self, failure: Failure) -> None:
-        if isinstance(failure.value, HttpError):
-            status = failure.value.response.status
-            self.result["error"] = (f"the server answered HTTP {status} "
-                                    f"({HTTPStatus(status).phrase if status in _PHRASES else '?'})")
-            return
-        self.result["error"] = str(failure.value) or type(failure.value).__name__
+        self.result["error"] = fetch_cause(failure, tls=tls_policy(self.crawler.settings))
 
 
 def page_spider(config: Config, url: str, result: dict[str, Any]) -> type[PageSpider]:
     source = source_for(config, url)
     options = source.crawl(config.crawl) if source else config.crawl
     attrs = {"url": url, "allow_private": options.allow_private, "result": result,
+             "verify_tls": options.verify_tls,
              "custom_settings": crawl_settings(options),
              "source_name": source.name if source else None, "__module__": __name__}
     return type("OnePage", (PageSpider,), attrs)

@@ -18,6 +18,7 @@ from scrapy.robotstxt import RobotParser
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from spiders.failures import RobotsDisallowed
 from spiders.poll import poll_of
 
 
@@ -28,6 +29,7 @@ class PoliteSlotsMiddleware:
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
+        self.timeouts: dict[str, float] = {}  # per host:port, its last poll's request's
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PoliteSlotsMiddleware:
@@ -36,12 +38,22 @@ class PoliteSlotsMiddleware:
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         poll = poll_of(request)
         if poll is None:
+            # the engine's own (robots.txt, asked for by a poll's first request to its
+            # host): that poll's timeout, not Scrapy's 30 s for a host that hangs
+            timeout = self.timeouts.get(urlparse_cached(request).netloc)
+            if timeout is not None and "download_timeout" not in request.meta:
+                request.meta["download_timeout"] = timeout
             return
         if not poll.open:
             raise IgnoreRequest(f"the poll of {poll.name} has ended")
         opts = poll.options
+        # at most a moment past the poll's end: its own clock, which says "time limit",
+        # goes first, and a download does not outlive its poll
         request.meta["download_timeout"] = max(
-            0.5, min(opts.timeout.total_seconds(), poll.remaining()))
+            0.5, min(opts.timeout.total_seconds(), poll.remaining() + 1.0))
+        if len(self.timeouts) >= 4096:  # hosts from redirects are not bounded
+            self.timeouts.clear()
+        self.timeouts[urlparse_cached(request).netloc] = request.meta["download_timeout"]
         # set here, not on the request: a redirect carries what is left of it
         request.meta.setdefault("redirect_ttl", opts.max_redirects)
         host = urlparse_cached(request).hostname or ""
@@ -94,3 +106,10 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         if netloc not in self._parsers:
             self._fetched[netloc] = now
         return await super().robot_parser(request)
+
+    def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
+        # the same verdict, as its own type: a failure's cause is told by its type
+        try:
+            super().process_request_2(rp, request)
+        except IgnoreRequest as exc:
+            raise RobotsDisallowed(str(exc)) from exc

@@ -40,7 +40,8 @@ class PollOrder:
 
 @dataclass(frozen=True)
 class PollOutcome:
-    """How a poll ended: ok, failed (with why) or cancelled; its counters; its run."""
+    """How a poll ended: ok, partial (some of its listings could not be read), failed
+    or cancelled (with why); its counters; its run."""
 
     id: str
     source: str
@@ -92,6 +93,8 @@ class Poll:
     seen: set[str] = field(default_factory=set)  # url keys of the links it followed
     seen_pages: set[str] = field(default_factory=set)  # canonical keys of its pages
     sitemaps: set[str] = field(default_factory=set)  # sitemap URLs requested
+    # its listing endpoints that could not be read: (kind, url, why)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
     # conditional-GET validators of the listings it read, stored when it ends well
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     run_id: int | None = None

@@ -35,6 +35,18 @@ Allowance = bool | list[Network]
 class ForbiddenAddress(IgnoreRequest):
     """A request to an address the source may not reach."""
 
+    def __init__(self, host: str, url: str):
+        super().__init__(f"refused non-public address {host} ({url})")
+        self.reason = f"refused non-public address {host} (allow_private is off)"
+
+
+class NonPublicAddress(DNSLookupError):
+    """A name that resolves to an address its source may not reach."""
+
+    def __init__(self, name: str, ip: str):
+        super().__init__(f"{name} resolves to non-public address {ip}")
+        self.reason = f"refused: {name} resolves to the non-public address {ip}"
+
 
 def is_allowed(ip: IPAddress, allow: Allowance) -> bool:
     """Public addresses always; others only if allowed (True: any; list: those nets)."""
@@ -125,7 +137,7 @@ class GuardedResolver(CachingThreadedResolver):
             if (approvals is not None and addr is not None and literal_ip(name) is None
                     and not is_allowed(addr, False) and not approvals.approved(name, ip)):
                 log.warning("refused %s: it resolves to the non-public address %s", name, ip)
-                raise DNSLookupError(f"{name} resolves to non-public address {ip}")
+                raise NonPublicAddress(name, ip)
             return ip
 
         d.addCallback(check)
@@ -191,8 +203,7 @@ class AddressGuardMiddleware:
             poll = poll_of(request)
             if poll is not None:
                 poll.count("refused_address")
-            shown = f"{host} ({addr})" if by_name else host
-            raise ForbiddenAddress(f"refused non-public address {shown} ({request.url})")
+            raise ForbiddenAddress(f"{host} ({addr})" if by_name else host, request.url)
         if by_name and not is_allowed(addr, False):
             self.approvals.approve(host, str(addr))
         return None

@@ -84,7 +84,7 @@ def test_match_on_a_missing_page_says_the_status(fresh_site: FixtureServer,
     proc = run_cli("match", f"{fresh_site.base}/news/no-such-story/", config=cfg)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().endswith("the server answered HTTP 404 (Not Found)")
+    assert proc.stderr.strip().endswith(": HTTP 404 Not Found")  # as everywhere (SPEC §14)
     assert f"{fresh_site.base}/news/no-such-story/" in proc.stderr
 
 

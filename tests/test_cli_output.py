@@ -68,7 +68,8 @@ def test_quiet_prints_only_what_failed(fresh_site: FixtureServer, tmp_path: Path
     proc = run_cli("crawl", "-q", config=cfg)
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
-        "newswatch: source daily failed: no feed, sitemap or listing page could be read"]
+        f"newswatch: source daily failed: feed {fresh_site.base}/no-such-feed.xml: "
+        "HTTP 404 Not Found"]
 
 
 def test_status_shows_times_in_the_configs_timezone(fresh_site: FixtureServer,

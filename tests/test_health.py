@@ -32,6 +32,9 @@ EMPTY = "5 article pages fetched and none had article text"
     ([run(pages=1, no_text=1)], "healthy", None),        # one odd page is not a broken site
     ([run(pages=0)], "healthy", None),
     ([run("failed")] * 5, "failing", None),               # no repeats while it holds
+    ([run("partial")] * 3, "healthy", "failing"),          # a dead feed among live ones
+    ([run("partial"), run("failed"), run("partial")], "healthy", "failing"),
+    ([run("partial")] * 2, "healthy", None),
     ([run(pages=0), run("failed")], "failing", "healthy"),
     ([run(pages=3, no_text=3), run()], "failing", None),
 ])
@@ -84,8 +87,11 @@ def test_a_broken_feed_is_reported_once_then_its_recovery(fresh_site: FixtureSer
     proc = run_cli("crawl", config=cfg)
     assert "source daily is now failing" in proc.stdout, proc.stdout
     assert ops_mail(smtp) == [
-        "[newswatch] source daily is failing: 3 bad runs in a row; the last: no feed, "
-        "sitemap or listing page could be read"]
+        "[newswatch] source daily is failing: 3 bad runs in a row; the last: feed "
+        f"{fresh_site.base}/feed.xml: HTTP 500 Internal Server Error"]
+    for part in ("plain", "html"):  # each bad run with its reason, in both parts
+        body = smtp.received[0].get_body((part,)).get_content()
+        assert body.count("HTTP 500 Internal Server Error") >= FAILING_AFTER, body
     assert run_cli("crawl", config=cfg).returncode == 1  # still broken: no second email
     assert len(ops_mail(smtp)) == 1
     assert "failing" in run_cli("status", config=cfg).stdout
