@@ -71,7 +71,10 @@ def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
     cmd = [sys.executable, "-m", "newswatch.cli", *args]
     if config is not None:
         cmd += ["-c", str(config)]
-    full_env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "2", **(env or {})}
+    # pytest-xdist's workers set COLUMNS=80 and LINES: a command's output must not
+    # depend on how the tests were started, so only a test that sets them has them
+    inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    full_env = {**inherited, "NEWSWATCH_EXTRACT_WORKERS": "2", **(env or {})}
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=full_env, stdin=subprocess.DEVNULL)
 

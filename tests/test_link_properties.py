@@ -7,6 +7,7 @@ import time
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from scrapy.utils.test import get_crawler
 
 from config.models import CrawlOptions, Source
 from spiders.kinds import EngineSpider
@@ -39,7 +40,7 @@ def poll() -> Poll:
 def test_no_link_makes_link_handling_raise(bad: list[str]) -> None:
     p = poll()
     links = [Link(u) for u in bad] + [Link(GOOD)]
-    out = list(EngineSpider().article_requests(p, links))
+    out = list(EngineSpider.from_crawler(get_crawler(EngineSpider)).article_requests(p, links))
     assert GOOD in [r.url for r in out]  # the good link always gets through
     assert p.counts["links"] + p.counts["bad_links"] <= len(links)
 

@@ -238,7 +238,7 @@ def test_the_resolver_refuses_a_private_answer_no_request_was_approved_for() -> 
     finally:
         dnscache.pop("news.test", None)
     assert results[0] == "127.0.0.7"
-    assert getattr(results[1], "value", None).__class__ is DNSLookupError
+    assert isinstance(getattr(results[1], "value", None), DNSLookupError)
     results[1].trap(DNSLookupError)  # type: ignore[attr-defined]
 
 
