@@ -1,3 +1,3 @@
 """newswatch: the command line, the one-off crawl runner, the daemon and the demo."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
