@@ -223,7 +223,6 @@ class LocalQueue:
         with self.lock:
             lost = [f for f in self.flights.values() if f.worker is worker]
             for flight in lost:
-                del self.flights[flight.order.id]
                 self.sources.discard(flight.order.source)
             if worker in self.draining:
                 self.draining.remove(worker)
@@ -252,4 +251,8 @@ class LocalQueue:
             else:
                 self.on_lost(flight.order, flight.run_id, cause, "failed")
         with self.lock:
+            # only now: stop() waits for the flights to go, and the process must not end
+            # before each lost poll's run says why
+            for flight in lost:
+                self.flights.pop(flight.order.id, None)
             self._pump()
