@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     # Scrapy sets its own loggers' levels when a crawler starts, so the handlers filter:
     # nothing under the level chosen here, and none of Scrapy's start-up report (versions,
     # settings, component lists) but on -v
+    if not args.verbose:
+        # extraction workers print nothing of their own (pipeline.warmup.quiet_stderr)
+        os.environ.setdefault("NEWSWATCH_QUIET_WORKERS", "1")
     if not args.verbose:  # procrastinate says "Adding tasks" on every reconnection
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
         # a warning per failed reconnection: ours say once that the database is away

@@ -6,6 +6,7 @@ starting, and every worker inherits them instead of paying them on its first pag
 from __future__ import annotations
 
 import logging
+import os
 
 import courlan
 from trafilatura import external
@@ -40,6 +41,19 @@ def warm_up() -> None:
     courlan.extract_domain("https://www.example.co.uk/news/")
 
 
+def quiet_stderr() -> None:
+    """The fork server's standard error (and so its workers') goes nowhere unless the
+    command runs with -v: a worker still starting when a short crawl ends finds the crawl
+    process's files gone and prints a traceback, which is not news for the person who
+    ran the crawl. A worker that dies is reported by the pool all the same."""
+    if os.environ.get(QUIET) == "1":
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+QUIET = "NEWSWATCH_QUIET_WORKERS"
+quiet_stderr()
 try:
     warm_up()
 except Exception:  # the fork server ignores only ImportError: never let a warm-up

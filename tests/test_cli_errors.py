@@ -159,3 +159,20 @@ def test_the_readme_gives_the_exit_codes_of_every_command() -> None:
     sub = next(a for a in build_parser()._actions
                if isinstance(a, argparse._SubParsersAction))
     assert listed == set(sub.choices)
+
+
+def test_extraction_workers_print_nothing_of_their_own_without_v() -> None:
+    # the fork server imports pipeline.warmup first; what it or a worker it forks writes
+    # to standard error (a worker started as a short crawl ends) goes nowhere unless -v
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    write = "import os, pipeline.warmup; os.write(2, b'a worker traceback')"
+    for quiet, shown in (("1", ""), ("", "a worker traceback")):
+        done = subprocess.run([sys.executable, "-c", write], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, "NEWSWATCH_QUIET_WORKERS": quiet},
+                              timeout=60)
+        assert done.returncode == 0 and done.stderr == shown, done.stderr
