@@ -256,6 +256,10 @@ class _QueueNoise(logging.Filter):
             exc = record.exc_info[1]
             cause = exc.__cause__ or exc.__context__
             said += f": {cause or exc}"
+        # some of its messages carry a formatted traceback of their own (a job's
+        # exception as text): the line before it says what happened
+        said = said.split("Traceback (most recent call last)")[0]
+        if record.exc_info or "\n" in record.getMessage():
             record.msg, record.args = " ".join(said.split())[:300], None
             record.exc_info, record.exc_text = None, None
         repeated = self.last.get(record.name) == said
