@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from alerts.render import first_snippet, matched_terms, one_line, safe_url
-from store.recent import Recent
+from newswatch.alerts.render import first_snippet, matched_terms, one_line, safe_url
+from newswatch.store.recent import Recent
 
 NS = "http://www.w3.org/2005/Atom"
 ET.register_namespace("", NS)

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from alerts.deliver import DeliveryError
-from alerts.render import AlertItem, first_snippet, one_line, safe_url
-from config.models import ENV_REF
+from newswatch.alerts.deliver import DeliveryError
+from newswatch.alerts.render import AlertItem, first_snippet, one_line, safe_url
+from newswatch.config.models import ENV_REF
 
 log = logging.getLogger(__name__)
 

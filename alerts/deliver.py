@@ -16,10 +16,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, Protocol
 
-from alerts import outbox
-from config.models import Alerts, Smtp
-from config.private import FILE_MODE, private_dir
-from store.db import Store
+from newswatch.alerts import outbox
+from newswatch.config.models import Alerts, Smtp
+from newswatch.config.private import FILE_MODE, private_dir
+from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class Report:
 def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
     """Send what is due (everything pending with `force`): the channels' messages one by
     one, the emails over one connection."""
-    from alerts import channels
+    from newswatch.alerts import channels
 
     report = Report()
     transport = transport_for(alerts)
@@ -271,7 +271,7 @@ def deliver(store: Store, alerts: Alerts, force: bool = False) -> Report:
 
 
 def _sent(report: Report, message: outbox.Claimed, answer: str) -> None:
-    from alerts.channels import shown
+    from newswatch.alerts.channels import shown
 
     report.sent += 1
     report.sent_to.append(message.recipient)
@@ -282,7 +282,7 @@ def _sent(report: Report, message: outbox.Claimed, answer: str) -> None:
 def _failed(store: Store, report: Report, message: outbox.Claimed,
             exc: DeliveryError) -> None:
     """Held as failed for good, or back to pending with a backoff."""
-    from alerts.channels import shown
+    from newswatch.alerts.channels import shown
 
     if exc.permanent:
         outbox.mark_failed(store, message.id, str(exc))

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from alerts.outbox import queue_email
-from alerts.render import Renderer, one_line
-from config.models import Config
-from store import schema
-from store.db import Store, utcnow
+from newswatch.alerts.outbox import queue_email
+from newswatch.alerts.render import Renderer, one_line
+from newswatch.config.models import Config
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
-from alerts.render import AlertItem, Outlet, Renderer, matched_terms
-from config.models import Config
-from config.times import from_row
-from store import schema
-from store.db import Store, utcnow
+from newswatch.alerts.render import AlertItem, Outlet, Renderer, matched_terms
+from newswatch.config.models import Config
+from newswatch.config.times import from_row
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ def compose(store: Store, config: Config, now: datetime | None = None, commit: b
     ones are written back). Returns the messages made; with `commit=False`, what would
     be made, nothing written, and `extra` alerts (a dry-run crawl's, never stored)
     joined to the batches as a real crawl would."""
-    from alerts import channels
-    from alerts.schedule import Schedule
+    from newswatch.alerts import channels
+    from newswatch.alerts.schedule import Schedule
 
     now = now or utcnow()
     renderer = Renderer(config.alerts.templates, config.timezone)

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TextIO
 
-from alerts import channels, outbox
-from alerts.render import AlertItem, matched_terms
-from alerts.schedule import Schedule
-from config.models import Config
-from rules.plaintext import for_terminal
-from store.db import ArticleRecord, Store
-from store.matches import Route
+from newswatch.alerts import channels, outbox
+from newswatch.alerts.render import AlertItem, matched_terms
+from newswatch.alerts.schedule import Schedule
+from newswatch.config.models import Config
+from newswatch.rules.plaintext import for_terminal
+from newswatch.store.db import ArticleRecord, Store
+from newswatch.store.matches import Route
 
 Waiting = dict[tuple[str, str, datetime], int]
 

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from config.times import Published, readable
-from rules.plaintext import clean
+from newswatch.config.times import Published, readable
+from newswatch.rules.plaintext import clean
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 SUBJECT_TITLE_MAX = 120

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select
 
-from config.digest import next_due
-from config.models import Config
-from store import schema
+from newswatch.config.digest import next_due
+from newswatch.config.models import Config
+from newswatch.store import schema
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from email.utils import format_datetime, make_msgid
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from alerts import channels
-from alerts.deliver import DeliveryError, transport_for, where
-from config.models import Config
-from store.db import utcnow
+from newswatch.alerts import channels
+from newswatch.alerts.deliver import DeliveryError, transport_for, where
+from newswatch.config.models import Config
+from newswatch.store.db import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 
 Runs `newswatch crawl` over the same local site as crawl_throughput.py, but every
 process of the crawl (the fork server and its workers too) loads a sitecustomize that
-replaces `pipeline.extract.extract_page` with a constant-time stand-in. The workers then
+replaces `newswatch.pipeline.extract.extract_page` with a constant-time stand-in. The workers then
 cost almost nothing and do not compete with the crawl process for the two cores, so its
 CPU time (download, Scrapy, dedupe, store, hand-off to the pool) is measured on its own:
 the figure that decides how close a real crawl gets to twice trafilatura alone.
@@ -37,7 +37,7 @@ from bench.crawl_throughput import (  # noqa: E402
 
 STUB = '''
 import hashlib
-import pipeline.extract as _extract
+import newswatch.pipeline.extract as _extract
 
 def extract_page(url, body, header_charset):
     digest = hashlib.md5(body).hexdigest()

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.extract import extract_page  # noqa: E402
+from newswatch.pipeline.extract import extract_page  # noqa: E402
 
 
 def free_port() -> int:

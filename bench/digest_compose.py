@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import update  # noqa: E402
 
-from alerts.outbox import compose  # noqa: E402
-from config.digest import next_due  # noqa: E402
-from config.models import Config  # noqa: E402
-from store import schema  # noqa: E402
-from store.db import Store, utcnow  # noqa: E402
+from newswatch.alerts.outbox import compose  # noqa: E402
+from newswatch.config.digest import next_due  # noqa: E402
+from newswatch.config.models import Config  # noqa: E402
+from newswatch.store import schema  # noqa: E402
+from newswatch.store.db import Store, utcnow  # noqa: E402
 from tests.store_fill import WATCHES, fill  # noqa: E402
 
 

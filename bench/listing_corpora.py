@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from spiders.links import NotAFeed, parse_feed, parse_sitemap, sitemaps_from_robots  # noqa: E402
+from newswatch.spiders.links import NotAFeed, parse_feed, parse_sitemap, sitemaps_from_robots  # noqa: E402
 
 BASE = "http://example.org/feed.xml"
 

@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from rules.matcher import Document, Matcher
-from rules.normalize import tokenize
-from rules.query import All, Any_, Leaf, Near, Node, Not, parse_query
+from newswatch.rules.matcher import Document, Matcher
+from newswatch.rules.normalize import tokenize
+from newswatch.rules.query import All, Any_, Leaf, Near, Node, Not, parse_query
 
 SHAPES = [
     "{a}", '"{a} {b}"', "{a} AND {b}", "{a} OR {b}", "{a}* AND {b}", "{a} NEAR/5 {b}",
@@ -162,7 +162,7 @@ def phases(matcher: Matcher, docs: list[dict[str, str]], rounds: int) -> tuple[f
 
 
 def config_load_time(watches: list[tuple[str, str]]) -> float:
-    from config.loader import load_config
+    from newswatch.config.loader import load_config
 
     lines = ["database: bench.db", "watches:"]
     for name, query in watches:

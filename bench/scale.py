@@ -40,7 +40,7 @@ from textwrap import dedent
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config.units import format_duration, parse_duration  # noqa: E402
+from newswatch.config.units import format_duration, parse_duration  # noqa: E402
 from tests.procs import process_tree  # noqa: E402
 from tests.site.many import address, headline  # noqa: E402
 

@@ -17,7 +17,7 @@ from jinja2 import Environment, TemplateSyntaxError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from config.models import ENV_REF, Config, apprise_target
+from newswatch.config.models import ENV_REF, Config, apprise_target
 
 TEMPLATES = ("alert.txt", "alert.html", "health.txt", "health.html")
 

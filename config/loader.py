@@ -16,10 +16,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from config import yaml_errors
-from config.checks import environment_issues, warnings
-from config.models import Config, known_keys
-from rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
+from newswatch.config import yaml_errors
+from newswatch.config.checks import environment_issues, warnings
+from newswatch.config.models import Config, known_keys
+from newswatch.rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
 ENV_VAR = "NEWSWATCH_CONFIG"
 

@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic.json_schema import GenerateJsonSchema
 
-from config.private import mask_url
-from config.units import format_duration, parse_duration, parse_size
-from rules.query import QueryError, parse_syntax, parse_term
+from newswatch.config.private import mask_url
+from newswatch.config.units import format_duration, parse_duration, parse_size
+from newswatch.rules.query import QueryError, parse_syntax, parse_term
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
 

@@ -8,7 +8,7 @@ from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import default_settings as _scrapy_defaults
 
 BOT_NAME = "newswatch"
-SPIDER_LOADER_CLASS = "spiders.loader.ConfigSpiderLoader"
+SPIDER_LOADER_CLASS = "newswatch.spiders.loader.ConfigSpiderLoader"
 NEWSWATCH_CONFIG = None  # None: $NEWSWATCH_CONFIG, else config/newswatch.yaml
 NEWSWATCH_DRY_RUN = False
 
@@ -16,9 +16,9 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # the guard must be the resolver on every supported Scrapy: newer ones renamed the
 # setting and warn about the old name
 if hasattr(_scrapy_defaults, "TWISTED_DNS_RESOLVER"):
-    TWISTED_DNS_RESOLVER = "spiders.safety.GuardedResolver"
+    TWISTED_DNS_RESOLVER = "newswatch.spiders.safety.GuardedResolver"
 else:  # Scrapy < 2.19
-    DNS_RESOLVER = "spiders.safety.GuardedResolver"
+    DNS_RESOLVER = "newswatch.spiders.safety.GuardedResolver"
 
 # politeness: per host (a slot per host, given its source's concurrency and delay by
 # spiders.politeness); the global figures bound the whole engine, many hosts at once
@@ -56,7 +56,7 @@ METAREFRESH_ENABLED = False
 # certificates are checked, per host as its sources ask (crawl.verify_tls); Scrapy's own
 # factory checks none. Scrapy 2.19 calls the setting deprecated (DOWNLOAD_VERIFY_-
 # CERTIFICATES is one switch for every host), a warning said at every start otherwise.
-DOWNLOADER_CLIENTCONTEXTFACTORY = "spiders.tls.SourceContextFactory"
+DOWNLOADER_CLIENTCONTEXTFACTORY = "newswatch.spiders.tls.SourceContextFactory"
 warnings.filterwarnings("ignore", message="The 'DOWNLOADER_CLIENTCONTEXTFACTORY' setting is "
                         "deprecated", category=ScrapyDeprecationWarning)
 
@@ -77,9 +77,9 @@ _UNUSED = {
 }
 # replaced by subclasses that know each host's source (spiders/politeness.py)
 _REPLACED = {
-    "scrapy.extensions.throttle.AutoThrottle": "spiders.politeness.PoliteThrottle",
+    "scrapy.extensions.throttle.AutoThrottle": "newswatch.spiders.politeness.PoliteThrottle",
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware":
-        "spiders.politeness.ExpiringRobotsTxtMiddleware",
+        "newswatch.spiders.politeness.ExpiringRobotsTxtMiddleware",
 }
 EXTENSIONS_BASE = {_REPLACED.get(k, k): v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items()
                    if k not in _UNUSED}
@@ -89,22 +89,22 @@ DOWNLOADER_MIDDLEWARES_BASE = {_REPLACED.get(k, k): v for k, v in
 SPIDER_MIDDLEWARES_BASE = {k: v for k, v in _scrapy_defaults.SPIDER_MIDDLEWARES_BASE.items()
                            if k not in _UNUSED}
 SPIDER_MIDDLEWARES = {
-    "spiders.known.KnownLinksMiddleware": 600,
+    "newswatch.spiders.known.KnownLinksMiddleware": 600,
 }
 DOWNLOADER_MIDDLEWARES = {
-    "spiders.politeness.PoliteSlotsMiddleware": 30,
-    "spiders.safety.AddressGuardMiddleware": 40,
-    "spiders.known.KnownArticlesMiddleware": 60,
-    "spiders.known.ConditionalRequestsMiddleware": 70,
+    "newswatch.spiders.politeness.PoliteSlotsMiddleware": 30,
+    "newswatch.spiders.safety.AddressGuardMiddleware": 40,
+    "newswatch.spiders.known.KnownArticlesMiddleware": 60,
+    "newswatch.spiders.known.ConditionalRequestsMiddleware": 70,
 }
 ITEM_PIPELINES = {
-    "pipeline.clean.CleanPipeline": 100,
-    "pipeline.dedupe.DedupePipeline": 200,
-    "pipeline.match.MatchPipeline": 300,
-    "pipeline.store.StorePipeline": 400,
+    "newswatch.pipeline.clean.CleanPipeline": 100,
+    "newswatch.pipeline.dedupe.DedupePipeline": 200,
+    "newswatch.pipeline.match.MatchPipeline": 300,
+    "newswatch.pipeline.store.StorePipeline": 400,
 }
 EXTENSIONS = {
-    "spiders.board.PollBoard": 500,
+    "newswatch.spiders.board.PollBoard": 500,
 }
 
 LOG_LEVEL = "INFO"

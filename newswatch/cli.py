@@ -21,15 +21,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
-from alerts.channels import is_channel, redact
-from config.loader import ConfigError, config_warnings, default_config_path, load_config
-from config.models import Config
-from config.private import append_private, mask_url, private_dir, state_dir
-from config.times import readable
-from config.units import format_duration
 from newswatch import __version__, explain, mail, recent, status, tables, upkeep
-from store.db import Store
-from store.migrate import SchemaBehind
+from newswatch.alerts.channels import is_channel, redact
+from newswatch.config.loader import ConfigError, config_warnings, default_config_path, load_config
+from newswatch.config.models import Config
+from newswatch.config.private import append_private, mask_url, private_dir, state_dir
+from newswatch.config.times import readable
+from newswatch.config.units import format_duration
+from newswatch.store.db import Store
+from newswatch.store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_CONFIG
     if not args.dry_run:  # an unusable database is one line now, not a crawl's worth later
         Store.shared(config.database)
-    from pipeline.pool import ExtractionPool
+    from newswatch.pipeline.pool import ExtractionPool
 
     ExtractionPool.start_early()
     try:
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         import json
 
-        from config.models import json_schema
+        from newswatch.config.models import json_schema
 
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK

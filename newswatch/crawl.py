@@ -15,14 +15,14 @@ from rich.live import Live
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from config.models import Config
 from newswatch import tables
-from spiders.board import run_counts
-from spiders.kinds import EngineSpider
-from spiders.loader import ConfigSpiderLoader
-from spiders.runtime import ListFeed, Runtime
-from spiders.safety import Approvals
-from spiders.tls import TlsPolicy
+from newswatch.config.models import Config
+from newswatch.spiders.board import run_counts
+from newswatch.spiders.kinds import EngineSpider
+from newswatch.spiders.loader import ConfigSpiderLoader
+from newswatch.spiders.runtime import ListFeed, Runtime
+from newswatch.spiders.safety import Approvals
+from newswatch.spiders.tls import TlsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class SourceResult:
 def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
                     **extra: Any) -> Settings:
     settings = Settings()
-    settings.setmodule("config.settings", priority="project")
+    settings.setmodule("newswatch.config.settings", priority="project")
     settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set("SPIDER_LOADER_CLASS", ConfigSpiderLoader.of(config), priority="cmdline")
     if rt is not None:

@@ -29,18 +29,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from alerts import outbox
-from alerts.channels import kinds
-from alerts.deliver import deliver
-from config.loader import ConfigError, load_config
-from config.models import Config, Source
-from config.private import mask_url, write_private
+from newswatch.alerts import outbox
+from newswatch.alerts.channels import kinds
+from newswatch.alerts.deliver import deliver
+from newswatch.config.loader import ConfigError, load_config
+from newswatch.config.models import Config, Source
+from newswatch.config.private import mask_url, write_private
 from newswatch.metrics import Process, QueueCollector, alert_delays, serve
 from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
-from spiders.poll import PollOrder
-from store import retention
-from store.db import Store, utcnow
+from newswatch.spiders.poll import PollOrder
+from newswatch.store import retention
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from alerts.render import one_line
-from config.models import Config
-from config.times import from_row, readable
-from config.units import parse_duration
 from newswatch import tables
-from rules.matcher import Document, Explanation, Matcher
-from rules.plaintext import for_terminal
-from rules.query import QueryError, parse_query, term_sets
-from rules.snippets import Snippet
+from newswatch.alerts.render import one_line
+from newswatch.config.models import Config
+from newswatch.config.times import from_row, readable
+from newswatch.config.units import parse_duration
+from newswatch.rules.matcher import Document, Explanation, Matcher
+from newswatch.rules.plaintext import for_terminal
+from newswatch.rules.query import QueryError, parse_query, term_sets
+from newswatch.rules.snippets import Snippet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -92,7 +92,7 @@ def _watch_list(config: Config, names: list[str] | None,
 
 
 def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
-    from pipeline.extract import extract_page
+    from newswatch.pipeline.extract import extract_page
 
     out = sys.stdout
     watches = _watch_list(config, args.watch, None)
@@ -147,7 +147,7 @@ def _since(value: str) -> timedelta | None:
 
 
 def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
-    from store.db import Store
+    from newswatch.store.db import Store
 
     if args.query is not None and args.watch:
         print("newswatch: give --watch or --query, not both", file=sys.stderr)

@@ -9,9 +9,9 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
-from config.models import Config
+from newswatch.config.models import Config
 from newswatch.crawl import scrapy_settings
-from spiders.page import page_spider
+from newswatch.spiders.page import page_spider
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,12 @@ def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     settings = scrapy_settings(
         config, config_path, NEWSWATCH_DRY_RUN=True, LOG_LEVEL="WARNING", ITEM_PIPELINES={},
-        EXTENSIONS={"spiders.board.PollBoard": None},
-        SPIDER_MIDDLEWARES={"spiders.known.KnownLinksMiddleware": None},
+        EXTENSIONS={"newswatch.spiders.board.PollBoard": None},
+        SPIDER_MIDDLEWARES={"newswatch.spiders.known.KnownLinksMiddleware": None},
         DOWNLOADER_MIDDLEWARES={
-            "spiders.safety.AddressGuardMiddleware": 40,
-            "spiders.known.KnownArticlesMiddleware": None,
-            "spiders.known.ConditionalRequestsMiddleware": None,
+            "newswatch.spiders.safety.AddressGuardMiddleware": 40,
+            "newswatch.spiders.known.KnownArticlesMiddleware": None,
+            "newswatch.spiders.known.ConditionalRequestsMiddleware": None,
         },
     )
     level = logging.getLogger().level

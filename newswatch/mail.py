@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerts import health, outbox
-from alerts.channels import kinds
-from alerts.deliver import Report, deliver, where
-from alerts.preview import dry_run
-from config.models import Config
 from newswatch import tables
-from store.db import Store, utcnow
+from newswatch.alerts import health, outbox
+from newswatch.alerts.channels import kinds
+from newswatch.alerts.deliver import Report, deliver, where
+from newswatch.alerts.preview import dry_run
+from newswatch.config.models import Config
+from newswatch.store.db import Store, utcnow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +64,7 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     if args.test:
-        from alerts.trial import send_tests
+        from newswatch.alerts.trial import send_tests
 
         names = [w.name for w in config.watches]
         if args.watch and args.watch not in names:

@@ -23,10 +23,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
-from config.models import Config
-from spiders.poll import PollOutcome
-from store import schema
-from store.db import Store, utcnow
+from newswatch.config.models import Config
+from newswatch.spiders.poll import PollOutcome
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ import logging
 
 from sqlalchemy import update
 
-from alerts import health
-from config.models import Config
+from newswatch.alerts import health
+from newswatch.config.models import Config
 from newswatch.metrics import Process
-from spiders.poll import PollOrder, PollOutcome
-from store import schema
-from store.db import Store, utcnow
+from newswatch.spiders.poll import PollOrder, PollOutcome
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 

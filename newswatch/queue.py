@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from config.models import Config
-from config.units import format_duration, format_size
+from newswatch.config.models import Config
+from newswatch.config.units import format_duration, format_size
+from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.supervisor import WorkerProcess
-from spiders.poll import PollOrder, PollOutcome
 
 log = logging.getLogger(__name__)
 

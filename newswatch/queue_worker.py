@@ -30,15 +30,15 @@ from typing import Any
 from procrastinate import App, JobContext
 from procrastinate.worker import Worker
 
-from config.loader import ConfigError, load_config
-from config.models import Config
 from newswatch import cluster
+from newswatch.config.loader import ConfigError, load_config
+from newswatch.config.models import Config
 from newswatch.metrics import Process, serve
 from newswatch.outcomes import Outcomes, Troubles, why
 from newswatch.queue import LATE
-from spiders.poll import PollOrder, PollOutcome
-from spiders.runtime import Runtime
-from store.db import Store, worker_id
+from newswatch.spiders.poll import PollOrder, PollOutcome
+from newswatch.spiders.runtime import Runtime
+from newswatch.store.db import Store, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class QueueFeed:
             self.thread.join(5)
         # Scrapy's own stop would wait for the hanging downloads: everything worth
         # keeping is in the database now (runs closed, jobs ended, register left)
-        from pipeline.pool import ExtractionPool
+        from newswatch.pipeline.pool import ExtractionPool
 
         log.info("worker %s stopped", self.id)
         logging.shutdown()
@@ -240,7 +240,7 @@ class QueueFeed:
 def run_queue_worker(config: Config, config_path: Path) -> int:
     """Serve the queue until SIGTERM/SIGINT has drained the worker."""
     from newswatch.crawl import engine_process, scrapy_settings
-    from pipeline.pool import ExtractionPool
+    from newswatch.pipeline.pool import ExtractionPool
 
     ExtractionPool.start_early()
     try:

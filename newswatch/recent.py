@@ -11,16 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from alerts import atom
-from alerts.channels import is_channel, redact
-from alerts.render import matched_terms, one_line
-from alerts.schedule import Schedule
-from config.models import Config
-from config.times import readable
-from config.units import parse_duration
 from newswatch import tables
-from store.db import Store, utcnow
-from store.recent import Filters, Recent, mark_held, recent
+from newswatch.alerts import atom
+from newswatch.alerts.channels import is_channel, redact
+from newswatch.alerts.render import matched_terms, one_line
+from newswatch.alerts.schedule import Schedule
+from newswatch.config.models import Config
+from newswatch.config.times import readable
+from newswatch.config.units import parse_duration
+from newswatch.store.db import Store, utcnow
+from newswatch.store.recent import Filters, Recent, mark_held, recent
 
 EXIT_OK, EXIT_USAGE = 0, 2
 FEED_ENTRIES = 100

@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 from procrastinate import App, exceptions, jobs
 
-from config.models import Config
 from newswatch import cluster
+from newswatch.config.models import Config
 from newswatch.outcomes import Outcomes, Troubles, why
-from spiders.poll import PollOrder
-from store.db import worker_id
+from newswatch.spiders.poll import PollOrder
+from newswatch.store.db import worker_id
 
 log = logging.getLogger(__name__)
 

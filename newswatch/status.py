@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from alerts import channels, health, outbox
-from alerts.schedule import Schedule
-from config.models import Config
-from config.times import readable
 from newswatch import tables
+from newswatch.alerts import channels, health, outbox
+from newswatch.alerts.schedule import Schedule
+from newswatch.config.models import Config
+from newswatch.config.times import readable
 from newswatch.outcomes import why
-from store import schema
-from store.db import Store, utcnow
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 EXIT_OK = 0
 

@@ -3,7 +3,7 @@ to it, every string plain text.
 
 - Plain text only: a cell or a line is a `str`, never Rich markup (a scraped headline
   holding `[/]` or `[link=…]` is shown as written), and passes through
-  `rules.plaintext.for_terminal` (no escape sequence, control character or bidi
+  `newswatch.rules.plaintext.for_terminal` (no escape sequence, control character or bidi
   override reaches the terminal, whatever an old database row holds).
 - Tables fit by leaving out secondary columns, in the order each table declares,
   never by folding a name: a column that does not wrap is as wide as its widest cell,
@@ -32,7 +32,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from rules.plaintext import for_terminal
+from newswatch.rules.plaintext import for_terminal
 
 PIPED_WIDTH = 160
 GAP = "  "

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from config.models import Config
-from config.private import FILE_MODE, mask_url
-from store import migrate
-from store.db import Store, make_engine, utcnow
-from store.retention import prune, window
+from newswatch.config.models import Config
+from newswatch.config.private import FILE_MODE, mask_url
+from newswatch.store import migrate
+from newswatch.store.db import Store, make_engine, utcnow
+from newswatch.store.retention import prune, window
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -35,17 +35,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from alerts import atom, channels, outbox
-from alerts.render import matched_terms, one_line, safe_url, segments
-from alerts.schedule import Schedule
-from config.models import Config
-from config.times import Published, readable
 from newswatch import web_sources
+from newswatch.alerts import atom, channels, outbox
+from newswatch.alerts.render import matched_terms, one_line, safe_url, segments
+from newswatch.alerts.schedule import Schedule
+from newswatch.config.models import Config
+from newswatch.config.times import Published, readable
 from newswatch.metrics import StoreCollector
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
+from newswatch.store.recent import Filters, count, mark_held, match, recent
 from newswatch.webauth import Access, WebError, token_for
-from store import schema
-from store.db import Store, utcnow
-from store.recent import Filters, count, mark_held, match, recent
 
 log = logging.getLogger(__name__)
 

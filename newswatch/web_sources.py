@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from alerts.health import problem
-from alerts.render import one_line
-from config.models import Config
-from store.db import Store
-from store.sources import health_states, latest_runs, polled, run_count, runs_of
+from newswatch.alerts.health import problem
+from newswatch.alerts.render import one_line
+from newswatch.config.models import Config
+from newswatch.store.db import Store
+from newswatch.store.sources import health_states, latest_runs, polled, run_count, runs_of
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from config.models import Config
-from config.private import private_dir, state_dir, write_private
+from newswatch.config.models import Config
+from newswatch.config.private import private_dir, state_dir, write_private
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from config.loader import ConfigError, load_config
-from config.models import Config
-from config.private import mask_url
-from spiders.poll import PollOrder, PollOutcome
-from spiders.runtime import Runtime
+from newswatch.config.loader import ConfigError, load_config
+from newswatch.config.models import Config
+from newswatch.config.private import mask_url
+from newswatch.spiders.poll import PollOrder, PollOutcome
+from newswatch.spiders.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class StdioFeed:
 
 def run_worker(config: Config, config_path: Path) -> int:
     """`newswatch worker --stdio`: serve the daemon until told to drain."""
-    from pipeline.pool import ExtractionPool
+    from newswatch.pipeline.pool import ExtractionPool
 
     # the events have standard output to themselves: anything else that prints goes to
     # the log (standard error) instead of into the protocol

@@ -14,9 +14,9 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from pipeline.extract import extract_page
-from pipeline.pool import ExtractionPool
-from spiders.items import ArticlePage
+from newswatch.pipeline.extract import extract_page
+from newswatch.pipeline.pool import ExtractionPool
+from newswatch.spiders.items import ArticlePage
 
 log = logging.getLogger(__name__)
 

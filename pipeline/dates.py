@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml.html import HtmlElement
 
-from config.times import Published, parse_iso
+from newswatch.config.times import Published, parse_iso
 
 log = logging.getLogger(__name__)
 

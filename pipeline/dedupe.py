@@ -12,10 +12,10 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from spiders.items import ArticlePage
-from spiders.runtime import runtime
-from spiders.urls import clean_url, registered_domain, url_key
-from store.db import ArticleRecord, Store
+from newswatch.spiders.items import ArticlePage
+from newswatch.spiders.runtime import runtime
+from newswatch.spiders.urls import clean_url, registered_domain, url_key
+from newswatch.store.db import ArticleRecord, Store
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from lxml import html as lxml_html
 from trafilatura.deduplication import content_fingerprint
 from w3lib.encoding import html_to_unicode
 
-from pipeline.dates import page_published
-from rules.plaintext import clean, clean_optional, html_controls
+from newswatch.pipeline.dates import page_published
+from newswatch.rules.plaintext import clean, clean_optional, html_controls
 
 # fewer words than this is a menu or a caption that trafilatura fell back on, not an article
 MIN_WORDS = 12

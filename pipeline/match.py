@@ -11,10 +11,10 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from config.models import Config
-from rules.matcher import Document, Matcher
-from spiders.items import ArticlePage
-from spiders.runtime import runtime
+from newswatch.config.models import Config
+from newswatch.rules.matcher import Document, Matcher
+from newswatch.spiders.items import ArticlePage
+from newswatch.spiders.runtime import runtime
 
 log = logging.getLogger(__name__)
 

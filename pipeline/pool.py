@@ -47,7 +47,7 @@ class _WidePipes:
 
 def _warm() -> None:
     # import in the worker before the first page so its time limit is not eaten by imports
-    import pipeline.extract  # noqa: F401
+    import newswatch.pipeline.extract  # noqa: F401
 
 
 class ExtractionPool:
@@ -61,7 +61,7 @@ class ExtractionPool:
                 os.cpu_count() or 2)
             # forkserver: never fork the reactor process with its threads and sockets
             ctx: Any = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["pipeline.warmup"])
+            ctx.set_forkserver_preload(["newswatch.pipeline.warmup"])
             cls._pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
                                     initializer=_warm, context=_WidePipes(ctx))
             log.debug("extraction pool started with %d workers", n)

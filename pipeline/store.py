@@ -15,17 +15,17 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
-from config.digest import next_due
-from config.models import Config, Watch
-from config.times import Published, choose, last_instant
-from pipeline.dates import page_published
-from spiders.board import poll_closing
-from spiders.items import ArticlePage, StaleLink
-from spiders.poll import Poll
-from spiders.runtime import runtime
-from spiders.urls import clean_url, url_key
-from store.db import ArticleRecord, Store
-from store.matches import Route
+from newswatch.config.digest import next_due
+from newswatch.config.models import Config, Watch
+from newswatch.config.times import Published, choose, last_instant
+from newswatch.pipeline.dates import page_published
+from newswatch.spiders.board import poll_closing
+from newswatch.spiders.items import ArticlePage, StaleLink
+from newswatch.spiders.poll import Poll
+from newswatch.spiders.runtime import runtime
+from newswatch.spiders.urls import clean_url, url_key
+from newswatch.store.db import ArticleRecord, Store
+from newswatch.store.matches import Route
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import os
 import courlan
 from trafilatura import external
 
-from pipeline.extract import extract_page
+from newswatch.pipeline.extract import extract_page
 
 _PARAGRAPH = (
     "<p>The district council met on Tuesday evening to discuss the repair of the old "

@@ -13,7 +13,7 @@ from itertools import chain
 
 import ahocorasick
 
-from rules.nodes import (
+from newswatch.rules.nodes import (
     FIELD_NAMES,
     AllCheck,
     AnyCheck,
@@ -32,9 +32,9 @@ from rules.nodes import (
     triggers,
     why_not,
 )
-from rules.normalize import Tokens, tokenize
-from rules.query import All, Any_, Leaf, Near, Node, Not, Term, parse_query, term_sets
-from rules.snippets import Snippet, hit_summary, snippets
+from newswatch.rules.normalize import Tokens, tokenize
+from newswatch.rules.query import All, Any_, Leaf, Near, Node, Not, Term, parse_query, term_sets
+from newswatch.rules.snippets import Snippet, hit_summary, snippets
 
 
 @dataclass(frozen=True)

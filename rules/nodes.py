@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from rules.normalize import Tokens
-from rules.query import Term
+from newswatch.rules.normalize import Tokens
+from newswatch.rules.query import Term
 
 Span = tuple[str, int, int]  # field, first word, last word (inclusive)
 

@@ -7,7 +7,7 @@ existed included) with the same rules.
   C0/C1 control characters go (tab and newline stay; CR, vertical tab, form feed and NEL
   are line breaks, so they become newlines). Bidi controls are kept: a headline mixing
   Urdu and English may need them (one-line labels, an email's Subject, drop them:
-  `alerts.render.one_line`).
+  `newswatch.alerts.render.one_line`).
 - `for_terminal` is for printing: `clean`, and the bidi embeddings, overrides and
   isolates (U+202A-U+202E, U+2066-U+2069) removed too, because a terminal cannot confine
   them to a table cell: an override reorders everything after it on the line.

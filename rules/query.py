@@ -23,7 +23,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from rules.normalize import fold, words
+from newswatch.rules.normalize import fold, words
 
 FIELDS = ("title", "text", "url", "source")
 DEFAULT_FIELDS = frozenset({"title", "text"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypedDict
 
-from rules.normalize import Tokens
+from newswatch.rules.normalize import Tokens
 
 WINDOW = 30
 LEAD = 10  # words of context before the first hit of a window

@@ -20,18 +20,18 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
 
-from config.times import Published, last_instant
-from spiders.failures import RobotsDisallowed, fetch_cause
-from spiders.items import ArticlePage, StaleLink
-from spiders.known import KnownArticle
-from spiders.links import (
+from newswatch.config.times import Published, last_instant
+from newswatch.spiders.failures import RobotsDisallowed, fetch_cause
+from newswatch.spiders.items import ArticlePage, StaleLink
+from newswatch.spiders.known import KnownArticle
+from newswatch.spiders.links import (
     Link,
 )
-from spiders.poll import POLL, Poll, poll_of
-from spiders.runtime import runtime
-from spiders.safety import ForbiddenAddress
-from spiders.tls import tls_policy
-from spiders.urls import registered_domain, url_key
+from newswatch.spiders.poll import POLL, Poll, poll_of
+from newswatch.spiders.runtime import runtime
+from newswatch.spiders.safety import ForbiddenAddress
+from newswatch.spiders.tls import tls_policy
+from newswatch.spiders.urls import registered_domain, url_key
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
-from config.units import format_duration
-from spiders.failures import summary
-from spiders.poll import Poll, PollOrder, PollOutcome
-from spiders.runtime import Runtime, runtime
-from spiders.tls import tls_policy
-from store.db import Store, utcnow
+from newswatch.config.units import format_duration
+from newswatch.spiders.failures import summary
+from newswatch.spiders.poll import Poll, PollOrder, PollOutcome
+from newswatch.spiders.runtime import Runtime, runtime
+from newswatch.spiders.tls import tls_policy
+from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class PollBoard:
     def of(cls, crawler: Crawler) -> PollBoard:
         board = getattr(crawler, "newswatch_board", None)
         if not isinstance(board, PollBoard):
-            raise RuntimeError("spiders.board.PollBoard is not among the EXTENSIONS")
+            raise RuntimeError("newswatch.spiders.board.PollBoard is not among the EXTENSIONS")
         return board
 
     def open(self, order: PollOrder) -> Poll | None:

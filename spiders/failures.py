@@ -25,9 +25,9 @@ from twisted.internet import error as tx
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
-from config.units import format_duration, format_size
-from spiders.safety import ForbiddenAddress, NonPublicAddress
-from spiders.tls import TlsPolicy, netloc
+from newswatch.config.units import format_duration, format_size
+from newswatch.spiders.safety import ForbiddenAddress, NonPublicAddress
+from newswatch.spiders.tls import TlsPolicy, netloc
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from config.times import Published
+from newswatch.config.times import Published
 
 
 @dataclass

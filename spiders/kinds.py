@@ -14,19 +14,25 @@ import scrapy
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from spiders.base import (
+from newswatch.spiders.base import (
     MAX_SITEMAP_DEPTH,
     SpiderBase,
     content_type,
     tracked,
     tracked_errback,
 )
-from spiders.board import PollBoard
-from spiders.failures import not_a_feed, unreadable_sitemap
-from spiders.links import NotAFeed, feeds_from_html, parse_feed, parse_sitemap, sitemaps_from_robots
-from spiders.poll import Poll
-from spiders.runtime import runtime
-from spiders.urls import is_robots_txt
+from newswatch.spiders.board import PollBoard
+from newswatch.spiders.failures import not_a_feed, unreadable_sitemap
+from newswatch.spiders.links import (
+    NotAFeed,
+    feeds_from_html,
+    parse_feed,
+    parse_sitemap,
+    sitemaps_from_robots,
+)
+from newswatch.spiders.poll import Poll
+from newswatch.spiders.runtime import runtime
+from newswatch.spiders.urls import is_robots_txt
 
 log = logging.getLogger(__name__)
 

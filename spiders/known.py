@@ -12,10 +12,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
-from spiders.poll import poll_of
-from spiders.runtime import runtime
-from spiders.urls import is_robots_txt, url_key
-from store.db import Store
+from newswatch.spiders.poll import poll_of
+from newswatch.spiders.runtime import runtime
+from newswatch.spiders.urls import is_robots_txt, url_key
+from newswatch.store.db import Store
 
 # meta key: the URL key under which a request's link was found not stored
 CHECKED = "newswatch_checked_key"

@@ -16,8 +16,8 @@ import feedparser
 import lxml.etree
 import lxml.html
 
-from config.times import Published, parse_iso, precise
-from rules.plaintext import clean_optional
+from newswatch.config.times import Published, parse_iso, precise
+from newswatch.rules.plaintext import clean_optional
 
 log = logging.getLogger(__name__)
 

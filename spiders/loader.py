@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
 
-from config.loader import load_config
-from config.models import Config, CrawlOptions
-from spiders.kinds import EngineSpider
+from newswatch.config.loader import load_config
+from newswatch.config.models import Config, CrawlOptions
+from newswatch.spiders.kinds import EngineSpider
 
 
 def _seconds(td: timedelta) -> float:

@@ -10,13 +10,13 @@ from scrapy import Request, Spider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from config.models import Config, Source
-from spiders.base import header_charset
-from spiders.failures import fetch_cause
-from spiders.loader import crawl_settings
-from spiders.safety import Allowance
-from spiders.tls import tls_policy
-from spiders.urls import registered_domain
+from newswatch.config.models import Config, Source
+from newswatch.spiders.base import header_charset
+from newswatch.spiders.failures import fetch_cause
+from newswatch.spiders.loader import crawl_settings
+from newswatch.spiders.safety import Allowance
+from newswatch.spiders.tls import tls_policy
+from newswatch.spiders.urls import registered_domain
 
 
 def source_for(config: Config, url: str) -> Source | None:

@@ -18,8 +18,8 @@ from scrapy.robotstxt import RobotParser
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from spiders.failures import RobotsDisallowed
-from spiders.poll import poll_of
+from newswatch.spiders.failures import RobotsDisallowed
+from newswatch.spiders.poll import poll_of
 
 
 class PoliteSlotsMiddleware:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from config.models import CrawlOptions, Source
-from spiders.urls import registered_domain
+from newswatch.config.models import CrawlOptions, Source
+from newswatch.spiders.urls import registered_domain
 
 # request.meta key of the poll a request belongs to
 POLL = "newswatch_poll"

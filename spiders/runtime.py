@@ -14,8 +14,8 @@ from typing import Any
 
 from scrapy.crawler import Crawler
 
-from config.models import Config, Source
-from spiders.poll import PollFeed, PollOrder, PollOutcome
+from newswatch.config.models import Config, Source
+from newswatch.spiders.poll import PollFeed, PollOrder, PollOutcome
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def runtime(crawler: Crawler) -> Runtime:
     if isinstance(given, Runtime):
         rt = given
     else:  # `scrapy crawl NAME` from the repository root
-        from config.loader import load_config
+        from newswatch.config.loader import load_config
 
         config = load_config(crawler.settings.get("NEWSWATCH_CONFIG") or None)
         names = getattr(crawler.spidercls, "sources", None) or [s.name for s in config.sources]

@@ -23,7 +23,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
-from spiders.poll import poll_of
+from newswatch.spiders.poll import poll_of
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Storage: the SQLAlchemy schema and the operations the crawler, matcher and alerts need."""
 
-from store.db import Store, make_engine
+from newswatch.store.db import Store, make_engine
 
 __all__ = ["Store", "make_engine"]

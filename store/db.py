@@ -26,11 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from config.private import private_dir, touch_private
-from config.times import Published, to_row
-from rules.matcher import Match
-from store import migrate, schema
-from store.matches import Route, StoryIndex, add_matches
+from newswatch.config.private import private_dir, touch_private
+from newswatch.config.times import Published, to_row
+from newswatch.rules.matcher import Match
+from newswatch.store import migrate, schema
+from newswatch.store.matches import Route, StoryIndex, add_matches
 
 log = logging.getLogger(__name__)
 

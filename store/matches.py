@@ -11,8 +11,8 @@ from itertools import chain, pairwise
 
 from sqlalchemy import Connection, and_, bindparam, insert, select
 
-from rules.matcher import Match
-from store import schema
+from newswatch.rules.matcher import Match
+from newswatch.store import schema
 
 # wire copies and light edits (an added line, a changed word) differ in up to ~10 of the
 # 64 simhash bits; different

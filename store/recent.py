@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from config.times import Published, from_row
-from store import schema
-from store.db import Store
+from newswatch.config.times import Published, from_row
+from newswatch.store import schema
+from newswatch.store.db import Store
 
 
 @dataclass

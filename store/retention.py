@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 
-from config.models import Retention
-from config.units import format_duration
-from store import schema
-from store.db import Store
+from newswatch.config.models import Retention
+from newswatch.config.units import format_duration
+from newswatch.store import schema
+from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 

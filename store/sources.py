@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import CTE, CompoundSelect, bindparam, func, select, union_all
 
-from store import schema
-from store.db import Store
+from newswatch.store import schema
+from newswatch.store.db import Store
 
 
 def _names() -> CTE:

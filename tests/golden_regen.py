@@ -12,8 +12,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from alerts.render import AlertItem, Outlet, Renderer
-from pipeline.extract import extract_page
+from newswatch.alerts.render import AlertItem, Outlet, Renderer
+from newswatch.pipeline.extract import extract_page
 from tests.site import pages
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from store import schema
-from store.db import Store
+from newswatch.store import schema
+from newswatch.store.db import Store
 
 WATCHES = ["council", "ordinance", "mou", "exchange", "mining"]
 

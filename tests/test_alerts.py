@@ -12,7 +12,7 @@ from textwrap import dedent, indent
 
 import pytest
 
-from store.db import utcnow
+from newswatch.store.db import utcnow
 from tests.conftest import db_rows, run_cli, table_row, write_config
 from tests.site.server import FixtureServer
 from tests.smtp import SmtpServer, free_port, self_signed
@@ -290,10 +290,10 @@ def test_digest_alerts_wait_for_their_time(fresh_site: FixtureServer, smtp: Smtp
     assert len(due) == 1 and " 07:30:00" in due.pop()  # the config's timezone is UTC
 
     # at the digest time (here: compose as of then), one email carries both matches
-    from alerts.deliver import deliver
-    from alerts.outbox import compose
-    from config.loader import load_config
-    from store.db import Store
+    from newswatch.alerts.deliver import deliver
+    from newswatch.alerts.outbox import compose
+    from newswatch.config.loader import load_config
+    from newswatch.store.db import Store
 
     conf = load_config(cfg)
     store = Store(conf.database)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config
-from config.units import parse_duration, parse_size
+from newswatch.config import ConfigError, load_config
+from newswatch.config.units import parse_duration, parse_size
 from tests.conftest import ROOT, run_cli
 
 

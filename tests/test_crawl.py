@@ -97,7 +97,7 @@ def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
 def test_known_keys_are_looked_up_in_batches(tmp_path: Path) -> None:
     from sqlalchemy import event
 
-    from store.db import ArticleRecord, Store
+    from newswatch.store.db import ArticleRecord, Store
 
     store = Store(f"sqlite:///{tmp_path / 'k.db'}")
     for i in range(5):
@@ -302,8 +302,8 @@ def test_scrapy_list_and_crawl_use_the_config(fresh_site: FixtureServer, tmp_pat
 def test_a_loaded_config_is_handed_to_scrapy_not_read_again(tmp_path: Path) -> None:
     from scrapy.settings import Settings
 
-    from config.loader import load_config
-    from spiders.loader import ConfigSpiderLoader
+    from newswatch.config.loader import load_config
+    from newswatch.spiders.loader import ConfigSpiderLoader
 
     cfg = write_config(tmp_path, """
         sources:
@@ -334,8 +334,8 @@ def test_no_remote_consoles(fresh_site: FixtureServer, tmp_path: Path) -> None:
 def test_the_extraction_warm_up_sample_goes_through_the_whole_extractor() -> None:
     # the fork server's warm-up is only worth its time if its page reaches metadata,
     # date and text extraction, as a real article does
-    from pipeline.extract import extract_page
-    from pipeline.warmup import SAMPLE
+    from newswatch.pipeline.extract import extract_page
+    from newswatch.pipeline.warmup import SAMPLE
 
     result = extract_page("https://courier.example/news/bridge-repairs/", SAMPLE, "utf-8")
     assert result["title"] == "Council agrees bridge repairs"
@@ -350,7 +350,7 @@ def test_the_extraction_pool_pipes_hold_a_whole_page() -> None:
     import fcntl
     import multiprocessing
 
-    from pipeline.pool import _WidePipes
+    from newswatch.pipeline.pool import _WidePipes
 
     reader, writer = _WidePipes(multiprocessing.get_context("forkserver")).Pipe(duplex=False)
     try:

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.schedule import Schedule
-from config.digest import next_due
-from config.models import Config
+from newswatch.alerts.schedule import Schedule
+from newswatch.config.digest import next_due
+from newswatch.config.models import Config
 
 KARACHI = ZoneInfo("Asia/Karachi")  # UTC+5, no DST
 BERLIN = ZoneInfo("Europe/Berlin")

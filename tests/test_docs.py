@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import parse_config_text
-from rules.matcher import Document, Matcher
-from rules.query import parse_query, term_sets
+from newswatch.config.loader import parse_config_text
+from newswatch.rules.matcher import Document, Matcher
+from newswatch.rules.query import parse_query, term_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ from twisted.internet import error as tx
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseNeverReceived
 
-from spiders.failures import (
+from newswatch.spiders.failures import (
     RobotsDisallowed,
     fetch_cause,
     http_status,
@@ -31,8 +31,8 @@ from spiders.failures import (
     summary,
     unreadable_sitemap,
 )
-from spiders.safety import ForbiddenAddress, NonPublicAddress
-from spiders.tls import TlsPolicy
+from newswatch.spiders.safety import ForbiddenAddress, NonPublicAddress
+from newswatch.spiders.tls import TlsPolicy
 
 URL = "https://news.example.org/feed.xml"
 

@@ -28,7 +28,7 @@ def test_golden_files_hold_the_article(slug: str) -> None:
 
 
 def test_a_headline_inside_the_body_is_not_repeated_in_the_text() -> None:
-    from pipeline.extract import extract_page
+    from newswatch.pipeline.extract import extract_page
 
     para = ("The provincial assembly passed the water bill on Thursday after a long debate "
             "about canal repairs, storage and the rights of farmers downstream.")

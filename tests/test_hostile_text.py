@@ -21,7 +21,7 @@ from textwrap import dedent
 
 import trafilatura
 
-from pipeline.extract import extract_page
+from newswatch.pipeline.extract import extract_page
 from tests.conftest import ROOT, db_rows, write_config
 from tests.site import hostile_text
 from tests.site.hostile_text import CLEAR_SCREEN, PDF, RETITLE, RLO, STORIES

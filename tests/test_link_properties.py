@@ -9,10 +9,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scrapy.utils.test import get_crawler
 
-from config.models import CrawlOptions, Source
-from spiders.kinds import EngineSpider
-from spiders.links import Link, parse_feed, parse_sitemap, sitemaps_from_robots
-from spiders.poll import Poll, PollOrder
+from newswatch.config.models import CrawlOptions, Source
+from newswatch.spiders.kinds import EngineSpider
+from newswatch.spiders.links import Link, parse_feed, parse_sitemap, sitemaps_from_robots
+from newswatch.spiders.poll import Poll, PollOrder
 
 GOOD = "https://daily.example/news/a-good-story/"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spiders.links import (
+from newswatch.spiders.links import (
     NotAFeed,
     feeds_from_html,
     parse_feed,

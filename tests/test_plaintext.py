@@ -1,8 +1,8 @@
-"""rules.plaintext: what is stored and what is printed of scraped text."""
+"""newswatch.rules.plaintext: what is stored and what is printed of scraped text."""
 
 from __future__ import annotations
 
-from rules.plaintext import clean, for_terminal, html_controls
+from newswatch.rules.plaintext import clean, for_terminal, html_controls
 
 
 def test_clean_removes_escape_sequences_whole_and_control_characters() -> None:

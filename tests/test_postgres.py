@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from store.db import Store
+from newswatch.store.db import Store
 from tests.conftest import run_cli
 from tests.pg import PostgresServer
 from tests.procs import DaemonProc, wait_for

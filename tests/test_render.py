@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from alerts.render import AlertItem, Renderer, safe_url
+from newswatch.alerts.render import AlertItem, Renderer, safe_url
 from tests.golden_regen import GOLDEN, mime_structure, sample_message
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
@@ -104,7 +104,7 @@ def realistic_headlines(n: int) -> list[str]:
 
 
 def test_subjects_read_back_as_written_for_any_headline() -> None:
-    from alerts.render import SUBJECT_MAX, one_line
+    from newswatch.alerts.render import SUBJECT_MAX, one_line
 
     for title in realistic_headlines(600):
         raw = _email(title).as_bytes()

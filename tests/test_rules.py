@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from rules.matcher import Document, Matcher
-from rules.query import QueryError, parse_query, term_sets
+from newswatch.rules.matcher import Document, Matcher
+from newswatch.rules.query import QueryError, parse_query, term_sets
 
 CASES = YAML(typ="safe").load((Path(__file__).parent / "rules" / "cases.yaml").read_text("utf-8"))
 TERMS: dict[str, list[str]] = CASES["terms"]

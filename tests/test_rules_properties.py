@@ -7,8 +7,8 @@ import random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rules.matcher import Document, Matcher
-from rules.normalize import fold
+from newswatch.rules.matcher import Document, Matcher
+from newswatch.rules.normalize import fold
 
 VOCAB = ["crypto", "council", "bitcoin", "mining", "ban", "pakistan", "mou", "ether",
          "ordinance", "assets", "virtual", "law"]

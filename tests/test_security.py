@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from config.private import mask_url
 from newswatch.cli import guarded
+from newswatch.config.private import mask_url
 from tests.conftest import run_cli, write_config
 from tests.procs import DaemonProc, wait_for
 from tests.site.server import FixtureServer
@@ -223,7 +223,7 @@ def test_the_resolver_refuses_a_private_answer_no_request_was_approved_for() -> 
     from twisted.internet import reactor
     from twisted.internet.error import DNSLookupError
 
-    from spiders.safety import Approvals, GuardedResolver
+    from newswatch.spiders.safety import Approvals, GuardedResolver
 
     approvals = Approvals()
     resolver = GuardedResolver(reactor, 100, 5.0)  # type: ignore[arg-type]

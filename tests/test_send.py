@@ -15,8 +15,8 @@ from textwrap import dedent, indent
 
 import pytest
 
-from config.digest import next_due
-from store.db import utcnow
+from newswatch.config.digest import next_due
+from newswatch.store.db import utcnow
 from tests.conftest import db_rows, run_cli, write_config
 from tests.site.pages import breaking
 from tests.site.server import FixtureServer
@@ -201,10 +201,10 @@ def test_send_test_reaches_every_recipient_and_channel_with_the_servers_answer(
 
 def test_a_digest_time_change_moves_the_waiting_alerts_to_one_digest(
         fresh_site: FixtureServer, smtp: SmtpServer, hook: Receiver, tmp_path: Path) -> None:
-    from alerts.deliver import deliver
-    from alerts.outbox import compose
-    from config.loader import load_config
-    from store.db import Store
+    from newswatch.alerts.deliver import deliver
+    from newswatch.alerts.outbox import compose
+    from newswatch.config.loader import load_config
+    from newswatch.store.db import Store
     from tests.test_web import Web
 
     cfg = config(tmp_path, fresh_site, smtp.port, hook.port, """

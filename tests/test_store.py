@@ -16,13 +16,13 @@ import pytest
 from scrapy.utils.test import get_crawler
 from sqlalchemy import create_engine, text
 
-from config.loader import load_config
-from pipeline.store import StorePipeline
-from spiders.items import ArticlePage
-from spiders.kinds import EngineSpider
-from spiders.poll import Poll, PollOrder
-from spiders.runtime import ListFeed, Runtime
-from store.db import ArticleRecord, Store
+from newswatch.config.loader import load_config
+from newswatch.pipeline.store import StorePipeline
+from newswatch.spiders.items import ArticlePage
+from newswatch.spiders.kinds import EngineSpider
+from newswatch.spiders.poll import Poll, PollOrder
+from newswatch.spiders.runtime import ListFeed, Runtime
+from newswatch.store.db import ArticleRecord, Store
 
 BASE = 0x0F0F_3C3C_A5A5_9999
 
@@ -184,7 +184,7 @@ def test_writers_take_turns(db: str) -> None:
 def test_an_article_is_too_old_only_if_every_date_known_of_it_is() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from pipeline.store import record_for
+    from newswatch.pipeline.store import record_for
 
     now = datetime(2026, 11, 30, 12, tzinfo=UTC)
     window = timedelta(days=3)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.matches import SAME_STORY_BITS, StoryIndex
+from newswatch.store.matches import SAME_STORY_BITS, StoryIndex
 
 NOW = datetime(2026, 3, 14, tzinfo=UTC)
 fingerprints = st.integers(0, 2**64 - 1)

@@ -18,7 +18,7 @@ import feedparser
 import lxml.html
 import pytest
 
-from config.times import (
+from newswatch.config.times import (
     choose,
     from_row,
     last_instant,
@@ -27,11 +27,11 @@ from config.times import (
     readable,
     to_row,
 )
-from pipeline.dates import page_published
-from pipeline.extract import extract_page
-from pipeline.store import published_of, record_for
-from spiders.items import ArticlePage
-from spiders.links import parse_feed
+from newswatch.pipeline.dates import page_published
+from newswatch.pipeline.extract import extract_page
+from newswatch.pipeline.store import published_of, record_for
+from newswatch.spiders.items import ArticlePage
+from newswatch.spiders.links import parse_feed
 from tests.conftest import run_cli, write_config
 from tests.site import times
 from tests.site.server import FixtureServer
@@ -265,7 +265,7 @@ def test_log_lines_are_stamped_in_the_config_timezone(site: FixtureServer,
 
 
 def test_the_ops_email_gives_its_run_times_with_the_zone() -> None:
-    from alerts.render import Renderer
+    from newswatch.alerts.render import Renderer
 
     msg = Renderer(None, "Asia/Karachi").health_message(
         "harbour-times", "failing", "HTTP 404 Not Found",
@@ -279,7 +279,7 @@ def test_the_ops_email_gives_its_run_times_with_the_zone() -> None:
 def test_an_older_database_gets_the_precision_column(tmp_path: Path) -> None:
     import sqlite3
 
-    from store.db import Store
+    from newswatch.store.db import Store
 
     db = tmp_path / "old.db"
     Store(f"sqlite:///{db}").close()

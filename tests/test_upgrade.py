@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from store import migrate
-from store.db import make_engine
+from newswatch.store import migrate
+from newswatch.store.db import make_engine
 from tests.conftest import ROOT, db_rows, run_cli, write_config
 from tests.site.server import FixtureServer
 

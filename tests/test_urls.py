@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from spiders.safety import is_allowed
-from spiders.urls import clean_url, url_key
+from newswatch.spiders.safety import is_allowed
+from newswatch.spiders.urls import clean_url, url_key
 
 VARIANTS = [
     "https://www.dawn.com/news/1900000/crypto-council",
@@ -62,9 +62,9 @@ def test_the_guard_remembers_each_hosts_verdict() -> None:
     from scrapy import Request, Spider
     from scrapy.utils.test import get_crawler
 
-    from config.models import CrawlOptions, Source
-    from spiders.poll import POLL, Poll, PollOrder
-    from spiders.safety import AddressGuardMiddleware, ForbiddenAddress
+    from newswatch.config.models import CrawlOptions, Source
+    from newswatch.spiders.poll import POLL, Poll, PollOrder
+    from newswatch.spiders.safety import AddressGuardMiddleware, ForbiddenAddress
 
     local = [ipaddress.ip_network("127.0.0.0/8")]
     source = Source(name="local", feeds=["http://127.0.0.1:8080/feed.xml"])

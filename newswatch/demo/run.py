@@ -12,14 +12,14 @@ from typing import Any, TextIO
 from rich.console import Console
 from sqlalchemy import select
 
-from alerts.render import one_line
-from config.loader import load_config
 from newswatch import tables
+from newswatch.alerts.render import one_line
+from newswatch.config.loader import load_config
 from newswatch.crawl import run_crawl
 from newswatch.demo.site import DemoSite
 from newswatch.mail import send_due
-from store import schema
-from store.db import Store, utcnow
+from newswatch.store import schema
+from newswatch.store.db import Store, utcnow
 
 TEMPLATE = Path(__file__).with_name("demo.yaml")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from store.schema import metadata
+from newswatch.store.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,

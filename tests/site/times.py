@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
 
-from config.times import Published
+from newswatch.config.times import Published
 
 PKT_OFFSET = timezone(timedelta(hours=5))
 # fixed when the site starts: a test running across midnight sees the same articles

@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 
-from store.schema import UTCDateTime
+from newswatch.store.schema import UTCDateTime
 
 revision = "0001"
 down_revision = None
