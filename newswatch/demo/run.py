@@ -89,26 +89,29 @@ def run_demo(directory: Path, out: TextIO) -> int:
         why = "; ".join(f"{term} ({', '.join(f)})" for term, f in fields.items())
         copy = " [a copy of a story already matched: listed as 'also reported by']" \
             if m["duplicate_of"] else ""
+        # continuation lines line up under the title (column 23)
         tables.write(out, f"  {m['watch']:<20} {one_line(m['title'])}  [{m['source']}]{copy}",
-                     " " * 23)
-        tables.write(out, f"  {'':<20} {why}", " " * 23)
+                     " " * 21)
+        tables.write(out, f"  {'':<20} {why}", "")
     matched = {m["watch"] for m in found}
     quiet = [w.name for w in config.watches if w.name not in matched]
     if quiet:
-        out.write(f"  no match for: {', '.join(quiet)}\n")
-    out.write("  Every page carries a 'Latest news' sidebar with headlines such as "
-              "'Crypto council row: ...'; only the article text counts, so the cricket, "
-              "weather and stock market stories matched nothing.\n")
+        tables.write(out, f"  no match for: {', '.join(quiet)}", "  ")
+    tables.write(out, "  Every page carries a 'Latest news' sidebar with headlines such as "
+                 "'Crypto council row: ...'; only the article text counts, so the cricket, "
+                 "weather and stock market stories matched nothing.", "")
     mail_dir = Path(config.alerts.maildir or directory / "mail")
     files = sorted((mail_dir / "new").iterdir(), key=lambda p: p.stat().st_mtime)
-    out.write(f"\n{report.sent} email(s) written to the maildir {mail_dir}"
-              f" ({len(made)} composed this run):\n")
+    out.write("\n")
+    tables.write(out, f"{report.sent} email(s) written to the maildir {mail_dir}"
+                 f" ({len(made)} composed this run):", "")
     for f in files[-report.sent:] if report.sent else []:
         out.write(f"  {f}\n")
-    out.write("\nOpen one: each file is one email; `less FILE` shows it raw, any mail client "
-              f"opens the folder (e.g. `mutt -f {mail_dir}`), or rename it to .eml and "
-              "double-click it.\n"
-              f"Try a query on what was crawled:  newswatch backtest -c {path} "
-              "--query 'bowlers OR reservoir*'\n"
-              "Run `newswatch demo` again: nothing new is sent.\n")
+    out.write("\n")
+    tables.write(out, "Open one: each file is one email; `less FILE` shows it raw, any mail "
+                 f"client opens the folder (e.g. `mutt -f {mail_dir}`), or rename it to .eml "
+                 "and double-click it.", "")
+    tables.write(out, "Try a query on what was crawled:", "")
+    out.write(f"  newswatch backtest -c {path} --query 'bowlers OR reservoir*'\n")
+    tables.write(out, "Run `newswatch demo` again: nothing new is sent.", "")
     return 0
