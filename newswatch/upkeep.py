@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from newswatch import tables
 from newswatch.config.models import Config
 from newswatch.config.private import FILE_MODE, mask_url
 from newswatch.store import migrate
@@ -27,8 +28,9 @@ def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
     r = config.retention
     store = Store.shared(config.database)
     done = prune(store, r, utcnow(), dry_run=args.dry_run)
-    print(f"retention: articles {window(r.articles)}, runs {window(r.runs)}, alerts "
-          f"{window(r.alerts)}, urls {window(r.urls)}")
+    out = sys.stdout
+    tables.write(out, f"retention: articles {window(r.articles)}, runs {window(r.runs)}, "
+                 f"alerts {window(r.alerts)}, urls {window(r.urls)}")
     lines = [
         f"articles: {done.articles} first seen over {window(r.articles)} ago "
         f"{'would lose' if args.dry_run else 'lost'} their text and {done.matches} "
@@ -41,7 +43,7 @@ def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
         f"{'would be' if args.dry_run else 'were'} deleted",
     ]
     for line in lines:
-        print("  " + line)
+        tables.write(out, "  " + line)
     if args.dry_run:
         print("dry run: nothing was deleted")
     elif not done:
@@ -72,8 +74,8 @@ def cmd_backup(args: argparse.Namespace, config: Config, path: Path) -> int:
     temp.chmod(FILE_MODE)
     temp.replace(target)
     size = target.stat().st_size
-    print(f"backup of {source} written to {target} ({size / 1e6:.1f} MB); restore by "
-          "stopping newswatch and copying it back in place of the database")
+    tables.write(sys.stdout, f"backup of {source} written to {target} ({size / 1e6:.1f} MB); "
+                 "restore by stopping newswatch and copying it back in place of the database")
     return EXIT_OK
 
 
