@@ -164,11 +164,14 @@ class Daemon:
         except Exception as exc:  # polled on their `every` until the store answers
             self.outcomes.troubles.report("schedules", "the sources' schedules cannot be "
                                                        f"read: {why(exc)}")
+        held = 0
         for source in self.config.sources:
             kwargs: dict[str, Any] = {}
             first = self._first_run(source, now)
             if first is not None:
                 kwargs["next_run_time"] = first
+            wait = _held(source, self.paces.get(source.name))
+            held += wait is not None and wait > now
             self.scheduler.add_job(self.crawl, self._trigger(source), args=[source.name],
                                    id=f"crawl:{source.name}", name=source.name, **kwargs)
         self.scheduler.add_job(self.send, IntervalTrigger(
@@ -179,7 +182,8 @@ class Daemon:
                                                        timezone=self.config.timezone),
                                id="prune", name="prune", coalesce=True,
                                misfire_grace_time=3600)
-        log.info("scheduled %d source(s); sending every %s", len(self.config.sources),
+        log.info("scheduled %d source(s) (%d waiting for the next poll their stored "
+                 "schedule gives); sending every %s", len(self.config.sources), held,
                  self.config.daemon.send_every)
 
     # -- adaptive schedules (newswatch.adaptive) ----------------------------------------
