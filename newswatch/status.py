@@ -76,26 +76,26 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     return EXIT_OK
 
 
-def schedule_lines(config: Config, store: Store, name: str, tz: tzinfo) -> list[str]:
-    """A source's schedule as `status --source` and the web view say it: its next poll,
-    its current interval and why."""
+def schedule_lines(config: Config, store: Store, name: str, tz: tzinfo
+                   ) -> list[tuple[str, str]]:
+    """A source's schedule as `status --source` and the web view say it, (label, value):
+    its next poll, its current interval and why."""
     source = config.source(name)
     pace = schedules.load(store, name)
-    lines = [f"schedule: {source.schedule}"]
+    lines = [("schedule", source.schedule)]
     if pace is None or pace.next_poll is None:
-        lines.append("next poll: when the daemon starts (never polled yet)" if pace is None
-                     else "next poll: on its cron schedule")
+        lines.append(("next poll", "when the daemon starts (never polled yet)"))
         return lines
     if source.cron and not pace.asked:
-        lines.append("next poll: on its cron schedule")
+        lines.append(("next poll", "on its cron schedule"))
     else:
-        lines.append(f"next poll: {readable(pace.next_poll, tz)}")
-    if not source.cron:
-        lines.append(f"interval: {roughly(pace.interval)}")
-    lines.append(f"why: {explain(pace, tz)}")
+        lines.append(("next poll", readable(pace.next_poll, tz)))
+        if not source.cron:
+            lines.append(("interval", roughly(pace.interval)))
+    lines.append(("why", explain(pace, tz)))
     if pace.rate is not None and not source.cron:
-        lines.append(f"publishes: {pace.rate:.2g} new article(s) an hour lately "
-                     f"(last poll {readable(pace.last_poll, tz)})")
+        lines.append(("publishes", f"{pace.rate:.2g} new article(s) an hour lately (last "
+                                   f"poll {readable(pace.last_poll, tz)})"))
     return lines
 
 
@@ -116,8 +116,8 @@ def source_status(config: Config, store: Store, name: str, console: Any, tz: tzi
                             f"{last['new_articles'] or 0} new" + (f" ({said})" if said else ""))
     else:
         tables.say(console, "last run: never")
-    for line in schedule_lines(config, store, name, tz):
-        tables.say(console, line)
+    for label, value in schedule_lines(config, store, name, tz):
+        tables.say(console, f"{label}: {value}")
     return EXIT_OK
 
 

@@ -4,7 +4,9 @@ schedule read back from the store and from `status --source`."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from tests.conftest import db_rows, run_cli, write_config
 from tests.procs import Starter, wait_for
 from tests.site.server import FixtureServer
+from tests.test_web import Web, get
 
 FEED = "/paced/feed.xml"
 
@@ -97,6 +100,16 @@ def test_a_crawl_stores_what_the_feed_asked_and_backs_off_on_429_and_503(
     said = status(cfg)
     assert "interval: 8m" in said
     assert "why: every 8m: backing off after HTTP 503 (2 polls in a row)" in said
+    # the web view's page of the source says the same
+    web = Web(cfg).up()
+    try:
+        page = html.unescape(get(web, "/sources/paced"))
+    finally:
+        assert web.stop() == 0
+    assert "<dt>interval</dt><dd>8m</dd>" in page
+    assert "<dt>why</dt><dd>every 8m: backing off after HTTP 503 (2 polls in a row)</dd>" \
+        in page
+    assert re.search(r"<dt>next poll</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d PKT</dd>", page)
 
 
 def test_status_of_an_unknown_source_says_which_there_are(paced: FixtureServer,

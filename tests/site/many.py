@@ -294,9 +294,11 @@ class ManySites:
         with self.lock:
             return [h for h in self.hits if path is None or h.path == path]
 
-    def sources_yaml(self, every: str, count: int | None = None) -> str:
+    def sources_yaml(self, every: str, count: int | None = None, fixed: bool = False) -> str:
+        """Their sources in a config; `fixed`: polled every `every`, not adaptively."""
+        pace = f"    every_max: {every}\n" if fixed else ""
         return "".join(f"  - name: site{o.index}\n    feeds: [\"http://{o.host}:{self.port}"
-                       f"/feed.xml\"]\n    every: {every}\n"
+                       f"/feed.xml\"]\n    every: {every}\n{pace}"
                        for o in self.outlets[:count])
 
 
