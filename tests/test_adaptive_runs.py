@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,34 @@ def test_the_daemon_never_polls_sooner_than_asked_and_a_restart_keeps_the_schedu
     assert when(finished()[count]["started"]) >= due
     assert again.stop() == 0
     assert stored(cfg)["asked"] is None  # the feed asks nothing now
+
+
+@pytest.mark.slow
+def test_with_a_queue_the_worker_stores_the_schedule_and_the_leader_keeps_to_it(
+        paced: FixtureServer, tmp_path: Path, start: Starter, postgres: Any) -> None:
+    from tests.test_cluster import rows
+
+    url = postgres.new_database()
+    cfg = config(tmp_path, paced, every="1s", every_max="1h")
+    cfg.write_text(cfg.read_text().replace("database: nw.db\n", f"database: {url}\n"
+                                           f"queue: {url}\n")
+                   .replace("  send_every: 1s\n", "  send_every: 1s\n  heartbeat: 1s\n"),
+                   encoding="utf-8")
+    paced.state.paced = (200, {"Cache-Control": "max-age=4"})
+    assert run_cli("migrate", config=cfg).returncode == 0
+    worker = start(cfg, "worker", "w1.log")
+    scheduler = start(cfg)
+
+    def finished() -> list[dict[str, Any]]:
+        return rows(url, "select * from runs where source = 'paced' and status != 'running' "
+                         "order by id")
+
+    wait_for(lambda: len(finished()) >= 3, 90, "three polls through the queue")
+    assert scheduler.stop() == 0
+    assert worker.stop() == 0
+    starts = [r["started"] for r in finished()]
+    assert all(b - a >= timedelta(seconds=4) for a, b in itertools.pairwise(starts))
+    [row] = rows(url, "select * from schedules where source = 'paced'")
+    assert row["asked"] == "the feed asked max-age=4"
+    said = status(cfg)
+    assert "why: not before " in said and "the feed asked max-age=4" in said
