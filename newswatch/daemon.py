@@ -222,7 +222,10 @@ class Daemon:
             job = self.scheduler.get_job(f"crawl:{name}")
             if job is None or held is None or source is None or source.cron:
                 continue  # a fixed schedule keeps its clock; a cron its own
-            job.modify(next_run_time=max(held, soon))
+            # up to the source's jitter later (never sooner): sources whose polls ended
+            # together do not all fire together again
+            later = timedelta(seconds=random.uniform(0, _jitter(source)))
+            job.modify(next_run_time=max(held, soon) + later)
 
     # -- jobs -------------------------------------------------------------------------
     def crawl(self, name: str) -> None:
