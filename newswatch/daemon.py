@@ -236,12 +236,12 @@ class Daemon:
         source = self.sources.get(name)
         if source is not None:
             pace = self.paces.get(name)
-            if source.adaptive:
+            held = _held(source, pace)
+            if source.adaptive and (held is None or held <= utcnow()):
                 try:  # the store's word: the poll that just ended may not be read yet
-                    pace = schedules.load(self.store, name)
+                    held = _held(source, schedules.load(self.store, name))
                 except Exception as exc:  # as last read; the queue coalesces a repeat
                     log.debug("[%s] schedule not read: %s", name, why(exc))
-            held = _held(source, pace)
             if held is not None and held > utcnow():
                 log.debug("[%s] not polled before %s", name, held)
                 return

@@ -233,3 +233,22 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
 def test_an_ask_past_a_week_is_taken_as_a_week() -> None:
     ask = site_ask(answer(Cache_Control="max-age=31536000"), T0)
     assert ask is not None and ask.not_before == T0 + LONGEST
+
+
+def test_what_holds_a_source_back_in_the_daemon() -> None:
+    from newswatch.daemon import _held
+
+    adaptive = Source(name="a", feeds=["https://example.org/feed"], every="2m")
+    fixed = Source(name="f", feeds=["https://example.org/feed"], every="2m",
+                   every_max="2m")
+    quiet = Pace(interval=3 * 3600, last_poll=T0, next_poll=T0 + timedelta(hours=3))
+    assert _held(adaptive, quiet) == T0 + timedelta(hours=3)
+    assert _held(fixed, quiet) is None  # a fixed schedule keeps its own clock
+    asked = Pace(interval=120, last_poll=T0, next_poll=T0 + timedelta(hours=2),
+                 asked="the feed asked max-age=7200")
+    assert _held(fixed, asked) == _held(adaptive, asked) == T0 + timedelta(hours=2)
+    # every_max shortened since: the stored pace is held to the new bound
+    shorter = Source(name="a", feeds=["https://example.org/feed"], every="2m",
+                     every_max="1h")
+    assert _held(shorter, quiet) == T0 + timedelta(hours=1)
+    assert _held(adaptive, None) is None
