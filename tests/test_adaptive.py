@@ -4,6 +4,7 @@ properties over any sequence of polls, and how a site's answer is read as an ask
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
@@ -252,3 +253,14 @@ def test_what_holds_a_source_back_in_the_daemon() -> None:
                      every_max="1h")
     assert _held(shorter, quiet) == T0 + timedelta(hours=1)
     assert _held(adaptive, None) is None
+
+
+@pytest.mark.parametrize(("keys", "said"), [
+    ({"every": "2h", "every_max": "1h"}, "every_max (1h) is shorter than every (2h)"),
+    ({"cron": "*/5 * * * *", "every_max": "1h"}, "every_max goes with every, not with cron"),
+])
+def test_every_max_that_cannot_be_is_refused(keys: dict[str, str], said: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=re.escape(said)):
+        Source(name="a", feeds=["https://example.org/feed"], **keys)
