@@ -310,9 +310,10 @@ def main() -> int:
         made = requests_made(state, since, until)
         fixed = args.sites * (until - since) / interval
         total = sum(made.values())
-        print(f"daemon: {total} feed requests in {until - since:.0f} s; fixed polling every "
-              f"{args.every} makes {fixed:.0f} ({fixed / max(total, 1):.1f}x as many); by "
-              "class: " + ", ".join(f"{k} {v}" for k, v in sorted(made.items())))
+        print(f"daemon: {total} feed requests in {until - since:.0f} s (by class: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(made.items()))
+              + f"); fixed polling every {args.every} makes at most {fixed:.0f} in that time "
+              f"({fixed / max(total, 1):.1f}x; a run with --adaptive off measures it)")
 
         def horizon(every: float) -> float:
             # an article has had its chance once its class's bound has passed: the
