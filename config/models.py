@@ -31,6 +31,8 @@ from newswatch.config.units import format_duration, parse_duration, parse_size
 from newswatch.rules.query import QueryError, parse_syntax, parse_term
 
 NAME_PATTERN = r"^[a-z0-9_-]+$"
+# the slowest an adaptive schedule polls a source unless it says (`every_max:`)
+DEFAULT_EVERY_MAX = timedelta(hours=6)
 
 
 def _duration(value: object) -> timedelta:
@@ -181,6 +183,8 @@ class Source(Strict):
     site: HttpUrl | None = None
     follow: Follow = Follow()
     every: Duration | None = None
+    # the slowest an adaptive schedule polls it (default 6h; equal to `every`: fixed)
+    every_max: Duration | None = None
     cron: str | None = None
     # crawl overrides; None means "use the crawl: default"
     user_agent: str | None = None
@@ -223,6 +227,12 @@ class Source(Strict):
             raise ValueError("give either every or cron, not both")
         if self.every is not None and self.every.total_seconds() < 1:
             raise ValueError("every must be at least 1s")
+        if self.every_max is not None:
+            if self.cron is not None:
+                raise ValueError("every_max goes with every, not with cron")
+            if self.every_max < self.interval:
+                raise ValueError(f"every_max ({format_duration(self.every_max)}) is shorter "
+                                 f"than every ({format_duration(self.interval)})")
         return self
 
     def crawl(self, defaults: CrawlOptions) -> CrawlOptions:
@@ -235,9 +245,25 @@ class Source(Strict):
         return self.every if self.every is not None else timedelta(hours=1)
 
     @property
+    def slowest(self) -> timedelta:
+        """The longest an adaptive schedule waits between polls (never below `every`)."""
+        if self.every_max is not None:
+            return self.every_max
+        return max(DEFAULT_EVERY_MAX, self.interval)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.cron is None and self.slowest > self.interval
+
+    @property
     def schedule(self) -> str:
         """When it is polled, in the config's words: `every 15m` or `cron */15 * * * *`."""
-        return f"cron {self.cron}" if self.cron else f"every {format_duration(self.interval)}"
+        if self.cron:
+            return f"cron {self.cron}"
+        if self.adaptive:
+            return (f"every {format_duration(self.interval)} to "
+                    f"{format_duration(self.slowest)}, as it publishes")
+        return f"every {format_duration(self.interval)}"
 
     def start_urls(self) -> list[str]:
         return [*self.feeds, *self.sitemaps, *self.pages, *([self.site] if self.site else [])]

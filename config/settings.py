@@ -96,6 +96,8 @@ DOWNLOADER_MIDDLEWARES = {
     "newswatch.spiders.safety.AddressGuardMiddleware": 40,
     "newswatch.spiders.known.KnownArticlesMiddleware": 60,
     "newswatch.spiders.known.ConditionalRequestsMiddleware": 70,
+    # after RetryMiddleware (550), so it sees a 429/503 first and stops its retry
+    "newswatch.spiders.asked.SiteAsksMiddleware": 560,
 }
 ITEM_PIPELINES = {
     "newswatch.pipeline.clean.CleanPipeline": 100,

@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=None)
     mail.add_command(add)
     p = add("status", "sources, watches and the outbox")
+    p.add_argument("--source", metavar="NAME",
+                   help="one source: its health, last run, next poll and why")
     tables.add_wide(p)
     p.set_defaults(func=status.cmd_status)
     recent.add_commands(add)

@@ -29,6 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from newswatch.adaptive import Pace
 from newswatch.alerts import outbox
 from newswatch.alerts.channels import kinds
 from newswatch.alerts.deliver import deliver
@@ -39,13 +40,15 @@ from newswatch.metrics import Process, QueueCollector, alert_delays, serve
 from newswatch.outcomes import Outcomes, why
 from newswatch.queue import LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
-from newswatch.store import retention
+from newswatch.store import retention, schedules
 from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REFUSED, EXIT_CONFIG = 0, 1, 2
 STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
+FOLLOW_EVERY = 2.0  # seconds between reads of the schedules polls wrote
+FOLLOW_MARGIN = timedelta(seconds=10)
 
 
 def lock_path(config: Config, config_path: Path) -> Path:
@@ -78,6 +81,21 @@ def _jitter(source: Source) -> float:
     return min(source.interval.total_seconds() * 0.1, 30.0)
 
 
+def _held(source: Source, pace: Pace | None) -> datetime | None:
+    """Until when a stored schedule holds a source back: its next poll when adaptive or
+    when its site asked; a fixed schedule keeps its clock (None)."""
+    if pace is None or pace.next_poll is None:
+        return None
+    if pace.asked:
+        return pace.next_poll
+    if not source.adaptive:
+        return None
+    # every_max may have been shortened since the pace was decided
+    if pace.last_poll is not None:
+        return min(pace.next_poll, pace.last_poll + source.slowest)
+    return pace.next_poll
+
+
 class Daemon:
     def __init__(self, config_path: Path, config: Config):
         self.config_path = config_path
@@ -93,6 +111,10 @@ class Daemon:
         self.metrics = Process()
         self.outcomes = Outcomes(self.store, config, metrics=self.metrics)
         self.acting = False  # scheduling and sending: this daemon leads
+        self.paces: dict[str, Pace] = {}  # each source's stored schedule
+        self.sources = {s.name: s for s in config.sources}
+        self.paces_seen: datetime | None = None  # the newest write read
+        self.next_follow = 0.0
         self.queue: PollQueue
         if config.queue is not None:
             from newswatch.shared_queue import ClusterQueue
@@ -120,23 +142,36 @@ class Daemon:
                                timezone=self.config.timezone)
 
     def _first_run(self, source: Source, now: datetime) -> datetime | None:
-        """Overdue sources (by their last run in the database) go first."""
+        """When its stored schedule says (adaptive, or its site asked); else overdue
+        sources (by their last run in the database) go first."""
         if source.cron:
             return None
+        soon = now + timedelta(seconds=random.uniform(0, 1))
+        held = _held(source, self.paces.get(source.name))
+        if held is not None:
+            return max(held, soon)
         runs = self.store.runs(source.name, limit=1)
         if not runs:
-            return now + timedelta(seconds=random.uniform(0, 1))
+            return soon
         due = runs[0]["started"] + source.interval
-        return max(due, now + timedelta(seconds=random.uniform(0, 1)))
+        return max(due, soon)
 
     def schedule(self) -> None:
         self.scheduler.remove_all_jobs()
         now = utcnow()
+        try:
+            self._read_paces(None)
+        except Exception as exc:  # polled on their `every` until the store answers
+            self.outcomes.troubles.report("schedules", "the sources' schedules cannot be "
+                                                       f"read: {why(exc)}")
+        held = 0
         for source in self.config.sources:
             kwargs: dict[str, Any] = {}
             first = self._first_run(source, now)
             if first is not None:
                 kwargs["next_run_time"] = first
+            wait = _held(source, self.paces.get(source.name))
+            held += wait is not None and wait > now
             self.scheduler.add_job(self.crawl, self._trigger(source), args=[source.name],
                                    id=f"crawl:{source.name}", name=source.name, **kwargs)
         self.scheduler.add_job(self.send, IntervalTrigger(
@@ -147,14 +182,70 @@ class Daemon:
                                                        timezone=self.config.timezone),
                                id="prune", name="prune", coalesce=True,
                                misfire_grace_time=3600)
-        log.info("scheduled %d source(s); sending every %s", len(self.config.sources),
+        log.info("scheduled %d source(s) (%d waiting for the next poll their stored "
+                 "schedule gives); sending every %s", len(self.config.sources), held,
                  self.config.daemon.send_every)
+
+    # -- adaptive schedules (newswatch.adaptive) ----------------------------------------
+    def _read_paces(self, since: datetime | None) -> list[str]:
+        """The schedules written since `since` (all for None) into self.paces; the
+        sources whose next poll changed."""
+        moved = []
+        for name, pace, updated in schedules.changed(self.store, since):
+            old = self.paces.get(name)
+            self.paces[name] = pace
+            self.paces_seen = max(self.paces_seen or updated, updated)
+            if old is None or old.next_poll != pace.next_poll:
+                moved.append(name)
+        return moved
+
+    def _follow(self) -> None:
+        """Each poll's end writes its source's next poll to the store (whichever worker
+        polled): its job fires then. Read every couple of seconds, with a margin for
+        writes that committed late or come from a machine whose clock is behind."""
+        now = time.monotonic()
+        if now < self.next_follow:
+            return
+        self.next_follow = now + FOLLOW_EVERY
+        since = self.paces_seen - FOLLOW_MARGIN if self.paces_seen else None
+        try:
+            moved = self._read_paces(since)
+        except Exception as exc:  # the fixed `every` goes on meanwhile
+            self.outcomes.troubles.report("schedules", "the sources' schedules cannot be "
+                                                       f"read: {why(exc)}")
+            return
+        self.outcomes.troubles.cleared("schedules", "the sources' schedules are read again")
+        soon = utcnow() + timedelta(seconds=1)
+        for name in moved:
+            source = self.sources.get(name)
+            held = _held(source, self.paces[name]) if source is not None else None
+            job = self.scheduler.get_job(f"crawl:{name}")
+            if job is None or held is None or source is None or source.cron:
+                continue  # a fixed schedule keeps its clock; a cron its own
+            # up to the source's jitter later (never sooner): sources whose polls ended
+            # together do not all fire together again
+            later = timedelta(seconds=random.uniform(0, _jitter(source)))
+            job.modify(next_run_time=max(held, soon) + later)
 
     # -- jobs -------------------------------------------------------------------------
     def crawl(self, name: str) -> None:
-        """A source is due: queue its poll (the queue keeps due order and the limit)."""
-        if not self.stop.is_set():
-            self.queue.submit(PollOrder(name, time.time()))
+        """A source is due: queue its poll (the queue keeps due order and the limit),
+        unless its schedule says not yet (it publishes rarely, or its site asked)."""
+        if self.stop.is_set():
+            return
+        source = self.sources.get(name)
+        if source is not None:
+            pace = self.paces.get(name)
+            held = _held(source, pace)
+            if source.adaptive and (held is None or held <= utcnow()):
+                try:  # the store's word: the poll that just ended may not be read yet
+                    held = _held(source, schedules.load(self.store, name))
+                except Exception as exc:  # as last read; the queue coalesces a repeat
+                    log.debug("[%s] schedule not read: %s", name, why(exc))
+            if held is not None and held > utcnow():
+                log.debug("[%s] not polled before %s", name, held)
+                return
+        self.queue.submit(PollOrder(name, time.time()))
 
     def prune(self) -> None:
         if self.stop.is_set() or not self.queue.leading:
@@ -210,6 +301,7 @@ class Daemon:
             log.error("SIGHUP: the new config is invalid; keeping the old one:\n%s", exc)
             return
         self.config = config
+        self.sources = {s.name: s for s in config.sources}
         self.outcomes.config = config
         write_private(self.snapshot, text)
         if self.acting:
@@ -249,6 +341,8 @@ class Daemon:
                 self._reload()
             self.queue.tick()
             self._lead(self.queue.leading)
+            if self.acting:
+                self._follow()
             if self.stop.wait(0.5):
                 break
         log.info("stopping: no new polls; the running ones get %g s to finish", STOP_GRACE)

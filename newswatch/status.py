@@ -13,15 +13,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from newswatch import tables
+from newswatch.adaptive import explain, roughly
 from newswatch.alerts import channels, health, outbox
 from newswatch.alerts.schedule import Schedule
 from newswatch.config.models import Config
 from newswatch.config.times import readable
 from newswatch.outcomes import why
-from newswatch.store import schema
+from newswatch.store import schedules, schema
 from newswatch.store.db import Store, utcnow
 
-EXIT_OK = 0
+EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
@@ -29,6 +30,8 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     console = tables.console_for(sys.stdout)
     tz = ZoneInfo(config.timezone)
     now = utcnow()
+    if getattr(args, "source", None):
+        return source_status(config, store, args.source, console, tz)
     wide = getattr(args, "wide", False)
     sources = tables.table(f"sources (times in {config.timezone})", [
         "source", "health", "last run", "result", "pages", "new", "no\ntext", "errors",
@@ -70,6 +73,51 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
     if config.queue is not None:
         cluster_status(config, config.queue, console, tz, wide)
     outbox_lines(config, store, now, console)
+    return EXIT_OK
+
+
+def schedule_lines(config: Config, store: Store, name: str, tz: tzinfo
+                   ) -> list[tuple[str, str]]:
+    """A source's schedule as `status --source` and the web view say it, (label, value):
+    its next poll, its current interval and why."""
+    source = config.source(name)
+    pace = schedules.load(store, name)
+    lines = [("schedule", source.schedule)]
+    if pace is None or pace.next_poll is None:
+        lines.append(("next poll", "when the daemon starts (never polled yet)"))
+        return lines
+    if source.cron and not pace.asked:
+        lines.append(("next poll", "on its cron schedule"))
+    else:
+        lines.append(("next poll", readable(pace.next_poll, tz)))
+        if not source.cron:
+            lines.append(("interval", roughly(pace.interval)))
+    lines.append(("why", explain(pace, tz)))
+    if pace.rate is not None and not source.cron:
+        lines.append(("publishes", f"{pace.rate:.2g} new article(s) an hour lately (last "
+                                   f"poll {readable(pace.last_poll, tz)})"))
+    return lines
+
+
+def source_status(config: Config, store: Store, name: str, console: Any, tz: tzinfo) -> int:
+    """`status --source NAME`: one source's health, last run and schedule."""
+    names = [s.name for s in config.sources]
+    if name not in names:
+        print(f"newswatch: no source named {name!r} in the config (sources: "
+              f"{', '.join(names) or 'none'})", file=sys.stderr)
+        return EXIT_USAGE
+    state = health.states(store).get(name, ("healthy", None))
+    runs = store.runs(name, limit=20)
+    tables.say(console, f"source {name}: {state[0]}" + (f" ({state[1]})" if state[1] else ""))
+    if runs:
+        last = runs[0]
+        said = health.problem(last)
+        tables.say(console, f"last run: {readable(last['started'], tz)}, {last['status']}, "
+                            f"{last['new_articles'] or 0} new" + (f" ({said})" if said else ""))
+    else:
+        tables.say(console, "last run: never")
+    for label, value in schedule_lines(config, store, name, tz):
+        tables.say(console, f"{label}: {value}")
     return EXIT_OK
 
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
 from newswatch.alerts.health import problem
 from newswatch.alerts.render import one_line
 from newswatch.config.models import Config
+from newswatch.status import schedule_lines
 from newswatch.store.db import Store
 from newswatch.store.sources import health_states, latest_runs, polled, run_count, runs_of
 
@@ -122,4 +124,5 @@ def detail(config: Config, store: Store, request: Request) -> dict[str, Any] | N
 
     return {"source": source, "health": health, "why": why, "since": since, "runs": runs,
             "total": total, "number": number, "pages": pages, "link": link,
-            "schedule": source.schedule}
+            "schedule": source.schedule,
+            "pace": schedule_lines(config, store, name, ZoneInfo(config.timezone))[1:]}

@@ -15,11 +15,13 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
+from newswatch.adaptive import Limits, Polled, decide
 from newswatch.config.units import format_duration
 from newswatch.spiders.failures import summary
 from newswatch.spiders.poll import Poll, PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime, runtime
 from newswatch.spiders.tls import tls_policy
+from newswatch.store import schedules
 from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,8 @@ class PollBoard:
             except Exception as exc:  # the outcome still reaches the feed, which says so
                 status, message = "failed", f"its run could not be recorded: {exc}"
                 log.error("[%s] %s", poll.name, message)
+            if status != "cancelled":  # a poll stopped on purpose says nothing of the site
+                self._pace(poll, counts)
         self.polls.pop(poll.order.id, None)
         line = (f"[{poll.name}] run {status}: pages {counts['pages']}, new "
                 f"{counts['new_articles']}, no text {counts['no_text']}, matches "
@@ -148,6 +152,20 @@ class PollBoard:
         duration = (utcnow() - poll.started).total_seconds() if poll.started else None
         self.rt.feed.finished(PollOutcome(poll.order.id, poll.name, status, counts, message,
                                           poll.run_id, duration))
+
+    def _pace(self, poll: Poll, counts: Mapping[str, int]) -> None:
+        """The source's next poll, decided from what this one found and what its site
+        asked (newswatch.adaptive), stored for the scheduler."""
+        assert self.store is not None
+        polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked)
+        try:
+            pace = decide(schedules.load(self.store, poll.name), polled, utcnow(),
+                          Limits.of(poll.source))
+            schedules.save(self.store, poll.name, pace)
+        except Exception as exc:  # the scheduler falls back on the source's `every`
+            log.error("[%s] its next poll could not be scheduled: %s", poll.name, exc)
+            return
+        log.debug("[%s] next poll %s (%s)", poll.name, pace.next_poll, pace.reason)
 
     def _spider_closed(self, spider: Spider, reason: str) -> None:
         # stopped on purpose (SIGTERM, the daemon shutting down) is not a failure

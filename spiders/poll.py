@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from newswatch.adaptive import Asked
 from newswatch.config.models import CrawlOptions, Source
 from newswatch.spiders.urls import registered_domain
 
@@ -97,6 +98,9 @@ class Poll:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     # conditional-GET validators of the listings it read, stored when it ends well
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # what its listings' answers asked of the schedule (spiders/asked.py)
+    throttled: int | None = None  # the worst 429/5xx status
+    asked: Asked | None = None  # the latest "not before" of a listing
     run_id: int | None = None
     started: datetime | None = None
     pending: int = 1  # held by the engine until every start request is out

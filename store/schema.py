@@ -177,3 +177,20 @@ runs = Table(
     Index("ix_runs_source_started", "source", "started"),
 )
 
+
+# Each source's adaptive schedule (newswatch.adaptive), written as each poll ends and read
+# by the scheduler: it survives restarts and is the same whichever process schedules.
+schedules = Table(
+    "schedules", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("interval", Float, nullable=False),  # seconds
+    Column("articles", Float, nullable=False, default=0.0),  # decayed new articles
+    Column("hours", Float, nullable=False, default=0.0),  # decayed hours polled
+    Column("quiet", Integer, nullable=False, default=0),
+    Column("strikes", Integer, nullable=False, default=0),
+    Column("last_poll", UTCDateTime),
+    Column("next_poll", UTCDateTime),
+    Column("reason", Text),
+    Column("asked", Text),  # the site's ask when it, not the interval, sets next_poll
+    Column("updated", UTCDateTime, nullable=False, index=True),
+)

@@ -75,7 +75,7 @@ def leader_log(procs: list[DaemonProc]) -> DaemonProc:
 def test_one_scheduler_two_workers_poll_every_source_once_at_a_time(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
-    cfg = config(tmp_path, url, sites.sources_yaml("4s"))
+    cfg = config(tmp_path, url, sites.sources_yaml("4s", fixed=True))
     workers = [start(cfg, "worker", "w1.log"), start(cfg, "worker", "w2.log")]
     scheduler = start(cfg)
     first = matching(sites, range(20), range(3))

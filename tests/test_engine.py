@@ -102,7 +102,7 @@ def test_a_one_off_crawl_of_200_sources_is_one_crawler(tmp_path: Path) -> None:
 
 def test_fifty_sources_each_polled_every_interval_by_a_constant_set_of_processes(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
-    cfg = config(tmp_path, sites.sources_yaml("4s"), "concurrent_sources: 20")
+    cfg = config(tmp_path, sites.sources_yaml("4s", fixed=True), "concurrent_sources: 20")
     daemon = start(cfg)
     first = matching(sites, range(50), range(3))
     wait_for(lambda: set(mailed_urls(cfg)) == first, 90, "the first articles' alerts")
@@ -232,7 +232,7 @@ def test_a_hostile_source_costs_only_its_own_poll(
     sources beside it keep their clock."""
     hostile = (f'  - name: hostile\n    feeds: ["{fresh_site.base}/hostile/feed.xml"]\n'
                f"    max_age: none\n    every: 3s\n")
-    cfg = config(tmp_path, sites.sources_yaml("3s", 10) + hostile)
+    cfg = config(tmp_path, sites.sources_yaml("3s", 10, fixed=True) + hostile)
     daemon = start(cfg)
     wait_for(lambda: len([r for r in db_rows(cfg, "select status from runs where source = "
                                                   "'hostile'") if r["status"] != "running"])

@@ -294,10 +294,27 @@ class ManySites:
         with self.lock:
             return [h for h in self.hits if path is None or h.path == path]
 
-    def sources_yaml(self, every: str, count: int | None = None) -> str:
+    def sources_yaml(self, every: str, count: int | None = None, fixed: bool = False) -> str:
+        """Their sources in a config; `fixed`: polled every `every`, not adaptively."""
+        pace = f"    every_max: {every}\n" if fixed else ""
         return "".join(f"  - name: site{o.index}\n    feeds: [\"http://{o.host}:{self.port}"
-                       f"/feed.xml\"]\n    every: {every}\n"
+                       f"/feed.xml\"]\n    every: {every}\n{pace}"
                        for o in self.outlets[:count])
+
+
+def mixed(sites: ManySites, seed: int = 7) -> None:
+    """Give each outlet a publishing rate from a realistic mix: 10% publish every 10-30
+    minutes, 60% two to six times a day, 30% once a week; each with its own phase."""
+    rng = random.Random(seed)
+    for o in sites.outlets:
+        pick = rng.random()
+        if pick < 0.1:
+            o.every = rng.uniform(600, 1800)
+        elif pick < 0.7:
+            o.every = 86400 / rng.uniform(2, 6)
+        else:
+            o.every = 7 * 86400
+        o.phase = rng.uniform(0, o.every)
 
 
 def main() -> None:
@@ -311,9 +328,15 @@ def main() -> None:
     parser.add_argument("--page-kb", type=int, nargs=2, default=(40, 90))
     parser.add_argument("--initial", type=int, default=3)
     parser.add_argument("--state", default=None)
+    parser.add_argument("--mix", action="store_true",
+                        help="publishing rates as real beats are: 10%% every 10-30 min, 60%% "
+                             "two to six times a day, 30%% weekly (instead of --every)")
     args = parser.parse_args()
     sites = ManySites(args.sites, args.every, tuple(args.latency), tuple(args.page_kb),
-                      initial=args.initial).start()
+                      initial=args.initial)
+    if args.mix:
+        mixed(sites)
+    sites.start()
     print(sites.port, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

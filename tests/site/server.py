@@ -51,6 +51,9 @@ class SiteState:
         self.no_text = False
         self.old_sitemap = datetime.now(UTC) - timedelta(days=400)
         self.feed_tracking = "utm_source=rss&utm_medium=feed"
+        # /paced/feed.xml: the feed answered with this status and these headers
+        # (Cache-Control, Retry-After, 429...), for the adaptive schedule's tests
+        self.paced: tuple[int, dict[str, str]] = (200, {})
 
     def hit(self, path: str, headers: dict[str, str]) -> None:
         with self.lock:
@@ -121,6 +124,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self._conditional(pages.rss_feed(arts, base, st.feed_tracking).encode(),
                               "application/rss+xml", newest)
+        elif path == "/paced/feed.xml":
+            status, headers = st.paced
+            if status == 200:
+                self._send(200, pages.rss_feed(arts, base, "").encode(),
+                           "application/rss+xml", headers)
+            else:
+                self._send(status, b"Slow down", "text/plain", headers)
         elif path == "/atom.xml":
             self._conditional(pages.atom_feed(arts, base).encode(), "application/atom+xml",
                               newest)

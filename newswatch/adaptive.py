@@ -1,0 +1,170 @@
+"""Adaptive schedules: how long to wait before a source's next poll, decided from what
+its polls found and what its site asked. One pure function, `decide`, from (the source's
+pace so far, how its poll went, now) to its new pace, which carries the reason in words.
+
+The rule, in full:
+
+- A poll that finds new articles brings the interval back to `every` (the fastest).
+- A poll that finds none lengthens it by half, but not past a tenth of the gap between
+  articles that the source's observed publishing rate predicts (new articles per hour
+  over its polls, each poll's weight halving every day), so a source that publishes
+  every 20 minutes stays near `every` between its articles; and never past `every_max`.
+- A listing answered 429 or 5xx doubles the interval (up to `every_max`).
+- Whatever the interval, the next poll is never sooner than the site asked
+  (Cache-Control max-age, Expires, Retry-After).
+
+The interval always stays within [every, every_max]. A source's first poll only starts
+the clock: the articles it finds are the feed's backlog, not its publishing rate."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
+
+from newswatch.config.models import Source
+from newswatch.config.times import readable
+
+log = logging.getLogger(__name__)
+
+HALF_LIFE_HOURS = 24.0  # a poll's weight in the publishing rate halves every day
+GROWTH = 1.5  # a poll that finds nothing lengthens the interval by half
+SHARE = 0.1  # at most a tenth of the expected gap between two articles
+THROTTLED = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A source's bounds in seconds: `every` and `every_max` (equal: a fixed schedule).
+    A cron source has none: its clock is the cron, and only the site's asks apply."""
+
+    fastest: float
+    slowest: float
+    cron: bool = False
+
+    @classmethod
+    def of(cls, source: Source) -> Limits:
+        return cls(source.interval.total_seconds(), source.slowest.total_seconds(),
+                   cron=source.cron is not None)
+
+    def clamp(self, seconds: float) -> float:
+        return min(self.slowest, max(self.fastest, seconds))
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The earliest next poll a site asked for, and in what words."""
+
+    not_before: datetime
+    why: str  # "the feed asked max-age=3600"
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What a poll found: its new articles, the worst 429/5xx status of its listings
+    (None: none), and the latest time a response asked not to be polled again before."""
+
+    new: int = 0
+    throttled: int | None = None
+    asked: Asked | None = None
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A source's schedule as stored: its interval (seconds), its decayed publishing
+    record, its streaks, its last and next poll, and why."""
+
+    interval: float
+    articles: float = 0.0  # new articles, each poll's count decayed by its age
+    hours: float = 0.0  # hours polled, decayed alike
+    quiet: int = 0  # polls in a row that found no new article
+    strikes: int = 0  # polls in a row answered 429 or 5xx
+    last_poll: datetime | None = None
+    next_poll: datetime | None = None
+    reason: str = ""
+    asked: str | None = None  # set when the site's ask, not the interval, sets next_poll
+
+    @property
+    def rate(self) -> float | None:
+        """New articles per hour, over the decayed window; None before any is known."""
+        return self.articles / self.hours if self.hours > 0 else None
+
+
+def roughly(seconds: float) -> str:
+    """A duration as a person says it: 45s, 40m, 2h30m, 3d."""
+    s = round(seconds)
+    if s < 90:
+        return f"{s}s"
+    m = round(s / 60)
+    if m < 90:
+        return f"{m}m"
+    if m < 48 * 60:
+        h, m = divmod(m, 60)
+        return f"{h}h{m:02d}m" if m else f"{h}h"
+    return f"{round(m / 1440)}d"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def decide(pace: Pace | None, polled: Polled, now: datetime, limits: Limits) -> Pace:
+    """The source's pace after a poll that ended at `now`."""
+    if pace is None or pace.last_poll is None:
+        # the first poll: a clock starts; what it found is the backlog
+        pace = Pace(interval=limits.fastest)
+        first = True
+    else:
+        first = False
+        hours = max(0.0, (now - pace.last_poll).total_seconds() / 3600)
+        decay = 0.5 ** (hours / HALF_LIFE_HOURS)
+        pace = replace(pace, articles=pace.articles * decay + max(0, polled.new),
+                       hours=pace.hours * decay + hours)
+    if limits.cron:
+        interval, reason = 0.0, "on its cron schedule"
+        pace = replace(pace, quiet=0, strikes=0)
+    elif polled.throttled is not None:
+        strikes = pace.strikes + 1
+        interval = limits.clamp(max(pace.interval, limits.fastest) * 2)
+        reason = f"backing off after HTTP {polled.throttled}"
+        if strikes > 1:
+            reason += f" ({strikes} polls in a row)"
+        pace = replace(pace, strikes=strikes)
+    elif limits.slowest <= limits.fastest:
+        interval, reason = limits.fastest, "a fixed schedule (every_max is every)"
+        pace = replace(pace, strikes=0, quiet=0 if polled.new else pace.quiet + 1)
+    elif first:
+        interval, reason = limits.fastest, "first poll: learning how often it publishes"
+        pace = replace(pace, strikes=0)
+    elif polled.new > 0:
+        interval = limits.fastest
+        reason = f"the last poll found {_plural(polled.new, 'new article')}"
+        pace = replace(pace, strikes=0, quiet=0)
+    else:
+        quiet = pace.quiet + 1
+        interval = pace.interval * GROWTH
+        reason = f"no new articles in the last {_plural(quiet, 'poll')}"
+        rate = pace.rate
+        if rate:
+            bound = SHARE * 3600 / rate
+            if bound < interval:
+                interval = bound
+                reason += f"; it publishes about every {roughly(3600 / rate)}"
+        interval = limits.clamp(interval)
+        pace = replace(pace, strikes=0, quiet=quiet)
+    next_poll = now + timedelta(seconds=interval)
+    asked = None
+    if polled.asked is not None and polled.asked.not_before > next_poll:
+        next_poll, asked = polled.asked.not_before, polled.asked.why
+    return replace(pace, interval=interval, last_poll=now, next_poll=next_poll,
+                   reason=reason, asked=asked)
+
+
+def explain(pace: Pace, tz: tzinfo) -> str:
+    """Why the next poll is when it is, in a line: `every 40m: no new articles in the
+    last 6 polls`, `not before 14:05 PKT: the feed asked max-age=3600`."""
+    if pace.asked and pace.next_poll is not None:
+        return f"not before {readable(pace.next_poll, tz)}: {pace.asked}"
+    if pace.reason.startswith("on its cron"):
+        return pace.reason
+    return f"every {roughly(pace.interval)}: {pace.reason}"
