@@ -170,6 +170,15 @@ class Daemon:
         log.info("pruned: %d article(s) lost their text and %d match(es), %d forgotten, "
                  "%d run(s), %d email(s)", done.articles, done.matches, done.forgotten,
                  done.runs, done.emails)
+        try:  # a shared queue's finished and failed jobs (nothing on one machine)
+            jobs = self.queue.remove_old_jobs(self.config.retention.runs)
+        except Exception as exc:
+            self.outcomes.troubles.report("prune", f"old jobs cannot be removed from the "
+                                                   f"queue: {why(exc)}")
+            return
+        if jobs:
+            self.metrics.pruned.labels("jobs").inc(jobs)
+            log.info("pruned: %d finished or failed job(s) from the queue", jobs)
 
     def send(self) -> None:
         if self.stop.is_set() or not self.queue.leading:
@@ -268,6 +277,9 @@ def run_daemon(config_path: Path) -> int:
         exc.report(sys.stderr)
         return EXIT_CONFIG
     if config.queue is not None:  # several may run: the lease decides which one acts
+        from newswatch import cluster
+
+        cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
         return Daemon(config_path, config).run()
     path = lock_path(config, config_path)
     handle = acquire_lock(path)

@@ -20,6 +20,7 @@ from newswatch.config.times import readable
 from newswatch.outcomes import why
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
+from newswatch.store.migrate import SchemaBehind
 
 EXIT_OK = 0
 
@@ -108,9 +109,13 @@ def cluster_status(config: Config, url: str, console: Any, tz: tzinfo,
             tables.say(console, f"queue at {cluster.where(url)}: no scheduler or worker has "
                                 "used it yet")
             return
+        cluster.check_schema(url)  # behind: the line says to run `newswatch migrate`
         chief = cluster.leader(engine)
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)
+    except SchemaBehind as exc:
+        tables.say(console, f"queue: {exc}")
+        return
     except Exception as exc:
         tables.say(console, f"queue at {cluster.where(url)}: cannot be read: {why(exc)}")
         return
