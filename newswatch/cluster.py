@@ -278,6 +278,13 @@ def register_worker(engine: Engine, queue_worker: int, wid: str) -> None:
             {"q": queue_worker, "id": wid, "host": host, "pid": int(pid), "started": started})
 
 
+def named(engine: Engine, queue_worker: int) -> bool:
+    """Whether procrastinate's entry `queue_worker` has its name in the register."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM newswatch_workers WHERE queue_worker = :q"),
+                            {"q": queue_worker}).first() is not None
+
+
 def set_state(engine: Engine, wid: str, state: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE newswatch_workers SET state = :s WHERE id = :id"),

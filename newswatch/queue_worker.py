@@ -158,11 +158,10 @@ class QueueFeed:
                     break
                 failures = failures + 1 if time.monotonic() - started < 60 else 1
                 pause = BACKOFF[min(failures, len(BACKOFF)) - 1]
-                self.troubles.report("queue", f"worker {self.id}: the queue's database at "
-                                              f"{cluster.where(self.url)} cannot be "
-                                              f"reached: {why(exc)}; running polls go on, "
-                                              "new ones are taken again once it answers "
-                                              f"(tried every {BACKOFF[0]:g}-{BACKOFF[-1]:g} s)")
+                self.troubles.report("queue", f"worker {self.id}: the queue at "
+                                              f"{cluster.where(self.url)} failed: "
+                                              f"{why(exc)}; trying again every "
+                                              f"{BACKOFF[0]:g}-{BACKOFF[-1]:g} s")
                 await self._pause(pause)
         try:
             await asyncio.to_thread(cluster.unregister_worker, self.engine, self.id)
@@ -196,29 +195,29 @@ class QueueFeed:
             try:
                 log.info("worker %s: taking polls from the queue at %s", self.id,
                          cluster.where(self.url))
+                self.troubles.cleared("queue", f"worker {self.id}: the queue works again")
                 await worker.run()
             finally:
                 self.worker = None
                 named.cancel()
 
     async def _name(self, app: App, worker: Worker, heartbeat: float) -> None:
-        """Name procrastinate's entry of this worker in the register (host, pid), say
-        when it drains, and keep its heartbeat going while it drains: procrastinate's own
-        stops when its worker is told to stop, while it waits for the running polls, and
-        without it the leader would take them for lost and queue them again while they
-        finish here."""
+        """Name procrastinate's entry of this worker in the register (host, pid), and
+        look every beat that it is still there (named again if not; a line when the
+        database cannot be reached, and one when it answers again: procrastinate's
+        pool waits for it silently). While draining, say so and keep the heartbeat
+        going: procrastinate's own stops when its worker is told to stop, while it waits
+        for the running polls, and without it the leader would take them for lost and
+        queue them again while they finish here."""
         while worker.worker_id is None:  # procrastinate registers it as run() starts
             await asyncio.sleep(0.05)
         queue_worker = worker.worker_id
-        named = said_draining = False
+        said_draining = False
         while True:
             try:
-                if not named:
+                if not await asyncio.to_thread(cluster.named, self.engine, queue_worker):
                     await asyncio.to_thread(cluster.register_worker, self.engine,
                                             queue_worker, self.id)
-                    named = True
-                    self.troubles.cleared("queue", f"worker {self.id}: the queue's "
-                                                   "database answers again")
                 if self.draining.is_set():
                     if not said_draining:
                         await asyncio.to_thread(cluster.set_state, self.engine, self.id,
