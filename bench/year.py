@@ -112,7 +112,7 @@ def build(db: Path, sources: int, days: int, scale: float, now: datetime) -> Bui
         at = rng.randrange(len(pool) - length)
         kept = seen >= text_from
         title = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize()
-        row = {"id": aid, "url_key": url.removeprefix("https://"), "url": url,
+        row: dict[str, Any] = {"id": aid, "url_key": url.removeprefix("https://"), "url": url,
                "source": source, "title": title, "text": pool[at:at + length] if kept
                else None, "author": "A. Reporter" if kept else None,
                "published": stamp(seen - timedelta(minutes=rng.randrange(600))),

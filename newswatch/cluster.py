@@ -371,6 +371,29 @@ async def remove_old_jobs(app: App, engine: Engine, older_than: timedelta) -> in
     return count
 
 
+def prune_jobs(url: str, runs: timedelta | None, dry_run: bool = False) -> int:
+    """`newswatch prune`: the queue's old finished and failed jobs removed now (or,
+    dry, counted)."""
+    import asyncio
+
+    engine = make_engine(url)
+    try:
+        if not has_schema(engine):
+            return 0
+        older_than = jobs_window(runs)
+        if dry_run:
+            return old_jobs(engine, older_than)
+
+        async def remove() -> int:
+            app = make_app(url)
+            async with app.open_async():
+                return await remove_old_jobs(app, engine, older_than)
+
+        return asyncio.run(remove())
+    finally:
+        engine.dispose()
+
+
 def waiting(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text(

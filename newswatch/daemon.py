@@ -41,6 +41,7 @@ from newswatch.queue import LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention
 from newswatch.store.db import Store, utcnow
+from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class Daemon:
         """Overdue sources (by their last run in the database) go first."""
         if source.cron:
             return None
-        runs = self.store.runs(source.name, limit=1)
+        runs = runs_of(self.store, source.name, 1)
         if not runs:
             return now + timedelta(seconds=random.uniform(0, 1))
         due = runs[0]["started"] + source.interval

@@ -29,7 +29,7 @@ def queue_config(tmp_path: Path, url: str) -> Path:
 
 def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(cluster.libpq_url(url), autocommit=True) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
+        cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
 
 
@@ -93,8 +93,8 @@ def test_a_queue_from_0_2_0_is_behind_until_migrate_replaces_its_register(
         postgres: Any, tmp_path: Path) -> None:
     url = postgres.new_database()
     with psycopg.connect(cluster.libpq_url(url), autocommit=True) as conn:
-        conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
-        conn.execute(TABLES_0_2_0)  # type: ignore[arg-type]
+        conn.execute(SchemaManager.get_schema())
+        conn.execute(TABLES_0_2_0)
     cfg = queue_config(tmp_path, url)
     said = refused(cfg, "worker")
     assert "register of workers from before 0.3.0" in said, said
@@ -160,6 +160,11 @@ def test_the_leaders_daily_prune_removes_old_finished_jobs_and_keeps_the_rest(
     sql(url, "update procrastinate_events set at = at - interval '31 days' "
              "where job_id = any(%s)", old)
 
+    dry = run_cli("prune", "--dry-run", config=cfg)  # counted by hand, removed by none
+    assert dry.returncode == 0, dry.stderr
+    assert "queue: 4 finished or failed job(s) older than 30d would be deleted" in dry.stdout
+    assert len(sql(url, "select id from procrastinate_jobs")) == len(made)
+
     daemon = Daemon(cfg, load_config(cfg))
     try:
         daemon.queue.start()
@@ -179,3 +184,5 @@ def test_the_leaders_daily_prune_removes_old_finished_jobs_and_keeps_the_rest(
                list(left)) == [(0,)]
     assert daemon.metrics.registry.get_sample_value(
         "newswatch_pruned_rows_total", {"kind": "jobs"}) == 4
+    again = run_cli("prune", config=cfg)  # and `newswatch prune` finds none left
+    assert "queue: 0 finished or failed job(s) older than 30d were deleted" in again.stdout
