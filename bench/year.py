@@ -358,6 +358,12 @@ def main() -> int:
         rows = ", ".join(f"{n} {t}" for t, n in built.rows.items())
         print(f"day {days}: built in {built.seconds:.0f} s: {rows}", flush=True)
         results[days] = measure(work, db, args.sources, args.repeat)
+    if args.days > 91:  # the store once the longest content window (articles, 90d) is full
+        db = work / "day91.db"
+        build(db, args.sources, 91, args.scale, now)
+        print(f"day 91: file {size_of(db)[0] / 1e6:.1f} MB (day {args.days}: "
+              f"{results[args.days]['file MB']:.1f} MB: the rows of pruned articles, kept "
+              "for their URLs until retention.urls)", flush=True)
     first, last = results[30], results[args.days]
     print(f"\n{'':>36} {'day 30':>10} {f'day {args.days}':>10} {'ratio':>7}")
     for key in first:
