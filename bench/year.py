@@ -261,6 +261,27 @@ class Poller:
         self.check(store, self.config, [source])
 
 
+def lock_waits(store: Store, thread: str) -> list[float]:
+    """The time each write transaction begun in the thread named `thread` waited for
+    SQLite's write lock (the store begins them with BEGIN IMMEDIATE)."""
+    from sqlalchemy import event
+
+    waits: list[float] = [0.0]
+    began: dict[int, float] = {}
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("BEGIN") and threading.current_thread().name == thread:
+            began[id(cursor)] = time.perf_counter()
+
+    @event.listens_for(store.engine, "after_cursor_execute")
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if id(cursor) in began:
+            waits.append(time.perf_counter() - began.pop(id(cursor)))
+
+    return waits
+
+
 def size_of(db: Path) -> tuple[int, int]:
     """The file's bytes, and the bytes of its pages in use (a pruned day's pages are
     reused by the next day's rows, so the file stops growing at its high-water mark)."""
@@ -316,19 +337,24 @@ def measure(work: Path, db: Path, sources: int, repeat: int) -> dict[str, float]
 
     poller.writes.clear()
     done = threading.Event()
+    waits = lock_waits(store, "polls")
 
     def polls() -> None:
         while not done.is_set():
             poller.poll()
             time.sleep(0.02)
 
-    thread = threading.Thread(target=polls)
+    thread = threading.Thread(target=polls, name="polls")
     thread.start()
     began = time.perf_counter()
     pruned = retention.prune(store, config.retention, datetime.now(UTC))
     out["prune s"] = time.perf_counter() - began
     done.set()
     thread.join()
+    # how long a poll's write transaction waited for the write lock (BEGIN IMMEDIATE),
+    # and how long its writes took in all (their own work included: the story index's
+    # refresh reads articles inside the article batch's transaction)
+    out["longest poll lock wait during prune s"] = max(waits)
     out["longest poll write during prune s"] = max(poller.writes)
     out["poll writes during prune"] = len(poller.writes)
     for kind in ("articles", "matches", "forgotten", "runs", "emails"):
@@ -365,11 +391,11 @@ def main() -> int:
               f"{results[args.days]['file MB']:.1f} MB: the rows of pruned articles, kept "
               "for their URLs until retention.urls)", flush=True)
     first, last = results[30], results[args.days]
-    print(f"\n{'':>36} {'day 30':>10} {f'day {args.days}':>10} {'ratio':>7}")
+    print(f"\n{'':>40} {'day 30':>10} {f'day {args.days}':>10} {'ratio':>7}")
     for key in first:
         a, b = first[key], last[key]
         ratio = f"{b / a:7.2f}" if a else "      -"
-        print(f"{key:>36} {a:10.3f} {b:10.3f} {ratio}")
+        print(f"{key:>40} {a:10.3f} {b:10.3f} {ratio}")
     if not args.keep:
         for path in work.iterdir():
             path.unlink()
