@@ -199,16 +199,6 @@ def config_for(work: Path, db: Path, sources: int) -> Path:
     return path
 
 
-def median_time(call: Callable[[], Any], repeat: int) -> float:
-    call()  # once unmeasured: templates compiled, statements prepared, pages cached
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def command(cfg: Path, *argv: str) -> Callable[[], None]:
     """A CLI command run in this process, its output discarded."""
     args = build_parser().parse_args([*argv, "-c", str(cfg)])
@@ -296,71 +286,100 @@ def size_of(db: Path) -> tuple[int, int]:
     return db.stat().st_size, used * page
 
 
-def measure(work: Path, db: Path, sources: int, repeat: int) -> dict[str, float]:
-    import uvicorn
+class Subject:
+    """One aged store with everything measured on it: its commands, its web view (served
+    by uvicorn on 127.0.0.1 in a thread of this process) and a poller."""
 
-    from newswatch.web import make_app
-    from newswatch.webauth import Access
+    def __init__(self, work: Path, db: Path, sources: int):
+        import uvicorn
 
-    cfg = config_for(work, db, sources)
-    config = load_config(cfg)
-    out: dict[str, float] = {}
-    out["file MB"], out["in use MB"] = (b / 1e6 for b in size_of(db))
-    out["status s"] = median_time(command(cfg, "status"), repeat)
-    out["recent s"] = median_time(command(cfg, "recent"), repeat)
-    # the web view's app served by uvicorn on 127.0.0.1, in a thread of this process
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(config, Access(config, "127.0.0.1", None)),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    serving = threading.Thread(target=server.run, daemon=True)
-    serving.start()
-    while not server.started:
-        time.sleep(0.05)
-    with sqlite3.connect(db) as con:
-        last_match = con.execute("SELECT max(id) FROM matches").fetchone()[0]
-    pages = {"/": "web matches", "/?watch=council": "web one watch",
-             f"/match/{last_match}": "web a match", "/sources": "web sources",
-             "/sources/site1": "web a source", "/outbox": "web outbox",
-             "/feeds/all.atom": "web feed"}
-    for path, name in pages.items():
-        def get(path: str = path) -> None:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=120) as r:
+        from newswatch.web import make_app
+        from newswatch.webauth import Access
+
+        self.db = db
+        cfg = config_for(work, db, sources)
+        self.config = load_config(cfg)
+        self.size = size_of(db)
+        self.store = Store.shared(self.config.database)
+        self.poller = Poller(self.store, self.config, sources)
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(
+            make_app(self.config, Access(self.config, "127.0.0.1", None)), host="127.0.0.1",
+            port=self.port, log_level="warning"))
+        threading.Thread(target=self.server.run, daemon=True).start()
+        while not self.server.started:
+            time.sleep(0.05)
+        with sqlite3.connect(db) as con:
+            last_match = con.execute("SELECT max(id) FROM matches").fetchone()[0]
+        pages = {"/": "web matches", "/?watch=council": "web one watch",
+                 f"/match/{last_match}": "web a match", "/sources": "web sources",
+                 "/sources/site1": "web a source", "/outbox": "web outbox",
+                 "/feeds/all.atom": "web feed"}
+        self.figures: dict[str, Callable[[], Any]] = {
+            "status s": command(cfg, "status"), "recent s": command(cfg, "recent"),
+            **{f"{name} s": self._get(path) for path, name in pages.items()},
+            "poll store s": self.poller.poll}
+        for call in self.figures.values():
+            call()  # once unmeasured: templates compiled, statements prepared, pages cached
+
+    def _get(self, path: str) -> Callable[[], None]:
+        def get() -> None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
+                                        timeout=120) as r:
                 r.read()
-        out[f"{name} s"] = median_time(get, repeat)
-    server.should_exit = True
-    serving.join()
-    store = Store.shared(config.database)
-    poller = Poller(store, config, sources)
-    out["poll store s"] = median_time(poller.poll, max(repeat, 20))
-    # today's prune, with polls writing beside it
-    from newswatch.store import retention
+        return get
 
-    poller.writes.clear()
-    done = threading.Event()
-    waits = lock_waits(store, "polls")
+    def prune(self) -> dict[str, float]:
+        """Today's prune, with polls writing beside it."""
+        from newswatch.store import retention
 
-    def polls() -> None:
-        while not done.is_set():
-            poller.poll()
-            time.sleep(0.02)
+        out: dict[str, float] = {}
+        poller = self.poller
+        poller.writes.clear()
+        done = threading.Event()
+        waits = lock_waits(self.store, "polls")
 
-    thread = threading.Thread(target=polls, name="polls")
-    thread.start()
-    began = time.perf_counter()
-    pruned = retention.prune(store, config.retention, datetime.now(UTC))
-    out["prune s"] = time.perf_counter() - began
-    done.set()
-    thread.join()
-    # how long a poll's write transaction waited for the write lock (BEGIN IMMEDIATE),
-    # and how long its writes took in all (their own work included: the story index's
-    # refresh reads articles inside the article batch's transaction)
-    out["longest poll lock wait during prune s"] = max(waits)
-    out["longest poll write during prune s"] = max(poller.writes)
-    out["poll writes during prune"] = len(poller.writes)
-    for kind in ("articles", "matches", "forgotten", "runs", "emails"):
-        out[f"pruned {kind}"] = getattr(pruned, kind)
-    Store.close_shared()
-    return out
+        def polls() -> None:
+            while not done.is_set():
+                poller.poll()
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=polls, name="polls")
+        thread.start()
+        began = time.perf_counter()
+        pruned = retention.prune(self.store, self.config.retention, datetime.now(UTC))
+        out["prune s"] = time.perf_counter() - began
+        done.set()
+        thread.join()
+        # how long a poll's write transaction waited for the write lock (BEGIN
+        # IMMEDIATE), and how long its writes took in all (their own work included: the
+        # story index's refresh reads articles inside the article batch's transaction)
+        out["longest poll lock wait during prune s"] = max(waits)
+        out["longest poll write during prune s"] = max(poller.writes)
+        out["poll writes during prune"] = len(poller.writes)
+        for kind in ("articles", "matches", "forgotten", "runs", "emails"):
+            out[f"pruned {kind}"] = getattr(pruned, kind)
+        self.server.should_exit = True
+        return out
+
+
+def measure(subjects: list[Subject], repeat: int) -> list[dict[str, float]]:
+    """Each figure's median over `repeat` rounds, the stores taking turns within each
+    round (a machine whose load swings then weighs on both alike), then each prune."""
+    times: list[dict[str, list[float]]] = [{k: [] for k in s.figures} for s in subjects]
+    for _ in range(repeat):
+        for subject, got in zip(subjects, times, strict=True):
+            for name, call in subject.figures.items():
+                began = time.perf_counter()
+                call()
+                got[name].append(time.perf_counter() - began)
+    results = []
+    for subject, got in zip(subjects, times, strict=True):
+        file_bytes, used = subject.size
+        results.append({"file MB": file_bytes / 1e6, "in use MB": used / 1e6,
+                        **{k: statistics.median(v) for k, v in got.items()},
+                        **subject.prune()})
+    return results
 
 
 def main() -> int:
@@ -377,20 +396,21 @@ def main() -> int:
     now = datetime.now(UTC)
     print(f"{args.sources} sources, {ARTICLES_A_DAY * args.scale:g} articles a source a day, "
           f"a run every {RUNS_EVERY / args.scale:g} s; stores in {work}", flush=True)
-    results = {}
+    subjects = []
     for days in (30, args.days):
         db = work / f"day{days}.db"
         built = build(db, args.sources, days, args.scale, now)
         rows = ", ".join(f"{n} {t}" for t, n in built.rows.items())
         print(f"day {days}: built in {built.seconds:.0f} s: {rows}", flush=True)
-        results[days] = measure(work, db, args.sources, args.repeat)
+        subjects.append(Subject(work, db, args.sources))
+    first, last = measure(subjects, args.repeat)
+    Store.close_shared()
     if args.days > 91:  # the store once the longest content window (articles, 90d) is full
         db = work / "day91.db"
         build(db, args.sources, 91, args.scale, now)
         print(f"day 91: file {size_of(db)[0] / 1e6:.1f} MB (day {args.days}: "
-              f"{results[args.days]['file MB']:.1f} MB: the rows of pruned articles, kept "
+              f"{last['file MB']:.1f} MB: the rows of pruned articles, kept "
               "for their URLs until retention.urls)", flush=True)
-    first, last = results[30], results[args.days]
     print(f"\n{'':>40} {'day 30':>10} {f'day {args.days}':>10} {'ratio':>7}")
     for key in first:
         a, b = first[key], last[key]

@@ -165,6 +165,9 @@ def test_the_leaders_daily_prune_removes_old_finished_jobs_and_keeps_the_rest(
     assert "queue: 4 finished or failed job(s) older than 30d would be deleted" in dry.stdout
     assert len(sql(url, "select id from procrastinate_jobs")) == len(made)
 
+    # the worker holding the running job stays alive for the leader (its heartbeat an
+    # hour ahead), whatever this loaded machine's pauses: its job is not taken over
+    sql(url, "update procrastinate_workers set last_heartbeat = now() + interval '1 hour'")
     daemon = Daemon(cfg, load_config(cfg))
     try:
         daemon.queue.start()
