@@ -19,6 +19,7 @@ from newswatch.alerts.render import Renderer, one_line
 from newswatch.config.models import Config
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
+from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ def check(store: Store, config: Config, sources: list[str],
     h = schema.source_health
     changes: list[Change] = []
     for source in sources:
-        runs = store.runs(source, limit=FAILING_AFTER + 2)
+        # newest first by the index on (source, started): a seek, where ordering by
+        # id sorted every run the source has (bench/year.py)
+        runs = runs_of(store, source, FAILING_AFTER + 2)
         with store.tx() as conn:
             row = conn.execute(select(h.c.state, h.c.reason)
                                .where(h.c.source == source)).first()

@@ -1,20 +1,28 @@
 """What schedulers and workers on several machines share through `queue:` (SPEC §11):
 the procrastinate job queue of polls on PostgreSQL, the scheduler's lease (exactly one
-leads; a standby takes over when the leader's lease runs out) and the register of
+leads; a standby takes over when the leader's lease runs out) and the names of the
 workers that `newswatch status` shows. Everything lives in the queue's database;
-times are the database's, so the machines' clocks need not agree."""
+times are the database's, so the machines' clocks need not agree.
+
+A worker's liveness is procrastinate's own heartbeat (procrastinate_workers); our
+register only names its entries (host, pid, started, draining), so there is one
+heartbeat, the one procrastinate's stalled-job detection reads. The tables are made
+and upgraded by `newswatch migrate` alone; `run` and `worker` check them at start."""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
+
+from newswatch.store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +34,21 @@ SCHEMA_LOCK = 0x6E777363
 # a scheduler's lease lasts this many heartbeats, and a worker silent for this many has
 # its polls taken over
 BEATS = 3
+# finished and failed jobs go with the runs they duplicate (retention.runs); when runs
+# are kept forever, after this long all the same (the runs table holds every outcome)
+JOBS_KEPT = timedelta(days=30)
+FINAL = ("succeeded", "failed", "cancelled", "aborted")
 
 
 def silence(heartbeat: float) -> float:
     """Seconds without a heartbeat after which a scheduler or worker counts as gone."""
     return BEATS * heartbeat
+
+
+def forget_after(heartbeat: float) -> float:
+    """Seconds of silence after which a worker leaves the register (and `status`): long
+    after its polls were taken over, so that status can still show it silent."""
+    return max(300.0, 30 * heartbeat)
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS newswatch_leases (
@@ -42,12 +60,12 @@ CREATE TABLE IF NOT EXISTS newswatch_leases (
     expires timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS newswatch_workers (
-    id text PRIMARY KEY,
+    queue_worker bigint PRIMARY KEY,  -- procrastinate_workers.id (no foreign key: its
+                                      -- migrations may rebuild that table)
+    id text NOT NULL,                 -- host:pid, as in runs.worker
     host text NOT NULL,
     pid integer NOT NULL,
     started timestamptz NOT NULL DEFAULT now(),
-    heartbeat timestamptz NOT NULL DEFAULT now(),
-    queue_worker integer,
     state text NOT NULL DEFAULT 'running'
 );
 CREATE TABLE IF NOT EXISTS newswatch_queue_schema (
@@ -57,6 +75,9 @@ CREATE TABLE IF NOT EXISTS newswatch_queue_schema (
 """
 # the queue's tables as newswatch 0.1.0 left them (procrastinate pinned at 3.10)
 FIRST_QUEUE_VERSION = "3.10.0"
+# our own tables' version: 1 until 0.2.0 (a register with a heartbeat of its own), 2 the
+# register naming procrastinate's workers
+OURS = 2
 
 
 def libpq_url(url: str) -> str:
@@ -82,7 +103,8 @@ def make_engine(url: str) -> Engine:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """procrastinate's tables and ours, created once by whoever comes first."""
+    """procrastinate's tables and ours, created once by whoever comes first (`newswatch
+    migrate`); ours brought to version OURS."""
     from procrastinate.schema import SchemaManager
 
     with engine.begin() as conn:
@@ -96,9 +118,56 @@ def ensure_schema(engine: Engine) -> None:
             created = procrastinate_version()
         else:
             created = FIRST_QUEUE_VERSION  # made before its version was recorded
+        if _ours(conn) < 2 and _exists(conn, "newswatch_workers"):
+            # the register of 0.2.0 and before kept a heartbeat of its own; what it held
+            # is who runs now, and every process is stopped to migrate: nothing to keep
+            conn.exec_driver_sql("DROP TABLE newswatch_workers")
         conn.exec_driver_sql(TABLES)
         conn.execute(text("INSERT INTO newswatch_queue_schema VALUES ('procrastinate', :v) "
                           "ON CONFLICT DO NOTHING"), {"v": created})
+        conn.execute(text("INSERT INTO newswatch_queue_schema VALUES ('newswatch', :v) "
+                          "ON CONFLICT (component) DO UPDATE SET version = excluded.version"),
+                     {"v": str(OURS)})
+
+
+def _exists(conn: Connection, table: str) -> bool:
+    return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar() is True
+
+
+def _ours(conn: Connection) -> int:
+    """Our tables' version: 0 none yet, 1 from before it was recorded."""
+    if not _exists(conn, "newswatch_queue_schema"):
+        return 1 if _exists(conn, "newswatch_leases") else 0
+    found = conn.execute(text("SELECT version FROM newswatch_queue_schema WHERE component "
+                              "= 'newswatch'")).scalar()
+    return int(found) if found else 1
+
+
+def check_schema(url: str) -> None:
+    """At the start of `run` and `worker`: the queue's tables are there and match this
+    newswatch and its procrastinate; else SchemaBehind saying what to do (they are
+    changed by `newswatch migrate` alone, never by whichever process starts first)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            made = _exists(conn, "procrastinate_jobs") and _exists(conn, "newswatch_leases")
+            ours = _ours(conn)
+        if not made:
+            raise SchemaBehind(f"the job queue at {where(url)} has no tables yet: run "
+                               "`newswatch migrate` once, then start again")
+        at, todo = queue_migrations(engine) if ours > 1 else (FIRST_QUEUE_VERSION, [])
+    finally:
+        engine.dispose()
+    installed = procrastinate_version()
+    if ours > OURS or _version(at) > _version(installed):
+        raise SchemaBehind(f"the job queue at {where(url)} was set up by a newer newswatch "
+                           f"(procrastinate {at}): upgrade newswatch")
+    if ours < OURS or todo:
+        needs = (f"procrastinate {at} -> {installed}" if todo else
+                 "its register of workers from before 0.3.0")
+        raise SchemaBehind(f"the job queue at {where(url)} is behind this newswatch ({needs}):"
+                           " run `newswatch migrate` once (with every newswatch process "
+                           "sharing it stopped), then start again")
 
 
 def procrastinate_version() -> str:
@@ -194,20 +263,32 @@ def leader(engine: Engine, name: str = SCHEDULER) -> Leader | None:
 
 
 # -- the register of workers ---------------------------------------------------------------
-def register_worker(engine: Engine, wid: str) -> None:
+def register_worker(engine: Engine, queue_worker: int, wid: str) -> None:
+    """Name procrastinate's entry `queue_worker` as this process (host:pid). A process
+    whose queue restarted (the database came back) gets a new entry: its old name goes,
+    its start time stays."""
     host, _, pid = wid.rpartition(":")
     with engine.begin() as conn:
+        started = conn.execute(text("DELETE FROM newswatch_workers WHERE id = :id "
+                                    "RETURNING started"), {"id": wid}).scalar()
         conn.execute(text(
-            "INSERT INTO newswatch_workers (id, host, pid) VALUES (:id, :host, :pid) "
-            "ON CONFLICT (id) DO UPDATE SET heartbeat = now(), state = 'running'"),
-            {"id": wid, "host": host, "pid": int(pid)})
+            "INSERT INTO newswatch_workers (queue_worker, id, host, pid, started) "
+            "VALUES (:q, :id, :host, :pid, coalesce(:started, now())) "
+            "ON CONFLICT (queue_worker) DO NOTHING"),
+            {"q": queue_worker, "id": wid, "host": host, "pid": int(pid), "started": started})
 
 
-def beat(engine: Engine, wid: str, queue_worker: int | None, state: str) -> None:
+def named(engine: Engine, queue_worker: int) -> bool:
+    """Whether procrastinate's entry `queue_worker` has its name in the register."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM newswatch_workers WHERE queue_worker = :q"),
+                            {"q": queue_worker}).first() is not None
+
+
+def set_state(engine: Engine, wid: str, state: str) -> None:
     with engine.begin() as conn:
-        conn.execute(text("UPDATE newswatch_workers SET heartbeat = now(), "
-                          "queue_worker = :q, state = :s WHERE id = :id"),
-                     {"id": wid, "q": queue_worker, "s": state})
+        conn.execute(text("UPDATE newswatch_workers SET state = :s WHERE id = :id"),
+                     {"id": wid, "s": state})
 
 
 def unregister_worker(engine: Engine, wid: str) -> None:
@@ -221,32 +302,96 @@ class WorkerRow:
     host: str
     pid: int
     started: datetime
-    heartbeat: datetime
+    heartbeat: datetime  # procrastinate's last heartbeat of it
     age: float  # seconds since its last heartbeat, by the database's clock
     state: str
     in_flight: int
-    queue_worker: int | None  # procrastinate's id of it
+    queue_worker: int  # procrastinate's id of it
 
 
 def workers(engine: Engine) -> list[WorkerRow]:
+    """The workers procrastinate knows, with their names and procrastinate's heartbeat."""
     with engine.connect() as conn:
         rows = conn.execute(text("""
-            SELECT w.id, w.host, w.pid, w.started, w.heartbeat, w.state, w.queue_worker,
-                   extract(epoch FROM now() - w.heartbeat) AS age,
+            SELECT w.id, w.host, w.pid, w.started, p.last_heartbeat AS heartbeat, w.state,
+                   w.queue_worker, extract(epoch FROM now() - p.last_heartbeat) AS age,
                    (SELECT count(*) FROM procrastinate_jobs j
                      WHERE j.status = 'doing' AND j.worker_id = w.queue_worker) AS in_flight
-              FROM newswatch_workers w ORDER BY w.host, w.pid""")).all()
+              FROM newswatch_workers w
+              JOIN procrastinate_workers p ON p.id = w.queue_worker
+             ORDER BY w.host, w.pid""")).all()
     return [WorkerRow(r.id, r.host, r.pid, r.started, r.heartbeat, float(r.age), r.state,
                       int(r.in_flight), r.queue_worker) for r in rows]
 
 
-def forget_workers(engine: Engine, older_than: float) -> list[str]:
-    """Drop register entries of workers silent for `older_than` seconds."""
+def forget_workers(engine: Engine) -> int:
+    """Names of workers procrastinate no longer knows (pruned, or stopped while their
+    name was written) go too."""
     with engine.begin() as conn:
-        rows = conn.execute(text(
-            "DELETE FROM newswatch_workers WHERE heartbeat < now() - make_interval(secs => :s) "
-            "RETURNING id"), {"s": older_than}).all()
-    return [r.id for r in rows]
+        return conn.execute(text(
+            "DELETE FROM newswatch_workers w WHERE NOT EXISTS (SELECT 1 FROM "
+            "procrastinate_workers p WHERE p.id = w.queue_worker)")).rowcount
+
+
+# -- finished jobs ---------------------------------------------------------------------------
+def jobs_window(runs: timedelta | None) -> timedelta:
+    """How long finished and failed jobs stay: as long as the runs they duplicate."""
+    return runs if runs is not None else JOBS_KEPT
+
+
+def _hours(older_than: timedelta) -> int:
+    # procrastinate counts whole hours; a part of one keeps the job longer, never shorter
+    return max(1, math.ceil(older_than.total_seconds() / 3600))
+
+
+def old_jobs(engine: Engine, older_than: timedelta) -> int:
+    """How many of our jobs procrastinate's remove_old_jobs would delete: in a final
+    state (succeeded, failed, cancelled, aborted) since before `older_than` ago, by
+    their latest event."""
+    with engine.connect() as conn:
+        return int(conn.execute(text("""
+            SELECT count(*) FROM procrastinate_jobs j
+             WHERE j.queue_name = :q AND j.status::text = ANY(:final)
+               AND (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id)
+                   < now() - make_interval(hours => :h)"""),
+            {"q": QUEUE, "final": list(FINAL), "h": _hours(older_than)}).scalar() or 0)
+
+
+async def remove_old_jobs(app: App, engine: Engine, older_than: timedelta) -> int:
+    """Delete our finished and failed jobs older than `older_than` with procrastinate's
+    own JobManager.delete_old_jobs (what its builtin remove_old_jobs task runs); queued
+    and running jobs stay whatever their age. Returns how many went."""
+    import asyncio
+
+    count = await asyncio.to_thread(old_jobs, engine, older_than)
+    if count:
+        await app.job_manager.delete_old_jobs(
+            nb_hours=_hours(older_than), queue=QUEUE, include_failed=True,
+            include_cancelled=True, include_aborted=True)
+    return count
+
+
+def prune_jobs(url: str, runs: timedelta | None, dry_run: bool = False) -> int:
+    """`newswatch prune`: the queue's old finished and failed jobs removed now (or,
+    dry, counted)."""
+    import asyncio
+
+    engine = make_engine(url)
+    try:
+        if not has_schema(engine):
+            return 0
+        older_than = jobs_window(runs)
+        if dry_run:
+            return old_jobs(engine, older_than)
+
+        async def remove() -> int:
+            app = make_app(url)
+            async with app.open_async():
+                return await remove_old_jobs(app, engine, older_than)
+
+        return asyncio.run(remove())
+    finally:
+        engine.dispose()
 
 
 def waiting(engine: Engine) -> int:

@@ -42,6 +42,7 @@ from newswatch.queue import LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention, schedules
 from newswatch.store.db import Store, utcnow
+from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Daemon:
         held = _held(source, self.paces.get(source.name))
         if held is not None:
             return max(held, soon)
-        runs = self.store.runs(source.name, limit=1)
+        runs = runs_of(self.store, source.name, 1)
         if not runs:
             return soon
         due = runs[0]["started"] + source.interval
@@ -261,6 +262,15 @@ class Daemon:
         log.info("pruned: %d article(s) lost their text and %d match(es), %d forgotten, "
                  "%d run(s), %d email(s)", done.articles, done.matches, done.forgotten,
                  done.runs, done.emails)
+        try:  # a shared queue's finished and failed jobs (nothing on one machine)
+            jobs = self.queue.remove_old_jobs(self.config.retention.runs)
+        except Exception as exc:
+            self.outcomes.troubles.report("prune", f"old jobs cannot be removed from the "
+                                                   f"queue: {why(exc)}")
+            return
+        if jobs:
+            self.metrics.pruned.labels("jobs").inc(jobs)
+            log.info("pruned: %d finished or failed job(s) from the queue", jobs)
 
     def send(self) -> None:
         if self.stop.is_set() or not self.queue.leading:
@@ -362,6 +372,9 @@ def run_daemon(config_path: Path) -> int:
         exc.report(sys.stderr)
         return EXIT_CONFIG
     if config.queue is not None:  # several may run: the lease decides which one acts
+        from newswatch import cluster
+
+        cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
         return Daemon(config_path, config).run()
     path = lock_path(config, config_path)
     handle = acquire_lock(path)

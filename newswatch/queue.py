@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +51,9 @@ class PollQueue(Protocol):
 
     def stop(self, grace: float) -> None:
         """No new polls; running ones get `grace` seconds, then are cancelled."""
+
+    def remove_old_jobs(self, runs: timedelta | None) -> int:
+        """The daily prune: finished jobs kept as long as runs go; how many went."""
 
 
 @dataclass
@@ -127,6 +131,9 @@ class LocalQueue:
             for worker in [self.worker, *self.draining]:
                 if worker is not None:
                     worker.send({"op": "reload"})
+
+    def remove_old_jobs(self, runs: timedelta | None) -> int:
+        return 0  # polls on one machine leave no jobs behind: their runs are the record
 
     def stop(self, grace: float) -> None:
         with self.lock:

@@ -5,9 +5,10 @@ others. The Scrapy engine is the one `newswatch run` uses; only its feed differs
 The queue side runs in a thread of its own with its own event loop: procrastinate's
 worker fetches a poll job (at most `daemon.concurrent_sources` at once; a job's lock is
 its source, so no two workers poll one source together), hands the order to the
-engine's loop and waits for the poll's outcome, then marks the job done. Its heartbeat
-tells the leading scheduler that the polls it holds are alive; polls of a worker
-silent for three beats are failed and polled again elsewhere.
+engine's loop and waits for the poll's outcome, then marks the job done. procrastinate's
+heartbeat tells the leading scheduler that the polls it holds are alive; polls of a
+worker silent for three beats are failed and polled again elsewhere. The register that
+`status` shows names procrastinate's entry of this worker (host, pid, draining).
 
 If the queue's database goes away the queue side stops taking polls, logs one line,
 and tries again with a growing pause (running polls go on); SIGTERM or SIGINT drains
@@ -173,8 +174,6 @@ class QueueFeed:
             await asyncio.sleep(0.2)
 
     async def _run_once(self) -> None:
-        await asyncio.to_thread(cluster.ensure_schema, self.engine)
-        await asyncio.to_thread(cluster.register_worker, self.engine, self.id)
         app = cluster.make_app(self.url)
         self._register_task(app)
         heartbeat = self.config.daemon.heartbeat.total_seconds()
@@ -184,11 +183,15 @@ class QueueFeed:
                 concurrency=self.config.daemon.concurrent_sources,
                 install_signal_handlers=False, listen_notify=True,
                 fetch_job_polling_interval=max(1.0, heartbeat),
+                # procrastinate's heartbeat is the only one: the leader takes over the
+                # polls of a worker it has not heard for three beats
                 update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=cluster.silence(heartbeat),
+                # a starting worker drops entries silent this long (not three beats:
+                # `status` shows a dead worker silent for a while)
+                stalled_worker_timeout=cluster.forget_after(heartbeat),
                 delete_jobs="successful", shutdown_graceful_timeout=None)
             self.worker = worker
-            beats = asyncio.create_task(self._beat(app, worker, heartbeat))
+            named = asyncio.create_task(self._name(app, worker, heartbeat))
             try:
                 log.info("worker %s: taking polls from the queue at %s", self.id,
                          cluster.where(self.url))
@@ -196,19 +199,31 @@ class QueueFeed:
                 await worker.run()
             finally:
                 self.worker = None
-                beats.cancel()
+                named.cancel()
 
-    async def _beat(self, app: App, worker: Worker, heartbeat: float) -> None:
+    async def _name(self, app: App, worker: Worker, heartbeat: float) -> None:
+        """Name procrastinate's entry of this worker in the register (host, pid), and
+        look every beat that it is still there (named again if not; a line when the
+        database cannot be reached, and one when it answers again: procrastinate's
+        pool waits for it silently). While draining, say so and keep the heartbeat
+        going: procrastinate's own stops when its worker is told to stop, while it waits
+        for the running polls, and without it the leader would take them for lost and
+        queue them again while they finish here."""
+        while worker.worker_id is None:  # procrastinate registers it as run() starts
+            await asyncio.sleep(0.05)
+        queue_worker = worker.worker_id
+        said_draining = False
         while True:
-            state = "draining" if self.draining.is_set() else "running"
             try:
-                await asyncio.to_thread(cluster.beat, self.engine, self.id,
-                                        worker.worker_id, state)
-                # procrastinate's own heartbeat stops when its worker is told to stop,
-                # while it waits for the running polls: without this beat the leader
-                # would take them for lost and queue them again while they finish here
-                if self.draining.is_set() and worker.worker_id is not None:
-                    await app.job_manager.update_heartbeat(worker.worker_id)
+                if not await asyncio.to_thread(cluster.named, self.engine, queue_worker):
+                    await asyncio.to_thread(cluster.register_worker, self.engine,
+                                            queue_worker, self.id)
+                if self.draining.is_set():
+                    if not said_draining:
+                        await asyncio.to_thread(cluster.set_state, self.engine, self.id,
+                                                "draining")
+                        said_draining = True
+                    await app.job_manager.update_heartbeat(queue_worker)
             except Exception as exc:
                 self.troubles.report("beat", f"worker {self.id}: the queue's database at "
                                              f"{cluster.where(self.url)} cannot be reached: "
@@ -242,6 +257,8 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
     from newswatch.crawl import engine_process, scrapy_settings
     from newswatch.pipeline.pool import ExtractionPool
 
+    assert config.queue is not None
+    cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
     ExtractionPool.start_early()
     try:
         feed = QueueFeed(config, Store(config.database))

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from procrastinate import App, exceptions, jobs
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CALL_TIMEOUT = 15.0  # seconds for one operation on the queue
+PRUNE_TIMEOUT = 600.0  # for deleting a day's finished jobs
 
 
 class ClusterQueue:
@@ -143,8 +145,6 @@ class ClusterQueue:
     def _renew(self, asked: float) -> None:
         ttl = cluster.silence(self.heartbeat)
         try:
-            if self.app is None:
-                cluster.ensure_schema(self.engine)
             held = cluster.take_lease(self.engine, self.id, ttl)
         except Exception as exc:
             self.troubles.report("lease", f"scheduler {self.id}: the queue's database at "
@@ -182,7 +182,6 @@ class ClusterQueue:
             return
         try:
             self._call(self._recover_async())
-            cluster.forget_workers(self.engine, older_than=max(300.0, 30 * self.heartbeat))
         except Exception as exc:
             self.troubles.report("recover", f"lost polls cannot be looked for: {why(exc)}")
 
@@ -192,10 +191,9 @@ class ClusterQueue:
         silent = cluster.silence(self.heartbeat)
         stalled = await manager.get_stalled_jobs(queue=cluster.QUEUE, task_name=cluster.TASK,
                                                  seconds_since_heartbeat=silent)
-        if not stalled:
-            return
-        register = await asyncio.to_thread(cluster.workers, self.engine)
-        by_queue_id = {w.queue_worker: w for w in register if w.queue_worker is not None}
+        # the names of the workers whose polls stalled, with procrastinate's heartbeat
+        register = await asyncio.to_thread(cluster.workers, self.engine) if stalled else []
+        by_queue_id = {w.queue_worker: w for w in register}
         for job in stalled:
             source = str(job.task_kwargs.get("source"))
             due = job.task_kwargs.get("due")
@@ -212,10 +210,24 @@ class ClusterQueue:
             await manager.finish_job(job=job, status=jobs.Status.FAILED, delete_job=False)
             with contextlib.suppress(exceptions.AlreadyEnqueued):  # one waits already
                 await self._defer(order)
-        await manager.prune_stalled_workers(silent)
+        # procrastinate's entries of long-silent workers go, and their names with them
+        # (kept until then so that `status` shows them silent)
+        if await manager.prune_stalled_workers(cluster.forget_after(self.heartbeat)):
+            await asyncio.to_thread(cluster.forget_workers, self.engine)
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CALL_TIMEOUT)
+    # -- finished jobs -------------------------------------------------------------------------
+    def remove_old_jobs(self, runs: timedelta | None) -> int:
+        """The leader's daily clean-up of the queue: finished and failed jobs older than
+        the runs they duplicate go (procrastinate's delete_old_jobs); queued and running
+        ones stay."""
+        if self.app is None or not self.leading:
+            return 0
+        return self._call(cluster.remove_old_jobs(self.app, self.engine,
+                                                  cluster.jobs_window(runs)),
+                          timeout=PRUNE_TIMEOUT)
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
 async def _open(app: App) -> None:

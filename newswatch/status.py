@@ -21,6 +21,8 @@ from newswatch.config.times import readable
 from newswatch.outcomes import why
 from newswatch.store import schedules, schema
 from newswatch.store.db import Store, utcnow
+from newswatch.store.migrate import SchemaBehind
+from newswatch.store.sources import runs_of
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -48,7 +50,7 @@ def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
             m.c.matched_at >= now - timedelta(days=7)).group_by(m.c.watch)).all())
     troubled: list[tuple[str, str]] = []
     for src in config.sources:
-        runs = store.runs(src.name, limit=20)
+        runs = runs_of(store, src.name, 20)  # by the index: a seek, not a sort
         bad = health.bad_streak(runs)
         last = runs[0] if runs else None
         state = health_states.get(src.name, ("healthy", None))[0]
@@ -107,7 +109,7 @@ def source_status(config: Config, store: Store, name: str, console: Any, tz: tzi
               f"{', '.join(names) or 'none'})", file=sys.stderr)
         return EXIT_USAGE
     state = health.states(store).get(name, ("healthy", None))
-    runs = store.runs(name, limit=20)
+    runs = runs_of(store, name, 20)
     tables.say(console, f"source {name}: {state[0]}" + (f" ({state[1]})" if state[1] else ""))
     if runs:
         last = runs[0]
@@ -156,9 +158,13 @@ def cluster_status(config: Config, url: str, console: Any, tz: tzinfo,
             tables.say(console, f"queue at {cluster.where(url)}: no scheduler or worker has "
                                 "used it yet")
             return
+        cluster.check_schema(url)  # behind: the line says to run `newswatch migrate`
         chief = cluster.leader(engine)
         rows = cluster.workers(engine)
         waiting = cluster.waiting(engine)
+    except SchemaBehind as exc:
+        tables.say(console, f"queue: {exc}")
+        return
     except Exception as exc:
         tables.say(console, f"queue at {cluster.where(url)}: cannot be read: {why(exc)}")
         return

@@ -42,11 +42,19 @@ def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
         f"alerts: {done.emails} sent or failed email(s) older than {window(r.alerts)} "
         f"{'would be' if args.dry_run else 'were'} deleted",
     ]
+    jobs = 0
+    if config.queue is not None:
+        from newswatch import cluster
+
+        jobs = cluster.prune_jobs(config.queue, r.runs, dry_run=args.dry_run)
+        lines.append(f"queue: {jobs} finished or failed job(s) older than "
+                     f"{window(cluster.jobs_window(r.runs))} "
+                     f"{'would be' if args.dry_run else 'were'} deleted")
     for line in lines:
         tables.write(out, "  " + line)
     if args.dry_run:
         print("dry run: nothing was deleted")
-    elif not done:
+    elif not done and not jobs:
         print("nothing was old enough to prune")
     return EXIT_OK
 

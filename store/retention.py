@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
@@ -26,10 +26,12 @@ from newswatch.config.models import Retention
 from newswatch.config.units import format_duration
 from newswatch.store import schema
 from newswatch.store.db import Store
+from newswatch.store.sources import polled
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+RUN_BATCH = 2000  # runs are small rows: a batch of them is as quick to delete
 PAUSE = 0.05  # seconds between batches: a waiting writer gets the database
 KEEP_RUNS = 20
 
@@ -122,25 +124,46 @@ class Pruner:
                 conn.execute(delete(a).where(a.c.id.in_(ids)))
 
     def _runs(self, before: datetime) -> None:
+        """Runs in id order (the order they started in), RUN_BATCH at a time across all
+        sources, until a batch holds none started before `before`: a day of 2,000
+        sources polled every 2 minutes is 1.44 million runs, too many for a batch and a
+        pause per source. A source keeps its newest KEEP_RUNS whatever their age."""
         r = schema.runs
-        with self.store.reader.connect() as conn:
-            sources = list(conn.execute(select(r.c.source).distinct()).scalars())
-        for source in sources:
+        kept = self._kept_from(before)
+        last = 0
+        while not self.stopped():
             with self.store.reader.connect() as conn:
-                # the newest KEEP_RUNS stay whatever their age
+                rows = conn.execute(select(r.c.id, r.c.source, r.c.started, r.c.status)
+                                    .where(r.c.id > last).order_by(r.c.id)
+                                    .limit(RUN_BATCH)).all()
+            old = [row for row in rows if row.started < before]
+            if not old:
+                return
+            last = rows[-1].id
+            ids = [row.id for row in old if row.status != "running"
+                   and not (row.source in kept and row.started >= kept[row.source])]
+            self.done.runs += len(ids)
+            if ids and not self.dry_run:
+                with self.store.tx() as conn:
+                    conn.execute(delete(r).where(r.c.id.in_(ids)))
+                time.sleep(self.pause)
+
+    def _kept_from(self, before: datetime) -> dict[str, datetime]:
+        """The sources whose newest KEEP_RUNS runs reach back before `before` (seldom
+        polled, or polled no more), with the start of the oldest of those: one index
+        seek per source."""
+        r = schema.runs
+        kept: dict[str, datetime] = {}
+        for source in polled(self.store):
+            with self.store.reader.connect() as conn:
                 floor = conn.execute(select(r.c.started).where(r.c.source == source)
                                      .order_by(r.c.started.desc()).offset(KEEP_RUNS - 1)
                                      .limit(1)).scalar()
-            if floor is None:
-                continue
-            old = select(r.c.id).where(r.c.source == source,
-                                       r.c.started < min(floor, before),
-                                       r.c.status != "running")
-            for ids in self._ids(old):
-                self.done.runs += len(ids)
-                if not self.dry_run:
-                    with self.store.tx() as conn:
-                        conn.execute(delete(r).where(r.c.id.in_(ids)))
+            if floor is None:  # fewer than KEEP_RUNS: all stay
+                kept[source] = datetime.min.replace(tzinfo=UTC)
+            elif floor < before:
+                kept[source] = floor
+        return kept
 
     def _emails(self, before: datetime) -> None:
         e, o = schema.emails, schema.outbox

@@ -40,10 +40,13 @@ def sites() -> Iterator[ManySites]:
 
 
 def config(tmp_path: Path, url: str, sources: str) -> Path:
-    """test_engine's config, on the PostgreSQL database, which is the queue too."""
+    """test_engine's config, on the PostgreSQL database, which is the queue too, set up
+    by `newswatch migrate`."""
     path = engine_config(tmp_path, sources, "heartbeat: 1s\ntime_limit: 2m")
     path.write_text(path.read_text().replace(
         "database: nw.db\n", f"database: {url}\nqueue: {url}\n"), encoding="utf-8")
+    done = run_cli("migrate", config=path)  # the queue's tables: `run` and `worker` need them
+    assert done.returncode == 0, done.stderr
     return path
 
 
