@@ -17,12 +17,14 @@ from scrapy.settings import Settings
 
 from newswatch import tables
 from newswatch.config.models import Config
+from newswatch.pipeline.pool import ExtractionPool
 from newswatch.spiders.board import run_counts
 from newswatch.spiders.kinds import EngineSpider
 from newswatch.spiders.loader import ConfigSpiderLoader
 from newswatch.spiders.runtime import ListFeed, Runtime
 from newswatch.spiders.safety import Approvals
 from newswatch.spiders.tls import TlsPolicy
+from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class SourceResult:
 
 
 def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
-                    **extra: Any) -> Settings:
+                    pool: ExtractionPool | None = None, **extra: Any) -> Settings:
     settings = Settings()
     settings.setmodule("newswatch.config.settings", priority="project")
     settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
@@ -55,6 +57,8 @@ def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None
     # one record for the resolver and the address guard of this process's engine
     settings.set("NEWSWATCH_ADDRESSES", Approvals(), priority="cmdline")
     settings.set("NEWSWATCH_TLS", TlsPolicy(), priority="cmdline")
+    if pool is not None:
+        settings.set(ExtractionPool.SETTING, pool, priority="cmdline")
     for key, value in extra.items():
         settings.set(key, value, priority="cmdline")
     return settings
@@ -107,15 +111,18 @@ def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool,
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
               quiet: bool = False, previews: list[Any] | None = None,
-              wide: bool = False) -> list[SourceResult]:
+              wide: bool = False, store: Store | None = None,
+              pool: ExtractionPool | None = None) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
-    a time); return a result per source (status ok, partial, failed or cancelled). A
-    dry run adds what it would have queued to `previews`."""
+    a time) writing to `store` (else a database of its own for the crawl), extracting
+    in `pool` (else workers of its own); return a
+    result per source (status ok, partial, failed or cancelled). A dry run adds what it
+    would have queued to `previews`."""
     sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     feed = ListFeed(sources, config.daemon.concurrent_sources)
-    rt = Runtime(config, feed, dry_run)
-    settings = scrapy_settings(config, config_path, rt,
+    rt = Runtime(config, feed, dry_run, store=store)
+    settings = scrapy_settings(config, config_path, rt, pool,
                                LOG_LEVEL="WARNING" if live_view or quiet else "INFO")
     if quiet:
         # Scrapy re-levels its own loggers when it starts; the root handlers stay ours
@@ -136,6 +143,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
             process.start()
     else:
         process.start()
+    rt.close()
     messages = {o.source: o.message for o in feed.outcomes}
     if previews is not None:
         previews.extend(rt.dry_run_matches)

@@ -30,22 +30,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from newswatch.alerts import outbox
-from newswatch.alerts.channels import kinds
 from newswatch.alerts.deliver import deliver
+from newswatch.alerts.transport import kinds
 from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config, Source
 from newswatch.config.private import mask_url, write_private
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.metrics import Process, QueueCollector, alert_delays, serve
 from newswatch.outcomes import Outcomes, why
-from newswatch.queue import LocalQueue, PollQueue
+from newswatch.queue import STOP_GRACE, LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention
 from newswatch.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_REFUSED, EXIT_CONFIG = 0, 1, 2
-STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
 
 
 def lock_path(config: Config, config_path: Path) -> Path:
@@ -266,7 +265,7 @@ def run_daemon(config_path: Path) -> int:
         config = load_config(config_path)
     except ConfigError as exc:
         exc.report(sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     if config.queue is not None:  # several may run: the lease decides which one acts
         return Daemon(config_path, config).run()
     path = lock_path(config, config_path)
@@ -275,7 +274,7 @@ def run_daemon(config_path: Path) -> int:
         holder = path.read_text().strip() if path.exists() else "?"
         print(f"newswatch: another daemon (pid {holder}) is already running on "
               f"{mask_url(config.database)}; stop it first (lock: {path})", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_FAILED
     try:
         return Daemon(config_path, config).run()
     finally:

@@ -20,7 +20,7 @@ from newswatch.spiders.failures import summary
 from newswatch.spiders.poll import Poll, PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime, runtime
 from newswatch.spiders.tls import tls_policy
-from newswatch.store.db import Store, utcnow
+from newswatch.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class PollBoard:
     def __init__(self, crawler: Crawler, rt: Runtime):
         self.crawler = crawler
         self.rt = rt
-        self.store = None if rt.dry_run else Store.shared(rt.config.database)
+        self.store = None if rt.dry_run else rt.store
         self.polls: dict[str, Poll] = {}
         self.timers: dict[str, CallLaterResult] = {}
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
