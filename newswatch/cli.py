@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.console import Console
 
 from newswatch import __version__, explain, mail, recent, status, tables, upkeep
+from newswatch.alerts.registry import where
 from newswatch.alerts.transport import shown
 from newswatch.config.loader import ConfigError, config_warnings, default_config_path, load_config
 from newswatch.config.models import Config
@@ -62,10 +63,8 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
         to = ", ".join(shown(r) for r in config.recipients(watch)) or "(no recipients)"
         out.print(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})",
                   markup=False)
-    if config.alerts.smtp:
-        out.print(f"alerts: SMTP {config.alerts.smtp.host}:{config.alerts.smtp.port}")
-    elif config.alerts.maildir:
-        out.print(f"alerts: maildir {config.alerts.maildir}")
+    if config.alerts.smtp or config.alerts.maildir:
+        out.print(f"alerts: {where(config.alerts)}")
     else:
         out.print("alerts: no delivery configured (alerts stay in the outbox)")
     return EXIT_OK
@@ -310,7 +309,9 @@ class _LocalTimes(logging.Formatter):
     """Log lines stamped in the config's timezone with its abbreviation; UTC, labelled,
     until the config is read."""
 
-    tz: tzinfo = UTC
+    def __init__(self, fmt: str):
+        super().__init__(fmt)
+        self.tz: tzinfo = UTC
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # milliseconds as logging writes them (`12:00:01,250`), before the zone
@@ -319,10 +320,10 @@ class _LocalTimes(logging.Formatter):
         return f"{clock},{int(record.msecs):03d} {zone}"
 
 
-def _log_times_in(timezone: str) -> None:
+def _log_times_in(stamps: _LocalTimes, timezone: str) -> None:
     """From now on the log's times are in this zone (the config's)."""
     with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-        _LocalTimes.tz = ZoneInfo(timezone)
+        stamps.tz = ZoneInfo(timezone)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
         # a warning per failed reconnection: ours say once that the database is away
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    stamps = _LocalTimes("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(_LocalTimes("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(stamps)
         handler.setLevel(level)
         handler.addFilter(_QueueNoise())
         if not args.verbose:
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         # the daemon reads its config itself (and says what is wrong with it): here only
         # its timezone, for the log
         with contextlib.suppress(ConfigError, OSError):
-            _log_times_in(load_config(path).timezone)
+            _log_times_in(stamps, load_config(path).timezone)
 
         return guarded(args, lambda: run_daemon(path))
     try:
@@ -389,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         exc.report(sys.stderr)
         return EXIT_USAGE
-    _log_times_in(config.timezone)
+    _log_times_in(stamps, config.timezone)
     return guarded(args, lambda: int(args.func(args, config, path)))
 
 
