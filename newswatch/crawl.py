@@ -79,32 +79,33 @@ def engine_process(settings: Settings) -> tuple[CrawlerProcess, Crawler]:
     return process, crawler
 
 
-def _rows(feed: ListFeed, crawler: Crawler, names: list[str]
-          ) -> list[tuple[str, str, dict[str, int]]]:
+def _results(feed: ListFeed, crawler: Crawler, names: list[str]) -> list[SourceResult]:
+    """Each source as it stands: its outcome, else its running poll's counts, else
+    waiting. The live table and the summary are both made of these."""
     done = {o.source: o for o in feed.outcomes}
     board = getattr(crawler, "newswatch_board", None)
     running = {p.name: p for p in (board.polls.values() if board is not None else [])}
-    rows = []
+    results = []
     for name in names:
         if name in done:
-            rows.append((name, done[name].status, done[name].counts))
+            o = done[name]
+            results.append(SourceResult(name, o.status, o.counts, o.message))
         elif name in running:
-            rows.append((name, "running", run_counts(running[name].counts)))
+            results.append(SourceResult(name, "running", run_counts(running[name].counts)))
         else:
-            rows.append((name, "waiting", {}))
-    return rows
+            results.append(SourceResult(name, "waiting"))
+    return results
 
 
-def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool,
-           wide: bool = False) -> tables.Table:
+def _table(results: list[SourceResult], finished: bool, wide: bool = False) -> tables.Table:
     table = tables.table("newswatch crawl" + ("" if finished else " (running)"),
                          ["source", "result", *(title for _, title in COLUMNS)],
                          drop=SECONDARY, wide=wide,
                          # the live table as wide as any state it may show: no column comes
                          # and goes as sources finish
                          least={} if finished else {"result": len("cancelled")})
-    for name, status, counts in rows:
-        table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
+    for r in results:
+        table.add_row(r.name, r.status, *(str(r.counts.get(k, 0)) for k, _ in COLUMNS))
     return table
 
 
@@ -134,7 +135,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         from twisted.internet import task
 
         def view() -> tables.Table:
-            return _table(_rows(feed, crawler, sources), False, wide)
+            return _table(_results(feed, crawler, sources), False, wide)
 
         # transient: its last frame (still "running") gives way to the summary table
         with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
@@ -144,20 +145,17 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
     else:
         process.start()
     rt.close()
-    messages = {o.source: o.message for o in feed.outcomes}
     if previews is not None:
         previews.extend(rt.dry_run_matches)
-    results = []
-    for name, status, counts in _rows(feed, crawler, sources):
-        message = messages.get(name)
-        if status not in ("ok", "partial", "failed", "cancelled"):
-            status, message = "failed", "the crawl ended before this source was polled"
-        results.append(SourceResult(name, status, counts, message))
+    results = _results(feed, crawler, sources)
+    for r in results:
+        if r.status not in ("ok", "partial", "failed", "cancelled"):
+            r.status, r.message = "failed", "the crawl ended before this source was polled"
     return results
 
 
 def summary_table(results: list[SourceResult], wide: bool = False) -> tables.Table:
-    return _table([(r.name, r.status, r.counts) for r in results], True, wide)
+    return _table(results, True, wide)
 
 
 def print_summary(results: list[SourceResult], console: Console | None = None,

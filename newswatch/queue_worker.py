@@ -126,7 +126,7 @@ class QueueFeed:
         # keeping is in the database now (runs closed, jobs ended, register left)
         log.info("worker %s stopped", self.id)
         logging.shutdown()
-        self.pool.close()
+        self.pool.close(wait=0)  # what they hold is given up with the polls
         os._exit(EXIT_OK)
 
     def _hand(self, order: PollOrder | None) -> None:

@@ -88,9 +88,9 @@ class ExtractionPool:
                  timeout: float) -> Future[Any]:
         return self.pool.schedule(function, args=args, timeout=timeout)
 
-    def close(self) -> None:
-        """Stop the workers; a second call (a worker's stop path, then its finally) finds
-        nothing left to do."""
+    def close(self, wait: float = 10) -> None:
+        """Stop the workers, giving the pages they hold `wait` seconds; a second call (a
+        worker's stop path, then its finally) finds nothing left to do."""
         with self._closing:
             if not self.pool.active:
                 return
@@ -98,7 +98,7 @@ class ExtractionPool:
             # pebble raises TimeoutError while its workers are still busy (on a loaded
             # machine, still starting): then they are stopped
             with contextlib.suppress(TimeoutError):
-                self.pool.join(timeout=10)
+                self.pool.join(timeout=wait)
             if self.pool.active:
                 self.pool.stop()
                 self.pool.join()
