@@ -35,6 +35,8 @@ from newswatch.store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
     out = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
@@ -342,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         level = logging.ERROR
     else:
         level = logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     # Scrapy sets its own loggers' levels when a crawler starts, so the handlers filter:
     # nothing under the level chosen here, and none of Scrapy's start-up report (versions,
     # settings, component lists) but on -v
@@ -353,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
         # a warning per failed reconnection: ours say once that the database is away
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
-    stamps = _LocalTimes("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stamps = _LocalTimes(LOG_FORMAT)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(stamps)
         handler.setLevel(level)
