@@ -77,7 +77,7 @@ class SmtpTransport:
         self.client: Any = None
 
     def __enter__(self) -> SmtpTransport:
-        import yagmail
+        import yagmail  # loaded only when an email goes: most commands send none
 
         s = self.smtp
         password = smtp_password(s)
