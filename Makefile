@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed-test
 
-.PHONY: test test-fast demo lint typecheck install clean bench golden screenshots
+.PHONY: test test-fast demo lint typecheck importlint install clean bench golden screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the layers and the absence of import cycles (pyproject.toml [tool.importlinter])
+importlint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
 # the fast tests on both cores; then the slow end-to-end ones (daemons and workers with
 # clocks of a few seconds) one at a time, so that no test's timing depends on another's
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck importlint
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 	$(BIN)/python -m pytest -q -m slow tests
 

@@ -1,2 +1,3 @@
-"""Alerts: the outbox, rendering (jinja2 templates) and delivery (yagmail SMTP, maildir).
-Not built yet: matches are not produced until the watches issue lands."""
+"""Alerts: the outbox (outbox, schedule), rendering (render, channels' messages), and
+delivery (deliver) through one Transport interface (transport) with one implementation
+per kind (smtp, maildir, channels) picked by the registry."""

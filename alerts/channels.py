@@ -10,11 +10,12 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from types import TracebackType
 from typing import Any
 
-from newswatch.alerts.deliver import DeliveryError
 from newswatch.alerts.render import AlertItem, first_snippet, one_line, safe_url
+from newswatch.alerts.transport import DeliveryError, Outgoing, redact
 from newswatch.config.models import ENV_REF
 
 log = logging.getLogger(__name__)
@@ -25,41 +26,12 @@ SNIPPET_MAX = 240
 _STATUS = re.compile(r"error=(\d{3})")
 
 
-def is_channel(recipient: str) -> bool:
-    """Email addresses have no scheme; channels are URLs."""
-    return "://" in recipient
-
-
-def shown(recipient: str) -> str:
-    """An email address, or a channel without its token."""
-    return redact(recipient) if is_channel(recipient) else recipient
-
-
-def kinds(recipients: Iterable[str]) -> str:
-    """How many messages of each kind go to these recipients: `2 emails`, `1 email and
-    1 channel message`, `0 emails`."""
-    to = list(recipients)
-    chats = sum(1 for r in to if is_channel(r))
-    mails = len(to) - chats
-    parts = [f"{mails} email{'s' if mails != 1 else ''}"] if mails or not chats else []
-    if chats:
-        parts.append(f"{chats} channel message{'s' if chats != 1 else ''}")
-    return " and ".join(parts)
-
-
 def expand(url: str) -> str:
     missing = [name for name in ENV_REF.findall(url) if not os.environ.get(name)]
     if missing:
         raise DeliveryError(f"${missing[0]} is not set in the environment (needed by "
                             f"{redact(url)})")
     return ENV_REF.sub(lambda m: os.environ[m.group(1)], url)
-
-
-def redact(url: str) -> str:
-    """The URL as logs and `status` show it: its scheme and host, no token."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rpartition("@")[2]
-    return f"{scheme}://{host}/…"
 
 
 def render(items: Sequence[AlertItem], digest: str) -> bytes:
@@ -92,28 +64,42 @@ def _md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+!|<>~])", r"\\\1", text)
 
 
-def send(url: str, message: bytes) -> str:
-    """One message to one channel ("ok" when apprise says it went); a DeliveryError says
-    why not, and whether to retry (a 4xx answer but 408 and 429 is for good; the rest is
-    tried again)."""
-    import apprise
+class ChannelTransport:
+    """apprise: one message to one channel at a time; nothing to open or close (each
+    service is its own HTTP request)."""
 
-    payload: dict[str, Any] = json.loads(message)
-    target = apprise.Apprise.instantiate(expand(url))
-    if target is None:
-        raise DeliveryError(f"apprise knows no channel {redact(url)}", permanent=True)
-    markdown = target.notify_format in (apprise.NotifyFormat.MARKDOWN,
-                                        apprise.NotifyFormat.HTML)
-    body = payload["markdown"] if markdown else payload["text"]
-    # what apprise says while sending is its only account of the service's answer
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as said:
-        ok = target.notify(body=body, title=payload["title"],
-                           body_format=apprise.NotifyFormat.MARKDOWN if markdown
-                           else apprise.NotifyFormat.TEXT)
-        heard = said.getvalue()
-    if ok:
-        return "ok"
-    answer = " ".join(heard.split())[-300:] or "the service refused it"
-    status = [int(s) for s in _STATUS.findall(answer)]
-    permanent = bool(status) and 400 <= status[-1] < 500 and status[-1] not in (408, 429)
-    raise DeliveryError(f"{redact(url)}: {answer}", permanent=permanent)
+    def __enter__(self) -> ChannelTransport:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
+
+    def send(self, message: Outgoing) -> str:
+        """"apprise: ok" when apprise says it went; a DeliveryError says why not, and
+        whether to retry (a 4xx answer but 408 and 429 is for good; the rest is tried
+        again)."""
+        # apprise loads its plugins on import: a command that sends to no channel
+        # never pays for it
+        import apprise
+
+        url = message.recipient
+        payload: dict[str, Any] = json.loads(message.body)
+        target = apprise.Apprise.instantiate(expand(url))
+        if target is None:
+            raise DeliveryError(f"apprise knows no channel {redact(url)}", permanent=True)
+        markdown = target.notify_format in (apprise.NotifyFormat.MARKDOWN,
+                                            apprise.NotifyFormat.HTML)
+        body = payload["markdown"] if markdown else payload["text"]
+        # what apprise says while sending is its only account of the service's answer
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as said:
+            ok = target.notify(body=body, title=payload["title"],
+                               body_format=apprise.NotifyFormat.MARKDOWN if markdown
+                               else apprise.NotifyFormat.TEXT)
+            heard = said.getvalue()
+        if ok:
+            return "apprise: ok"
+        answer = " ".join(heard.split())[-300:] or "the service refused it"
+        status = [int(s) for s in _STATUS.findall(answer)]
+        permanent = bool(status) and 400 <= status[-1] < 500 and status[-1] not in (408, 429)
+        raise DeliveryError(f"{redact(url)}: {answer}", permanent=permanent)

@@ -17,11 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
+from newswatch.alerts import channels
 from newswatch.alerts.render import AlertItem, Outlet, Renderer, matched_terms
+from newswatch.alerts.schedule import Schedule
+from newswatch.alerts.transport import is_channel
 from newswatch.config.models import Config
 from newswatch.config.times import from_row
 from newswatch.store import schema
-from newswatch.store.db import Store, utcnow
+from newswatch.store.db import Store, utcnow, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,9 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def claimant() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _dead(claimed_by: str | None) -> bool:
+    """The claimant (a worker_id, host:pid) is gone: it ran on this host and its process
+    is not there any more."""
     if not claimed_by or ":" not in claimed_by:
         return True
     host, _, pid = claimed_by.rpartition(":")
@@ -122,9 +123,6 @@ def compose(store: Store, config: Config, now: datetime | None = None, commit: b
     ones are written back). Returns the messages made; with `commit=False`, what would
     be made, nothing written, and `extra` alerts (a dry-run crawl's, never stored)
     joined to the batches as a real crawl would."""
-    from newswatch.alerts import channels
-    from newswatch.alerts.schedule import Schedule
-
     now = now or utcnow()
     renderer = Renderer(config.alerts.templates, config.timezone)
     schedule = Schedule(config)
@@ -150,7 +148,7 @@ def compose(store: Store, config: Config, now: datetime | None = None, commit: b
             # fixed when the first match was stored
             message_id = rows[0].message_id if rows else make_msgid("newswatch-dry-run")
             msg: EmailMessage | None = None
-            if channels.is_channel(recipient):
+            if is_channel(recipient):
                 body = channels.render(items, digest)
                 subject = str(json.loads(body)["title"])
             else:
@@ -182,7 +180,7 @@ def claim(store: Store, now: datetime | None = None, force: bool = False) -> lis
     claimant died, for this process."""
     now = now or utcnow()
     e = schema.emails
-    me = claimant()
+    me = worker_id()
     with store.tx() as conn:
         pending = e.c.status == "pending"
         if not force:

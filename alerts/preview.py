@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TextIO
 
-from newswatch.alerts import channels, outbox
+from newswatch.alerts import outbox
 from newswatch.alerts.render import AlertItem, matched_terms
 from newswatch.alerts.schedule import Schedule
+from newswatch.alerts.transport import kinds, shown
 from newswatch.config.models import Config
 from newswatch.rules.plaintext import for_terminal
 from newswatch.store.db import ArticleRecord, Store
@@ -60,10 +61,10 @@ def dry_run(config: Config, store: Store, now: datetime, out: TextIO,
     again = list(outbox.failed_emails(store, "pending", errors_only=False))
     stored = ", nothing was stored" if found is not None else ""
     out.write(f"dry run: nothing was sent{stored}\n"
-              f"dry run: {channels.kinds(m.recipient for m in made) if made else 'nothing'} "
+              f"dry run: {kinds(m.recipient for m in made) if made else 'nothing'} "
               "would be sent now\n")
     if again:
-        out.write(f"dry run: {channels.kinds(e['recipient'] for e in again)} composed "
+        out.write(f"dry run: {kinds(e['recipient'] for e in again)} composed "
                   "before would be tried again\n")
     for (watch, digest, due), n in sorted(waiting.items(), key=lambda kv: (kv[0][2], kv[0])):
         out.write(f"dry run: {n} alert(s) of {watch} would wait for its {digest} digest, "
@@ -71,10 +72,10 @@ def dry_run(config: Config, store: Store, now: datetime, out: TextIO,
     for m in made:
         what = "Title" if m.message is None else "Subject"
         # what the messages quote from pages was cleaned when stored; older rows were not
-        out.write(for_terminal(f"\n--- To: {channels.shown(m.recipient)}\n--- {what}: "
+        out.write(for_terminal(f"\n--- To: {shown(m.recipient)}\n--- {what}: "
                                f"{m.subject}\n{m.text}"))
     for e in again:
         error = f" (last error: {e['last_error']})" if e["last_error"] else ""
-        out.write(for_terminal(f"\n--- Again: to {channels.shown(e['recipient'])}: "
+        out.write(for_terminal(f"\n--- Again: to {shown(e['recipient'])}: "
                                f"{e['subject']}{error}\n"))
     return len(made) + len(again)

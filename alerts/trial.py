@@ -15,8 +15,8 @@ from email.utils import format_datetime, make_msgid
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from newswatch.alerts import channels
-from newswatch.alerts.deliver import DeliveryError, transport_for, where
+from newswatch.alerts.registry import NO_EMAIL, transport_for, where
+from newswatch.alerts.transport import KINDS, DeliveryError, Kind, Outgoing, kind, kinds, shown
 from newswatch.config.models import Config
 from newswatch.store.db import utcnow
 
@@ -73,40 +73,39 @@ def send_tests(config: Config, name: str | None, out: TextIO) -> bool:
         out.write(f"send --test: {which} has no recipient or channel (to:, notify:, or "
                   "alerts.to / alerts.notify)\n")
         return False
-    out.write(f"send --test: a test message to {channels.kinds(to)}; emails: "
+    out.write(f"send --test: a test message to {kinds(to)}; emails: "
               f"{where(config.alerts)}\n")
     results: list[bool] = []
 
     def said(recipient: str, answer: str, ok: bool) -> None:
         results.append(ok)
         verdict = "sent" if ok else "NOT sent"
-        out.write(f"  {channels.shown(recipient)} ({', '.join(to[recipient])}): "
+        out.write(f"  {shown(recipient)} ({', '.join(to[recipient])}): "
                   f"{verdict}: {answer}\n")
 
-    for url in (r for r in to if channels.is_channel(r)):
-        try:
-            said(url, f"apprise: {channels.send(url, channel_message(config, to[url], now))}",
-                 True)
-        except DeliveryError as exc:
-            said(url, str(exc), False)
-    emails = [r for r in to if not channels.is_channel(r)]
-    transport = transport_for(config.alerts)
-    if emails and transport is None:
-        for r in emails:
-            said(r, "no delivery configured (alerts.smtp or alerts.maildir)", False)
-    elif emails and transport is not None:
+    def body(k: Kind, recipient: str) -> bytes:
+        if k == "channel":
+            return channel_message(config, to[recipient], now)
+        return email(config, recipient, to[recipient], now)
+
+    for k in KINDS:
+        group = [r for r in to if kind(r) == k]
+        transport = transport_for(k, config.alerts) if group else None
+        if transport is None:
+            for r in group:
+                said(r, NO_EMAIL, False)
+            continue
         done: set[str] = set()
         try:
             with transport as t:
-                for r in emails:
+                for r in group:
                     done.add(r)
                     try:
-                        said(r, t.send(config.alerts.from_, r,
-                                       email(config, r, to[r], now)), True)
+                        said(r, t.send(Outgoing(config.alerts.from_, r, body(k, r))), True)
                     except DeliveryError as exc:
                         said(r, str(exc), False)
         except DeliveryError as exc:  # no connection, or the login was refused
-            for r in emails:
+            for r in group:
                 if r not in done:
                     said(r, str(exc), False)
     went = sum(results)

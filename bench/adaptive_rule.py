@@ -1,4 +1,4 @@
-"""The adaptive schedule's rule alone (newswatch.adaptive.decide), run on simulated time
+"""The adaptive schedule's rule alone (newswatch.config.pacing.decide), run on simulated time
 over days: no crawl, no daemon, no HTTP; what the rule would do with sites publishing
 at a realistic mix of rates (10% every 10-30 min, 60% two to six times a day, 30%
 weekly), against fixed polling every `--every`.
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newswatch.adaptive import Limits, Polled, decide  # noqa: E402
+from newswatch.config.pacing import Limits, Polled, decide  # noqa: E402
 from newswatch.config.units import parse_duration  # noqa: E402
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

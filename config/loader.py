@@ -57,9 +57,33 @@ class ConfigError(Exception):
             print(f"  {issue}", file=stream)
 
 
+DEFAULT_PATH = Path("config") / "newswatch.yaml"
+# the example config this package ships (the repository's config/newswatch.yaml): where
+# a user without a config of their own starts from
+EXAMPLE = Path(__file__).resolve().with_name("newswatch.yaml")
+
+
+class NoConfig(ConfigError):
+    """No config named (no -c, no $NEWSWATCH_CONFIG) and none at the default path."""
+
+    def __init__(self) -> None:
+        super().__init__([ConfigIssue(
+            str(DEFAULT_PATH), None, "",
+            f"no config: ${ENV_VAR} is not set and there is no ./{DEFAULT_PATH} in "
+            f"{Path.cwd()}; give -c FILE, or start from the example: {EXAMPLE}")])
+
+    def report(self, stream: TextIO) -> None:
+        print(f"newswatch: {self.issues[0].message}", file=stream)
+
+
 def default_config_path() -> Path:
+    """$NEWSWATCH_CONFIG, else ./config/newswatch.yaml (SPEC §3); NoConfig if neither."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else Path("config") / "newswatch.yaml"
+    if env:
+        return Path(env)
+    if not DEFAULT_PATH.exists():
+        raise NoConfig()
+    return DEFAULT_PATH
 
 
 def _plain(node: Any) -> Any:

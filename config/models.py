@@ -173,8 +173,23 @@ class Follow(Strict):
     domains: list[Annotated[str, BeforeValidator(_domain)]] = []
 
 
-class Source(Strict):
-    """One news site: where to find its articles and how often to look."""
+def _crawl_defaults_elsewhere(schema: dict[str, Any]) -> None:
+    """A source's crawl options default to the `crawl:` section's, not to CrawlOptions'
+    own defaults: the schema says so instead of showing those."""
+    for key in _CRAWL_KEYS:
+        prop = schema.get("properties", {}).get(key)
+        if prop is not None:
+            prop.pop("default", None)
+            prop["description"] = "default: the crawl: section's"
+
+
+class Source(CrawlOptions):
+    """One news site: where to find its articles and how often to look. It may set any
+    crawl option (CrawlOptions' fields and checks, inherited): only those written in
+    the YAML override the `crawl:` defaults, so the options in force are `crawl()`'s,
+    never this object's own attributes."""
+
+    model_config = ConfigDict(json_schema_extra=_crawl_defaults_elsewhere)
 
     name: Name
     feeds: list[HttpUrl] = []
@@ -186,25 +201,6 @@ class Source(Strict):
     # the slowest an adaptive schedule polls it (default 6h; equal to `every`: fixed)
     every_max: Duration | None = None
     cron: str | None = None
-    # crawl overrides; None means "use the crawl: default"
-    user_agent: str | None = None
-    obey_robots: bool | None = None
-    max_age: Window = Field(default=None, validate_default=False)
-    concurrency_per_domain: int | None = Field(None, ge=1, le=32)
-    download_delay: Duration | None = None
-    allow_private: bool | list[Network] | None = None
-    timeout: Duration | None = None
-    max_page_size: Size | None = None
-    max_redirects: int | None = Field(None, ge=0, le=20)
-    extract_timeout: Duration | None = None
-    verify_tls: bool | None = None
-
-    @field_validator("allow_private", mode="before")
-    @classmethod
-    def _networks(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [ipaddress.ip_network(str(v), strict=False) for v in value]
-        return value
 
     @field_validator("cron")
     @classmethod

@@ -113,11 +113,6 @@ def from_row(value: datetime | None, precision: str | None) -> Published | None:
     return value
 
 
-def sort_key(value: Published | None) -> datetime:
-    """Publications in order: a bare date counts from its day's first moment."""
-    return first_instant(value) if value is not None else datetime.min.replace(tzinfo=UTC)
-
-
 _FORMATS = {"day": "%Y-%m-%d", "minute": "%Y-%m-%d %H:%M %Z", "second": "%Y-%m-%d %H:%M:%S %Z"}
 
 

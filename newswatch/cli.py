@@ -22,22 +22,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich.console import Console
 
 from newswatch import __version__, explain, mail, recent, status, tables, upkeep
-from newswatch.alerts.channels import is_channel, redact
+from newswatch.alerts.registry import where
+from newswatch.alerts.transport import shown
 from newswatch.config.loader import ConfigError, config_warnings, default_config_path, load_config
 from newswatch.config.models import Config
 from newswatch.config.private import append_private, mask_url, private_dir, state_dir
 from newswatch.config.times import readable
 from newswatch.config.units import format_duration
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.store.db import Store
 from newswatch.store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-def _load(path: Path) -> Config:
-    return load_config(path)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
@@ -64,14 +62,11 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
                       "stored, no alerts are queued, and alerts queued before are held "
                       "until it is enabled again", markup=False)
             continue
-        to = ", ".join(redact(r) if is_channel(r) else r
-                       for r in config.recipients(watch)) or "(no recipients)"
+        to = ", ".join(shown(r) for r in config.recipients(watch)) or "(no recipients)"
         out.print(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})",
                   markup=False)
-    if config.alerts.smtp:
-        out.print(f"alerts: SMTP {config.alerts.smtp.host}:{config.alerts.smtp.port}")
-    elif config.alerts.maildir:
-        out.print(f"alerts: maildir {config.alerts.maildir}")
+    if config.alerts.smtp or config.alerts.maildir:
+        out.print(f"alerts: {where(config.alerts)}")
     else:
         out.print("alerts: no delivery configured (alerts stay in the outbox)")
     return EXIT_OK
@@ -83,25 +78,28 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     if unknown:
         print(f"newswatch: unknown source(s): {', '.join(unknown)}; "
               f"configured: {', '.join(sorted(known)) or 'none'}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     if not config.sources:
         print("newswatch: the config has no sources", file=sys.stderr)
-        return EXIT_CONFIG
-    if not args.dry_run:  # an unusable database is one line now, not a crawl's worth later
-        Store.shared(config.database)
+        return EXIT_USAGE
+    # an unusable database is one line now, not a crawl's worth later; the crawl and
+    # the sending after it share it
+    with Store(config.database) as store:
+        return _crawl(args, config, path, store)
+
+
+def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -> int:
     from newswatch.pipeline.pool import ExtractionPool
 
-    ExtractionPool.start_early()
-    try:
+    # started before the crawl imports Scrapy: the workers' warm-up overlaps it
+    with ExtractionPool().start() as pool:
         from newswatch.crawl import print_summary, run_crawl
 
         console = tables.console_for(sys.stdout)
         previews: list[Any] = []
         results = run_crawl(config, path, args.source, args.dry_run,
                             None if args.quiet else console, previews=previews,
-                            wide=args.wide)
-    finally:
-        ExtractionPool.release()
+                            wide=args.wide, store=store, pool=pool)
     if args.quiet:
         for r in results:
             if r.status == "failed":
@@ -112,7 +110,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
     else:
         print_summary(results, console, args.wide)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    sent = mail.after_crawl(config, args.dry_run, io.StringIO() if args.quiet else sys.stdout,
+    sent = mail.after_crawl(config, store, args.dry_run,
+                            io.StringIO() if args.quiet else sys.stdout,
                             [r.name for r in results], previews=previews)
     if args.quiet and not sent:
         print("newswatch: some alerts could not be sent; they stay in the outbox "
@@ -129,7 +128,7 @@ def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
         print(f"newswatch: a worker takes polls from a shared queue, and {path} sets no "
               "`queue:` (a PostgreSQL URL); without one, `newswatch run` starts and "
               "supervises its own crawl worker", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     from newswatch.queue_worker import run_queue_worker
 
     return run_queue_worker(config, path)
@@ -314,7 +313,9 @@ class _LocalTimes(logging.Formatter):
     """Log lines stamped in the config's timezone with its abbreviation; UTC, labelled,
     until the config is read."""
 
-    tz: tzinfo = UTC
+    def __init__(self, fmt: str):
+        super().__init__(fmt)
+        self.tz: tzinfo = UTC
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # milliseconds as logging writes them (`12:00:01,250`), before the zone
@@ -323,10 +324,10 @@ class _LocalTimes(logging.Formatter):
         return f"{clock},{int(record.msecs):03d} {zone}"
 
 
-def _log_times_in(timezone: str) -> None:
+def _log_times_in(stamps: _LocalTimes, timezone: str) -> None:
     """From now on the log's times are in this zone (the config's)."""
     with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-        _LocalTimes.tz = ZoneInfo(timezone)
+        stamps.tz = ZoneInfo(timezone)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        return int(exc.code or 0) and EXIT_CONFIG
+        return int(exc.code or 0) and EXIT_USAGE
     # services log what they do; a command run by hand prints its result, and its log
     # only on -v (a crawl's failed sources are in its table, with why)
     if args.verbose:
@@ -345,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         level = logging.ERROR
     else:
         level = logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     # Scrapy sets its own loggers' levels when a crawler starts, so the handlers filter:
     # nothing under the level chosen here, and none of Scrapy's start-up report (versions,
     # settings, component lists) but on -v
@@ -356,8 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
         # a warning per failed reconnection: ours say once that the database is away
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    stamps = _LocalTimes(LOG_FORMAT)
     for handler in logging.getLogger().handlers:
-        handler.setFormatter(_LocalTimes("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(stamps)
         handler.setLevel(level)
         handler.addFilter(_QueueNoise())
         if not args.verbose:
@@ -370,26 +372,30 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
+    if args.command == "demo":
+        from newswatch.demo.run import run_demo
+
+        return guarded(args, lambda: run_demo(args.dir, sys.stdout))
+    try:
+        path: Path = args.config or default_config_path()
+    except ConfigError as exc:  # none named, none at the default path
+        exc.report(sys.stderr)
+        return EXIT_USAGE
     if args.command == "run":
         from newswatch.daemon import run_daemon
 
         # the daemon reads its config itself (and says what is wrong with it): here only
         # its timezone, for the log
         with contextlib.suppress(ConfigError, OSError):
-            _log_times_in(_load(args.config or default_config_path()).timezone)
+            _log_times_in(stamps, load_config(path).timezone)
 
-        return guarded(args, lambda: run_daemon(args.config or default_config_path()))
-    if args.command == "demo":
-        from newswatch.demo.run import run_demo
-
-        return guarded(args, lambda: run_demo(args.dir, sys.stdout))
-    path: Path = args.config or default_config_path()
+        return guarded(args, lambda: run_daemon(path))
     try:
-        config = _load(path)
+        config = load_config(path)
     except ConfigError as exc:
         exc.report(sys.stderr)
-        return EXIT_CONFIG
-    _log_times_in(config.timezone)
+        return EXIT_USAGE
+    _log_times_in(stamps, config.timezone)
     return guarded(args, lambda: int(args.func(args, config, path)))
 
 
@@ -397,9 +403,9 @@ def run() -> NoReturn:
     """The console script: main(), then a quick exit. Python's own teardown frees every
     object of Scrapy, SQLAlchemy and lxml one by one, 0.4 s measured after every crawl,
     for a process that is about to end anyway. So: close the databases, run the atexit
-    handlers (logging, multiprocessing's temporary files), flush, and leave."""
+    handlers (logging, multiprocessing's temporary files), flush, and leave (each command
+    closed the database it opened)."""
     code = main()
-    Store.close_shared()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         sys.exit(code)  # a thread still runs: the interpreter's shutdown winds it down
     atexit._run_exitfuncs()

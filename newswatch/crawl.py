@@ -17,12 +17,14 @@ from scrapy.settings import Settings
 
 from newswatch import tables
 from newswatch.config.models import Config
+from newswatch.pipeline.pool import ExtractionPool
 from newswatch.spiders.board import run_counts
 from newswatch.spiders.kinds import EngineSpider
 from newswatch.spiders.loader import ConfigSpiderLoader
 from newswatch.spiders.runtime import ListFeed, Runtime
 from newswatch.spiders.safety import Approvals
 from newswatch.spiders.tls import TlsPolicy
+from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class SourceResult:
 
 
 def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
-                    **extra: Any) -> Settings:
+                    pool: ExtractionPool | None = None, **extra: Any) -> Settings:
     settings = Settings()
     settings.setmodule("newswatch.config.settings", priority="project")
     settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
@@ -55,6 +57,8 @@ def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None
     # one record for the resolver and the address guard of this process's engine
     settings.set("NEWSWATCH_ADDRESSES", Approvals(), priority="cmdline")
     settings.set("NEWSWATCH_TLS", TlsPolicy(), priority="cmdline")
+    if pool is not None:
+        settings.set(ExtractionPool.SETTING, pool, priority="cmdline")
     for key, value in extra.items():
         settings.set(key, value, priority="cmdline")
     return settings
@@ -75,47 +79,51 @@ def engine_process(settings: Settings) -> tuple[CrawlerProcess, Crawler]:
     return process, crawler
 
 
-def _rows(feed: ListFeed, crawler: Crawler, names: list[str]
-          ) -> list[tuple[str, str, dict[str, int]]]:
+def _results(feed: ListFeed, crawler: Crawler, names: list[str]) -> list[SourceResult]:
+    """Each source as it stands: its outcome, else its running poll's counts, else
+    waiting. The live table and the summary are both made of these."""
     done = {o.source: o for o in feed.outcomes}
     board = getattr(crawler, "newswatch_board", None)
     running = {p.name: p for p in (board.polls.values() if board is not None else [])}
-    rows = []
+    results = []
     for name in names:
         if name in done:
-            rows.append((name, done[name].status, done[name].counts))
+            o = done[name]
+            results.append(SourceResult(name, o.status, o.counts, o.message))
         elif name in running:
-            rows.append((name, "running", run_counts(running[name].counts)))
+            results.append(SourceResult(name, "running", run_counts(running[name].counts)))
         else:
-            rows.append((name, "waiting", {}))
-    return rows
+            results.append(SourceResult(name, "waiting"))
+    return results
 
 
-def _table(rows: list[tuple[str, str, dict[str, int]]], finished: bool,
-           wide: bool = False) -> tables.Table:
+def _table(results: list[SourceResult], finished: bool, wide: bool = False) -> tables.Table:
     table = tables.table("newswatch crawl" + ("" if finished else " (running)"),
                          ["source", "result", *(title for _, title in COLUMNS)],
                          drop=SECONDARY, wide=wide,
                          # the live table as wide as any state it may show: no column comes
                          # and goes as sources finish
                          least={} if finished else {"result": len("cancelled")})
-    for name, status, counts in rows:
-        table.add_row(name, status, *(str(counts.get(k, 0)) for k, _ in COLUMNS))
+    for r in results:
+        table.add_row(r.name, r.status, *(str(r.counts.get(k, 0)) for k, _ in COLUMNS))
     return table
 
 
 def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
               dry_run: bool = False, console: Console | None = None,
               quiet: bool = False, previews: list[Any] | None = None,
-              wide: bool = False) -> list[SourceResult]:
+              wide: bool = False, store: Store | None = None,
+              pool: ExtractionPool | None = None) -> list[SourceResult]:
     """Crawl the sources once, all in one engine (at most daemon.concurrent_sources at
-    a time); return a result per source (status ok, partial, failed or cancelled). A
-    dry run adds what it would have queued to `previews`."""
+    a time) writing to `store` (else a database of its own for the crawl), extracting
+    in `pool` (else workers of its own); return a
+    result per source (status ok, partial, failed or cancelled). A dry run adds what it
+    would have queued to `previews`."""
     sources = [s.name for s in config.sources if not names or s.name in names]
     live_view = console is not None and console.is_terminal
     feed = ListFeed(sources, config.daemon.concurrent_sources)
-    rt = Runtime(config, feed, dry_run)
-    settings = scrapy_settings(config, config_path, rt,
+    rt = Runtime(config, feed, dry_run, store=store)
+    settings = scrapy_settings(config, config_path, rt, pool,
                                LOG_LEVEL="WARNING" if live_view or quiet else "INFO")
     if quiet:
         # Scrapy re-levels its own loggers when it starts; the root handlers stay ours
@@ -127,7 +135,7 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
         from twisted.internet import task
 
         def view() -> tables.Table:
-            return _table(_rows(feed, crawler, sources), False, wide)
+            return _table(_results(feed, crawler, sources), False, wide)
 
         # transient: its last frame (still "running") gives way to the summary table
         with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
@@ -136,20 +144,18 @@ def run_crawl(config: Config, config_path: Path, names: list[str] | None = None,
             process.start()
     else:
         process.start()
-    messages = {o.source: o.message for o in feed.outcomes}
+    rt.close()
     if previews is not None:
         previews.extend(rt.dry_run_matches)
-    results = []
-    for name, status, counts in _rows(feed, crawler, sources):
-        message = messages.get(name)
-        if status not in ("ok", "partial", "failed", "cancelled"):
-            status, message = "failed", "the crawl ended before this source was polled"
-        results.append(SourceResult(name, status, counts, message))
+    results = _results(feed, crawler, sources)
+    for r in results:
+        if r.status not in ("ok", "partial", "failed", "cancelled"):
+            r.status, r.message = "failed", "the crawl ended before this source was polled"
     return results
 
 
 def summary_table(results: list[SourceResult], wide: bool = False) -> tables.Table:
-    return _table([(r.name, r.status, r.counts) for r in results], True, wide)
+    return _table(results, True, wide)
 
 
 def print_summary(results: list[SourceResult], console: Console | None = None,

@@ -29,16 +29,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from newswatch.adaptive import Pace
 from newswatch.alerts import outbox
-from newswatch.alerts.channels import kinds
 from newswatch.alerts.deliver import deliver
+from newswatch.alerts.transport import kinds
 from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config, Source
+from newswatch.config.pacing import Pace
 from newswatch.config.private import mask_url, write_private
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.metrics import Process, QueueCollector, alert_delays, serve
 from newswatch.outcomes import Outcomes, why
-from newswatch.queue import LocalQueue, PollQueue
+from newswatch.queue import STOP_GRACE, LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention, schedules
 from newswatch.store.db import Store, utcnow
@@ -46,8 +47,6 @@ from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_REFUSED, EXIT_CONFIG = 0, 1, 2
-STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
 FOLLOW_EVERY = 2.0  # seconds between reads of the schedules polls wrote
 FOLLOW_MARGIN = timedelta(seconds=10)
 
@@ -187,7 +186,7 @@ class Daemon:
                  "schedule gives); sending every %s", len(self.config.sources), held,
                  self.config.daemon.send_every)
 
-    # -- adaptive schedules (newswatch.adaptive) ----------------------------------------
+    # -- adaptive schedules (newswatch.config.pacing) ----------------------------------------
     def _read_paces(self, since: datetime | None) -> list[str]:
         """The schedules written since `since` (all for None) into self.paces; the
         sources whose next poll changed."""
@@ -370,7 +369,7 @@ def run_daemon(config_path: Path) -> int:
         config = load_config(config_path)
     except ConfigError as exc:
         exc.report(sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     if config.queue is not None:  # several may run: the lease decides which one acts
         from newswatch import cluster
 
@@ -382,7 +381,7 @@ def run_daemon(config_path: Path) -> int:
         holder = path.read_text().strip() if path.exists() else "?"
         print(f"newswatch: another daemon (pid {holder}) is already running on "
               f"{mask_url(config.database)}; stop it first (lock: {path})", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_FAILED
     try:
         return Daemon(config_path, config).run()
     finally:

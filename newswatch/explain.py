@@ -16,12 +16,11 @@ from newswatch.alerts.render import one_line
 from newswatch.config.models import Config
 from newswatch.config.times import from_row, readable
 from newswatch.config.units import parse_duration
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.rules.matcher import Document, Explanation, Matcher
 from newswatch.rules.plaintext import for_terminal
 from newswatch.rules.query import QueryError, parse_query, term_sets
 from newswatch.rules.snippets import Snippet
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def marked(snippet: Snippet, style: str | None) -> str:
@@ -162,7 +161,7 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
         print(f"newswatch: --since: {exc}", file=sys.stderr)
         return EXIT_USAGE
     matcher = Matcher(watches, config.terms)
-    store = Store.shared(config.database)
+    store = Store(config.database)
     cutoff = datetime.now(UTC) - window if window else None
     tz = ZoneInfo(config.timezone)
     out = sys.stdout

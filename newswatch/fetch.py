@@ -36,8 +36,8 @@ def fetch_page(config: Config, config_path: Path, url: str) -> dict[str, Any]:
     level = logging.getLogger().level
     process = CrawlerProcess(settings)
     logging.getLogger().setLevel(level)
-    spider = page_spider(config, url, result)
-    process.crawl(spider)
+    spider, arguments = page_spider(config, url, result)
+    process.crawl(spider, **arguments)
     process.start()
     if "body" not in result:
         raise FetchError(result.get("error") or "no response (refused by robots.txt, the "

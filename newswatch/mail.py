@@ -10,13 +10,13 @@ from typing import Any, TextIO
 
 from newswatch import tables
 from newswatch.alerts import health, outbox
-from newswatch.alerts.channels import kinds
-from newswatch.alerts.deliver import Report, deliver, where
+from newswatch.alerts.deliver import Report, deliver
 from newswatch.alerts.preview import dry_run
+from newswatch.alerts.registry import where
+from newswatch.alerts.transport import kinds
 from newswatch.config.models import Config
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.store.db import Store, utcnow
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def send_due(config: Config, store: Store, force: bool = True) -> tuple[list[outbox.Made],
@@ -40,19 +40,16 @@ def describe(report: Report, made: list[outbox.Made], store: Store, config: Conf
     return "\n".join(lines)
 
 
-def after_crawl(config: Config, dry_run_: bool, out: TextIO, sources: list[str],
-                send: bool = True, previews: list[Any] | None = None) -> bool:
+def after_crawl(config: Config, store: Store, dry_run_: bool, out: TextIO, sources: list[str],
+                previews: list[Any] | None = None) -> bool:
     """Assess the sources' health and send (or, dry, print) the alerts a crawl produced;
-    False if sending failed. Under the daemon (`send=False`) its sender does the sending."""
-    store = Store.shared(config.database)
+    False if sending failed."""
     if dry_run_:
         dry_run(config, store, utcnow(), out, previews or [])
         return True
     for change in health.check(store, config, sources):
         tables.write(out, f"source {change.source} is now {change.state}: {change.reason} "
                           "(ops notified)")
-    if not send:
-        return True
     made, report = send_due(config, store)
     tables.write(out, describe(report, made, store, config))
     return not report.errors
@@ -76,13 +73,13 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
         print("newswatch: --watch goes with --test (a real send sends every due alert)",
               file=sys.stderr)
         return EXIT_USAGE
-    store = Store.shared(config.database)
-    if args.dry_run:
-        dry_run(config, store, utcnow(), sys.stdout)
-        return EXIT_OK
-    made, report = send_due(config, store)
-    tables.write(sys.stdout, describe(report, made, store, config))
-    return EXIT_FAILED if report.errors else EXIT_OK
+    with Store(config.database) as store:
+        if args.dry_run:
+            dry_run(config, store, utcnow(), sys.stdout)
+            return EXIT_OK
+        made, report = send_due(config, store)
+        tables.write(sys.stdout, describe(report, made, store, config))
+        return EXIT_FAILED if report.errors else EXIT_OK
 
 
 def add_command(add: Any) -> None:

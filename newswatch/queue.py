@@ -32,6 +32,8 @@ OnOutcome = Callable[[PollOutcome], None]
 OnLost = Callable[[PollOrder, "int | None", str, str], None]
 
 LATE = 30.0  # seconds after its due time that a poll start is logged as late
+# seconds running polls get to finish after SIGTERM (the daemon's queue, a queue worker)
+STOP_GRACE = 20.0
 
 
 class PollQueue(Protocol):

@@ -34,9 +34,11 @@ from procrastinate.worker import Worker
 from newswatch import cluster
 from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config
+from newswatch.exits import EXIT_OK
 from newswatch.metrics import Process, serve
 from newswatch.outcomes import Outcomes, Troubles, why
-from newswatch.queue import LATE
+from newswatch.pipeline.pool import ExtractionPool
+from newswatch.queue import LATE, STOP_GRACE
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime
 from newswatch.store.db import Store, worker_id
@@ -44,14 +46,14 @@ from newswatch.store.db import Store, worker_id
 log = logging.getLogger(__name__)
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
-STOP_GRACE = 20.0  # seconds running polls get to finish after SIGTERM
 
 
 class QueueFeed:
     """The engine's feed of polls from the shared queue (a PollFeed)."""
 
-    def __init__(self, config: Config, store: Store):
+    def __init__(self, config: Config, store: Store, pool: ExtractionPool):
         assert config.queue is not None
+        self.pool = pool  # closed by give_up(), which never returns
         self.config = config
         self.url = config.queue
         self.id = worker_id()
@@ -123,12 +125,10 @@ class QueueFeed:
             self.thread.join(5)
         # Scrapy's own stop would wait for the hanging downloads: everything worth
         # keeping is in the database now (runs closed, jobs ended, register left)
-        from newswatch.pipeline.pool import ExtractionPool
-
         log.info("worker %s stopped", self.id)
         logging.shutdown()
-        ExtractionPool.release()
-        os._exit(0)
+        self.pool.close(wait=0)  # what they hold is given up with the polls
+        os._exit(EXIT_OK)
 
     def _hand(self, order: PollOrder | None) -> None:
         assert self.loop is not None and self.orders is not None
@@ -254,16 +254,16 @@ class QueueFeed:
 
 def run_queue_worker(config: Config, config_path: Path) -> int:
     """Serve the queue until SIGTERM/SIGINT has drained the worker."""
-    from newswatch.crawl import engine_process, scrapy_settings
-    from newswatch.pipeline.pool import ExtractionPool
-
     assert config.queue is not None
     cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
-    ExtractionPool.start_early()
+    pool = ExtractionPool().start()
     try:
-        feed = QueueFeed(config, Store(config.database))
-        rt = Runtime(config, feed, reloadable=True)
-        process, _ = engine_process(scrapy_settings(config, config_path, rt,
+        from newswatch.crawl import engine_process, scrapy_settings
+
+        store = Store(config.database)
+        feed = QueueFeed(config, store, pool)
+        rt = Runtime(config, feed, reloadable=True, store=store)
+        process, _ = engine_process(scrapy_settings(config, config_path, rt, pool,
                                                     LOG_LEVEL="INFO"))
         signals_seen = [0]
 
@@ -316,6 +316,7 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
                  cluster.where(feed.url), config.daemon.concurrent_sources)
         process.start(install_signal_handlers=False)
         log.info("worker %s stopped", feed.id)
+        store.close()
     finally:
-        ExtractionPool.release()
-    return 0
+        pool.close()
+    return EXIT_OK

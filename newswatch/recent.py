@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo
 
 from newswatch import tables
 from newswatch.alerts import atom
-from newswatch.alerts.channels import is_channel, redact
 from newswatch.alerts.render import matched_terms, one_line
 from newswatch.alerts.schedule import Schedule
+from newswatch.alerts.transport import shown
 from newswatch.config.models import Config
 from newswatch.config.times import readable
 from newswatch.config.units import parse_duration
+from newswatch.exits import EXIT_OK, EXIT_USAGE
 from newswatch.store.db import Store, utcnow
 from newswatch.store.recent import Filters, Recent, mark_held, recent
 
-EXIT_OK, EXIT_USAGE = 0, 2
 FEED_ENTRIES = 100
 
 
@@ -46,8 +46,8 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     except ValueError as exc:
         print(f"newswatch: --since {args.since!r}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    store = Store.shared(config.database)
-    found = recent(store, Filters(watches=names, since=since), limit=args.limit)
+    with Store(config.database) as store:
+        found = recent(store, Filters(watches=names, since=since), limit=args.limit)
     mark_held(found, {w.name for w in config.watches if not w.enabled})
     tz = ZoneInfo(config.timezone)
     schedule, now = Schedule(config), utcnow()
@@ -63,7 +63,7 @@ def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
     for m in found:
         title = one_line(m.title, 200) or "(no title)"
         terms = ", ".join(matched_terms(m.hits))
-        sent = "\n".join(f"{redact(r) if is_channel(r) else r}: "
+        sent = "\n".join(f"{shown(r)}: "
                          f"{waiting_state(schedule, m, r, state, now)}"
                          for r, state in sorted(m.alerts.items())) or "none"
         if m.duplicate_of is not None:
@@ -91,8 +91,8 @@ def cmd_feed(args: argparse.Namespace, config: Config, path: Path) -> int:
     names = _watches(config, [args.watch] if args.watch else None)
     if names is None:
         return EXIT_USAGE
-    store = Store.shared(config.database)
-    found = recent(store, Filters(watches=names), limit=args.limit)
+    with Store(config.database) as store:
+        found = recent(store, Filters(watches=names), limit=args.limit)
     body = atom.build(found, args.watch)
     if args.output in (None, "-"):
         sys.stdout.buffer.write(body)

@@ -13,22 +13,26 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from newswatch import tables
-from newswatch.adaptive import explain, roughly
-from newswatch.alerts import channels, health, outbox
+from newswatch.alerts import health, outbox
 from newswatch.alerts.schedule import Schedule
+from newswatch.alerts.transport import shown
 from newswatch.config.models import Config
+from newswatch.config.pacing import explain, roughly
 from newswatch.config.times import readable
+from newswatch.exits import EXIT_OK, EXIT_USAGE
 from newswatch.outcomes import why
 from newswatch.store import schedules, schema
 from newswatch.store.db import Store, utcnow
 from newswatch.store.migrate import SchemaBehind
 from newswatch.store.sources import runs_of
 
-EXIT_OK, EXIT_USAGE = 0, 2
-
 
 def cmd_status(args: argparse.Namespace, config: Config, path: Path) -> int:
-    store = Store.shared(config.database)
+    with Store(config.database) as store:
+        return _status(args, config, store)
+
+
+def _status(args: argparse.Namespace, config: Config, store: Store) -> int:
     console = tables.console_for(sys.stdout)
     tz = ZoneInfo(config.timezone)
     now = utcnow()
@@ -134,10 +138,10 @@ def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> N
         line += f", {c['held']} held (their watch is disabled)"
     tables.say(console, line)
     for e in outbox.failed_emails(store):
-        tables.say(console, f"  failed: to {channels.shown(e['recipient'])}: {e['subject']} "
+        tables.say(console, f"  failed: to {shown(e['recipient'])}: {e['subject']} "
                             f"({e['last_error']})")
     for e in outbox.failed_emails(store, "pending"):
-        tables.say(console, f"  to retry: to {channels.shown(e['recipient'])}: "
+        tables.say(console, f"  to retry: to {shown(e['recipient'])}: "
                             f"{e['subject']} (last error: {e['last_error']})")
     with store.reader.connect() as conn:
         waiting = schedule.counts(conn, now)

@@ -17,17 +17,16 @@ from sqlalchemy.engine import make_url
 from newswatch import tables
 from newswatch.config.models import Config
 from newswatch.config.private import FILE_MODE, mask_url
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.store import migrate
 from newswatch.store.db import Store, make_engine, utcnow
 from newswatch.store.retention import prune, window
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
 
 def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
     r = config.retention
-    store = Store.shared(config.database)
-    done = prune(store, r, utcnow(), dry_run=args.dry_run)
+    with Store(config.database) as store:
+        done = prune(store, r, utcnow(), dry_run=args.dry_run)
     out = sys.stdout
     tables.write(out, f"retention: articles {window(r.articles)}, runs {window(r.runs)}, "
                  f"alerts {window(r.alerts)}, urls {window(r.urls)}")

@@ -36,11 +36,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from newswatch import web_sources
-from newswatch.alerts import atom, channels, outbox
+from newswatch.alerts import atom, outbox
 from newswatch.alerts.render import matched_terms, one_line, safe_url, segments
 from newswatch.alerts.schedule import Schedule
+from newswatch.alerts.transport import shown
 from newswatch.config.models import Config
 from newswatch.config.times import Published, readable
+from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.metrics import StoreCollector
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
@@ -70,10 +72,10 @@ def _date(value: str | None, tz: tzinfo) -> datetime | None:
 
 
 class View:
-    def __init__(self, config: Config, access: Access):
+    def __init__(self, config: Config, access: Access, store: Store):
         self.config = config
         self.access = access
-        self.store = Store.shared(config.database)
+        self.store = store
         self.registry = CollectorRegistry()
         self.registry.register(StoreCollector(self.store, config))
         self.tz = ZoneInfo(config.timezone)
@@ -82,7 +84,7 @@ class View:
                                                             default_for_string=True))
         self.env.filters["when"] = self._when
         self.env.globals.update(segments=segments, safe_url=safe_url, one_line=one_line,
-                                redact=self._recipient, feed_url=access.feed_url)
+                                redact=shown, feed_url=access.feed_url)
 
     @property
     def muted(self) -> set[str]:
@@ -90,10 +92,6 @@ class View:
 
     def _when(self, value: Published | None) -> str:
         return readable(value, self.tz)
-
-    @staticmethod
-    def _recipient(value: str) -> str:
-        return channels.redact(value) if channels.is_channel(value) else value
 
     def page(self, name: str, request: Request, **context: Any) -> HTMLResponse:
         body = self.env.get_template(f"{name}.html").render(
@@ -189,8 +187,8 @@ class View:
         return Response(body, media_type="application/atom+xml", headers=HEADERS)
 
 
-def make_app(config: Config, access: Access) -> Starlette:
-    view = View(config, access)
+def make_app(config: Config, access: Access, store: Store) -> Starlette:
+    view = View(config, access, store)
 
     async def guard(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -258,9 +256,10 @@ def cmd_web(args: Any, config: Config, path: Path) -> int:
         sock = listen(args.host, args.port)
     except WebError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     access = Access(config, args.host, token)
-    app = make_app(config, access)
+    store = Store(config.database)  # the server's, closed when it stops
+    app = make_app(config, access, store)
     base = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}"
     if token is None:
         print(f"newswatch web: {base}/ (--no-token: open to everyone who can reach "
@@ -277,6 +276,6 @@ def cmd_web(args: Any, config: Config, path: Path) -> int:
                                     access_log=False, server_header=False,
                                     proxy_headers=bool(proxies),
                                     forwarded_allow_ips=proxies or None))
-    with sock:
+    with sock, store:
         server.run(sockets=[sock])
-    return 0 if server.started else 1
+    return EXIT_OK if server.started else EXIT_FAILED

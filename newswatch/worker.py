@@ -23,6 +23,8 @@ from typing import Any
 from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config
 from newswatch.config.private import mask_url
+from newswatch.exits import EXIT_OK
+from newswatch.pipeline.pool import ExtractionPool
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime
 
@@ -96,23 +98,22 @@ class StdioFeed:
 
 def run_worker(config: Config, config_path: Path) -> int:
     """`newswatch worker --stdio`: serve the daemon until told to drain."""
-    from newswatch.pipeline.pool import ExtractionPool
-
     # the events have standard output to themselves: anything else that prints goes to
     # the log (standard error) instead of into the protocol
     events_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    ExtractionPool.start_early()
+    pool = ExtractionPool().start()
     try:
         from newswatch.crawl import engine_process, scrapy_settings
 
         feed = StdioFeed(sys.stdin, events_fd, config_path)
         rt = Runtime(config, feed, reloadable=True)
         feed.runtime = rt
-        process, _ = engine_process(scrapy_settings(config, config_path, rt,
+        process, _ = engine_process(scrapy_settings(config, config_path, rt, pool,
                                                     LOG_LEVEL="INFO"))
         process.start()
+        rt.close()
     finally:
-        ExtractionPool.release()
-    return 0
+        pool.close()
+    return EXIT_OK

@@ -30,10 +30,14 @@ class CleanPipeline:
         return cls(crawler)
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        self.pool = ExtractionPool.acquire()
+        given = self.crawler.settings.get(ExtractionPool.SETTING)
+        # the starter's pool; `scrapy crawl NAME` has none, so this pipeline owns one
+        self.own = None if isinstance(given, ExtractionPool) else ExtractionPool()
+        self.pool: ExtractionPool = self.own or given
 
     def close_spider(self, spider: Spider | None = None) -> None:
-        ExtractionPool.release()
+        if self.own is not None:
+            self.own.close()
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ArticlePage):
@@ -41,7 +45,7 @@ class CleanPipeline:
         poll = item.poll
         timeout = poll.options.extract_timeout.total_seconds()
         future = self.pool.schedule(
-            extract_page, args=(item.url, item.body, item.header_charset), timeout=timeout)
+            extract_page, (item.url, item.body, item.header_charset), timeout=timeout)
         began = time.monotonic()
         try:
             result = await asyncio.wrap_future(future)

@@ -15,7 +15,7 @@ from scrapy.exceptions import DropItem
 from newswatch.spiders.items import ArticlePage
 from newswatch.spiders.runtime import runtime
 from newswatch.spiders.urls import clean_url, registered_domain, url_key
-from newswatch.store.db import ArticleRecord, Store
+from newswatch.store.db import ArticleRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def canonical_for(item: ArticlePage, domains: list[str]) -> str:
 class DedupePipeline:
     def __init__(self, crawler: Crawler):
         rt = runtime(crawler)
-        self.store = Store.shared(rt.config.database)
+        self.store = rt.store
         self.dry_run = rt.dry_run
 
     @classmethod

@@ -1,5 +1,5 @@
-"""The process pool that runs extraction off the reactor thread: one per process,
-shared by every crawler in it, workers recycled after a number of pages because
+"""The process pool that runs extraction off the reactor thread: one per crawl engine,
+owned by whoever starts the crawl, workers recycled after a number of pages because
 trafilatura's caches grow, a page that overruns its time limit kills its worker."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import logging
 import multiprocessing
 import os
 import threading
-from typing import Any, ClassVar
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 from pebble import ProcessPool
 
@@ -51,45 +53,58 @@ def _warm() -> None:
 
 
 class ExtractionPool:
-    _pool: ClassVar[ProcessPool | None] = None
-    _users: ClassVar[int] = 0
+    """The extraction workers of one crawl engine. Its starter makes it (before the
+    crawl imports Scrapy: see start()), hands it to the crawl in the crawler's settings
+    (SETTING) and closes it when the crawl is over; `scrapy crawl NAME`, given none,
+    gets one of its own from the clean pipeline."""
 
-    @classmethod
-    def acquire(cls, workers: int | None = None) -> ProcessPool:
-        if cls._pool is None:
-            n = workers or int(os.environ.get("NEWSWATCH_EXTRACT_WORKERS", 0)) or (
-                os.cpu_count() or 2)
-            # forkserver: never fork the reactor process with its threads and sockets
-            ctx: Any = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["newswatch.pipeline.warmup"])
-            cls._pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
-                                    initializer=_warm, context=_WidePipes(ctx))
-            log.debug("extraction pool started with %d workers", n)
-        cls._users += 1
-        return cls._pool
+    SETTING = "NEWSWATCH_EXTRACTION_POOL"
 
-    @classmethod
-    def start_early(cls) -> None:
-        """Acquire the pool and start its workers in a background thread. Starting them
-        blocks until the fork server has imported trafilatura (about half a second);
-        begun before the crawl imports Scrapy, that wait overlaps the parent's own
-        imports instead of stalling the reactor on the first page. Pair with release()."""
-        pool = cls.acquire()
+    def __init__(self, workers: int | None = None):
+        n = workers or int(os.environ.get("NEWSWATCH_EXTRACT_WORKERS", 0)) or (
+            os.cpu_count() or 2)
+        # forkserver: never fork the reactor process with its threads and sockets
+        ctx: Any = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["newswatch.pipeline.warmup"])
+        self.pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
+                                initializer=_warm, context=_WidePipes(ctx))
+        self._closing = threading.Lock()
+        log.debug("extraction pool started with %d workers", n)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ExtractionPool:
+        return self  # Scrapy copies settings per crawler: these are live processes
+
+    def start(self) -> ExtractionPool:
+        """Start the workers in a background thread. Starting them blocks until the fork
+        server has imported trafilatura (about half a second); begun before the crawl
+        imports Scrapy, that wait overlaps the parent's own imports instead of stalling
+        the reactor on the first page."""
         # scheduling a task is pebble's public way to start a pool's workers
-        threading.Thread(target=pool.schedule, args=(_warm,), daemon=True,
+        threading.Thread(target=self.pool.schedule, args=(_warm,), daemon=True,
                          name="extraction-pool-start").start()
+        return self
 
-    @classmethod
-    def release(cls) -> None:
-        cls._users -= 1
-        if cls._users <= 0 and cls._pool is not None:
-            cls._pool.close()
+    def schedule(self, function: Callable[..., Any], args: tuple[Any, ...],
+                 timeout: float) -> Future[Any]:
+        return self.pool.schedule(function, args=args, timeout=timeout)
+
+    def close(self, wait: float = 10) -> None:
+        """Stop the workers, giving the pages they hold `wait` seconds; a second call (a
+        worker's stop path, then its finally) finds nothing left to do."""
+        with self._closing:
+            if not self.pool.active:
+                return
+            self.pool.close()
             # pebble raises TimeoutError while its workers are still busy (on a loaded
             # machine, still starting): then they are stopped
             with contextlib.suppress(TimeoutError):
-                cls._pool.join(timeout=10)
-            if cls._pool.active:
-                cls._pool.stop()
-                cls._pool.join()
-            cls._pool = None
-            cls._users = 0
+                self.pool.join(timeout=wait)
+            if self.pool.active:
+                self.pool.stop()
+                self.pool.join()
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -24,7 +24,7 @@ from newswatch.spiders.items import ArticlePage, StaleLink
 from newswatch.spiders.poll import Poll
 from newswatch.spiders.runtime import runtime
 from newswatch.spiders.urls import clean_url, url_key
-from newswatch.store.db import ArticleRecord, Store
+from newswatch.store.db import ArticleRecord
 from newswatch.store.matches import Route
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class StorePipeline:
 
     def __init__(self, crawler: Crawler):
         self.rt = runtime(crawler)
-        self.store = Store.shared(self.rt.config.database)
+        self.store = self.rt.store
         self.dry_run = self.rt.dry_run
         self._watches: tuple[Config, dict[str, Watch], ZoneInfo] | None = None
         self.pending: list[Pending] = []

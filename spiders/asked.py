@@ -1,7 +1,7 @@
 """What sites ask of their pollers: a listing's Cache-Control max-age (or Expires) and
 Retry-After (seconds or an HTTP date) say when it may be fetched again; 429 and 5xx say
 to back off. A downloader middleware reads them from each listing response of a poll and
-keeps the latest ask with the poll; the adaptive schedule (newswatch.adaptive) never
+keeps the latest ask with the poll; the adaptive schedule (newswatch.config.pacing) never
 polls the source sooner. A listing answered 429 or 503 is not retried within the poll
 (a retry would be a poll sooner than asked)."""
 
@@ -16,7 +16,7 @@ from typing import Any
 from scrapy import Request, Spider
 from scrapy.http import Response
 
-from newswatch.adaptive import THROTTLED, Asked
+from newswatch.config.pacing import THROTTLED, Asked
 from newswatch.spiders.poll import poll_of
 from newswatch.spiders.urls import is_robots_txt
 from newswatch.store.db import utcnow

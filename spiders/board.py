@@ -15,14 +15,14 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import CallLaterResult, call_later
 
-from newswatch.adaptive import Limits, Polled, decide
+from newswatch.config.pacing import Limits, Polled, decide
 from newswatch.config.units import format_duration
 from newswatch.spiders.failures import summary
 from newswatch.spiders.poll import Poll, PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime, runtime
 from newswatch.spiders.tls import tls_policy
 from newswatch.store import schedules
-from newswatch.store.db import Store, utcnow
+from newswatch.store.db import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PollBoard:
     def __init__(self, crawler: Crawler, rt: Runtime):
         self.crawler = crawler
         self.rt = rt
-        self.store = None if rt.dry_run else Store.shared(rt.config.database)
+        self.store = None if rt.dry_run else rt.store
         self.polls: dict[str, Poll] = {}
         self.timers: dict[str, CallLaterResult] = {}
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
@@ -155,7 +155,7 @@ class PollBoard:
 
     def _pace(self, poll: Poll, counts: Mapping[str, int]) -> None:
         """The source's next poll, decided from what this one found and what its site
-        asked (newswatch.adaptive), stored for the scheduler."""
+        asked (newswatch.config.pacing), stored for the scheduler."""
         assert self.store is not None
         polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked)
         try:

@@ -26,7 +26,7 @@ class KnownArticle(IgnoreRequest):
 
 
 def _store_for(crawler: Crawler) -> Store:
-    return Store.shared(runtime(crawler).config.database)
+    return runtime(crawler).store
 
 
 class KnownArticlesMiddleware:

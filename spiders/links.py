@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -212,11 +211,3 @@ def feeds_from_html(body: bytes | str, base_url: str) -> list[str]:
             if url not in out:
                 out.append(url)
     return out
-
-
-def iter_unique(links: list[Link]) -> Iterator[Link]:
-    seen: set[str] = set()
-    for link in links:
-        if link.url not in seen:
-            seen.add(link.url)
-            yield link

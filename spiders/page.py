@@ -4,7 +4,7 @@ redirect limits, the address guard), for `newswatch match URL`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.http import Response
@@ -14,7 +14,6 @@ from newswatch.config.models import Config, Source
 from newswatch.spiders.base import header_charset
 from newswatch.spiders.failures import fetch_cause
 from newswatch.spiders.loader import crawl_settings
-from newswatch.spiders.safety import Allowance
 from newswatch.spiders.tls import tls_policy
 from newswatch.spiders.urls import registered_domain
 
@@ -29,11 +28,18 @@ def source_for(config: Config, url: str) -> Source | None:
 
 
 class PageSpider(Spider):
+    """One page. Its subclass carries the page's crawl settings (Scrapy reads them off
+    the class); what it fetches and where the result goes are the instance's own, given
+    as the crawl's arguments (page_spider)."""
+
     name = "page"
-    url: ClassVar[str]
-    allow_private: ClassVar[Allowance] = False
-    verify_tls: ClassVar[bool] = True
-    result: ClassVar[dict[str, Any]]
+
+    def __init__(self, url: str, result: dict[str, Any], verify_tls: bool = True,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.url = url
+        self.result = result
+        self.verify_tls = verify_tls
 
     async def start(self) -> AsyncIterator[Request]:
         tls_policy(self.crawler.settings).register([self.url], self.verify_tls)
@@ -47,11 +53,13 @@ class PageSpider(Spider):
         self.result["error"] = fetch_cause(failure, tls=tls_policy(self.crawler.settings))
 
 
-def page_spider(config: Config, url: str, result: dict[str, Any]) -> type[PageSpider]:
+def page_spider(config: Config, url: str, result: dict[str, Any]
+                ) -> tuple[type[PageSpider], dict[str, Any]]:
+    """The spider class for this page's source and the arguments its crawl takes."""
     source = source_for(config, url)
     options = source.crawl(config.crawl) if source else config.crawl
-    attrs = {"url": url, "allow_private": options.allow_private, "result": result,
-             "verify_tls": options.verify_tls,
+    attrs = {"allow_private": options.allow_private,
              "custom_settings": crawl_settings(options),
              "source_name": source.name if source else None, "__module__": __name__}
-    return type("OnePage", (PageSpider,), attrs)
+    return (type("OnePage", (PageSpider,), attrs),
+            {"url": url, "result": result, "verify_tls": options.verify_tls})

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from newswatch.adaptive import Asked
 from newswatch.config.models import CrawlOptions, Source
+from newswatch.config.pacing import Asked
 from newswatch.spiders.urls import registered_domain
 
 # request.meta key of the poll a request belongs to

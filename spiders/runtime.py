@@ -12,10 +12,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 
+from newswatch.config.loader import load_config
 from newswatch.config.models import Config, Source
 from newswatch.spiders.poll import PollFeed, PollOrder, PollOutcome
+from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,14 @@ class ListFeed:
 
 class Runtime:
     def __init__(self, config: Config, feed: PollFeed, dry_run: bool = False,
-                 reloadable: bool = False):
+                 reloadable: bool = False, store: Store | None = None):
         self.config = config
+        # the crawl's database, one for all its parts (the board, the known-article
+        # lookups, dedupe, the store pipeline): its starter's, else opened on first use
+        # and closed by close(); a reloaded config keeps the database (workers refuse a
+        # new one)
+        self._store = store
+        self._owned: Store | None = None
         self.feed = feed
         self.dry_run = dry_run
         # a long-lived worker may be given a new config: parts that a config without
@@ -69,6 +78,18 @@ class Runtime:
         # Scrapy deep-copies its settings for each crawler: this is a live object that
         # the crawler and whoever started it share, never a value to copy
         return self
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self._owned = Store(self.config.database)
+        return self._store
+
+    def close(self) -> None:
+        """Close the database it opened itself (not its starter's)."""
+        if self._owned is not None:
+            self._owned.close()
+            self._store = self._owned = None
 
     def source(self, name: str) -> Source | None:
         try:
@@ -85,10 +106,9 @@ def runtime(crawler: Crawler) -> Runtime:
     if isinstance(given, Runtime):
         rt = given
     else:  # `scrapy crawl NAME` from the repository root
-        from newswatch.config.loader import load_config
-
         config = load_config(crawler.settings.get("NEWSWATCH_CONFIG") or None)
         names = getattr(crawler.spidercls, "sources", None) or [s.name for s in config.sources]
         rt = Runtime(config, ListFeed(names), crawler.settings.getbool("NEWSWATCH_DRY_RUN"))
+        crawler.signals.connect(rt.close, signal=signals.engine_stopped)
     crawler.newswatch_runtime = rt  # type: ignore[attr-defined]
     return rt

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -140,23 +140,9 @@ class ArticleRecord:
 
 
 class Store:
-    """The operations on the database; each call is one short transaction."""
-
-    _shared: ClassVar[dict[str, Store]] = {}
-
-    @classmethod
-    def shared(cls, url: str) -> Store:
-        """One Store (and one connection pool) per database per process."""
-        if url not in cls._shared:
-            cls._shared[url] = cls(url)
-        return cls._shared[url]
-
-    @classmethod
-    def close_shared(cls) -> None:
-        """Close the shared stores (a SQLite database checkpoints its WAL on close)."""
-        for store in cls._shared.values():
-            store.close()
-        cls._shared.clear()
+    """The operations on the database; each call is one short transaction. Whoever opens
+    one owns it (a command, the daemon, a crawl's Runtime) and hands it to the parts that
+    share it; `with Store(url) as store` closes it."""
 
     def __init__(self, url: str):
         self.url = url
@@ -168,8 +154,15 @@ class Store:
         self.reader = make_engine(url, writer=False)
 
     def close(self) -> None:
+        """Close its connections (a SQLite database checkpoints its WAL on close)."""
         self.engine.dispose()
         self.reader.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:

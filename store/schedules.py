@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from newswatch.adaptive import Pace
+from newswatch.config.pacing import Pace
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
 

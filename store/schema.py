@@ -178,7 +178,7 @@ runs = Table(
 )
 
 
-# Each source's adaptive schedule (newswatch.adaptive), written as each poll ends and read
+# Each source's adaptive schedule (newswatch.config.pacing), written as each poll ends and read
 # by the scheduler: it survives restarts and is the same whichever process schedules.
 schedules = Table(
     "schedules", metadata,

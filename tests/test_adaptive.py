@@ -1,4 +1,4 @@
-"""The adaptive schedule's rule (newswatch.adaptive.decide), case by case and as
+"""The adaptive schedule's rule (newswatch.config.pacing.decide), case by case and as
 properties over any sequence of polls, and how a site's answer is read as an ask
 (spiders/asked.py)."""
 
@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scrapy.http import Response
 
-from newswatch.adaptive import Asked, Limits, Pace, Polled, decide, explain, roughly
 from newswatch.config.models import Source
+from newswatch.config.pacing import Asked, Limits, Pace, Polled, decide, explain, roughly
 from newswatch.spiders.asked import LONGEST, site_ask
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)

@@ -47,7 +47,10 @@ def fresh_copy(dest: Path) -> Path:
                             check=True).stdout.decode().split("\0")
     for name in filter(None, listed):
         src = ROOT / name
-        if src.is_file():
+        if src.is_symlink():  # the stage folders linked into newswatch/, kept as links
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).symlink_to(os.readlink(src))
+        elif src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     return dest

@@ -136,7 +136,7 @@ def test_an_article_the_database_refuses_costs_only_itself(tmp_path: Path, db: s
     assert stored == {"one", "two"}
     counts = POLLS[pipe].counts
     assert counts["new_articles"] == 2 and counts["errors"] == 1
-    Store.close_shared()
+    pipe.rt.store.close()
 
 
 def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> None:
@@ -150,7 +150,7 @@ def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> 
 
     assert asyncio.run(crawl_moment()) == [(0,), (1,)]
     assert pipe.pending == [] and pipe.timer is None
-    Store.close_shared()
+    pipe.rt.store.close()
 
 
 def test_writers_take_turns(db: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from newswatch import tables
 from newswatch.alerts.render import one_line
 from newswatch.config.loader import load_config
+from newswatch.config.models import Config
 from newswatch.crawl import run_crawl
 from newswatch.demo.site import DemoSite
 from newswatch.mail import send_due
@@ -64,13 +65,18 @@ def run_demo(directory: Path, out: TextIO) -> int:
                     encoding="utf-8")
     config = load_config(path)
     logging.getLogger().setLevel(logging.WARNING)  # the summary below is the demo's output
+    with Store(config.database) as store:
+        return _crawl_and_explain(config, path, directory, port, store, out)
+
+
+def _crawl_and_explain(config: Config, path: Path, directory: Path, port: int, store: Store,
+                       out: TextIO) -> int:
     started = utcnow()
     with DemoSite(port) as site:
         out.write(f"newswatch demo: a news site with {len(site.stories)} stories is running "
                   f"on http://127.0.0.1:{port}/ (and http://localhost:{port}/wire/)\n")
         console = Console(file=out, markup=False, emoji=False, highlight=False)
-        results = run_crawl(config, path, None, False, console, quiet=True)
-        store = Store.shared(config.database)
+        results = run_crawl(config, path, None, False, console, quiet=True, store=store)
         made, report = send_due(config, store)
     new = sum(r.counts.get("new_articles", 0) for r in results)
     pages = sum(r.counts.get("pages", 0) for r in results)
