@@ -105,7 +105,7 @@ def _resolve(value: str) -> str:
 
 
 if CParser is not None:
-    class _Composer(CParser):  # type: ignore[misc,valid-type]
+    class _Composer(CParser):
         """libyaml's parser and composer, with the resolver above for plain scalars."""
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
