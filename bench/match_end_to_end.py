@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,10 +90,17 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         db = folder / "articles.db"
         fill(db, docs, args.copies)
-        configs = {n: write_config(folder, db, make_watches(n, vocab)) for n in args.sizes}
+        # a database of its own per tree: opening one migrates it to the tree's schema
+        configs: dict[str, dict[int, Path]] = {}
+        for name in trees:
+            own = folder / name
+            own.mkdir()
+            shutil.copy(db, own / db.name)
+            configs[name] = {n: write_config(own, own / db.name, make_watches(n, vocab))
+                             for n in args.sizes}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                for size, config in configs.items():
+                for size, config in configs[name].items():
                     for command in ("check", "backtest"):
                         extra = ["--since", "all"] if command == "backtest" else []
                         spent = timed(tree, [command, "-c", str(config), *extra])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain
 
 import ahocorasick
@@ -57,10 +58,16 @@ class Watch:
     name: str
     query: str
     root: Check
-    check: Callable[[set[Key], Hits], bool]
     # the leaves whose hits a match reports (not those under NOT), found once here
     # rather than for every article the watch matches
     positive: list[LeafCheck] = field(default_factory=list)
+
+    @cached_property
+    def check(self) -> Callable[[set[Key], Hits], bool]:
+        """The compiled test, made the first time it is needed: most of 10,000 watches
+        are never tested in a run (a watch of ORs alone never is), and compiling each
+        was most of the time a Matcher took to build."""
+        return compile_test(self.root)
 
     def holds(self, hits: Hits) -> bool:
         return self.check(hits.present, hits)
@@ -101,8 +108,6 @@ class Matcher:
         self._tested_of: dict[Key, list[int]] = {}
         for name, query in watches:
             self._add(name, query)
-        # the tests in a flat list: the hot loop indexes it without an attribute lookup
-        self._checks = [w.check for w in self.watches]
         # the plain automaton's values are ints: the index of the key's (term, field)
         # pairs in each field's table, so a scan collects small ints and expands each
         # distinct one once, in C
@@ -162,7 +167,7 @@ class Matcher:
         node = parse_query(query, self._sets)
         root = self._compile(node)
         index = len(self.watches)
-        watch = Watch(name, query, root, compile_test(root), leaves(root, negated_too=False))
+        watch = Watch(name, query, root, leaves(root, negated_too=False))
         self.watches.append(watch)
         keys = triggers(root, lambda tid: term_weight(self._terms[tid]))
         # parse_query refuses a query that could hold with none of its terms present
@@ -213,8 +218,8 @@ class Matcher:
     def matching_indexes(self, hits: Hits) -> list[int]:
         """The indexes of the watches that hold, in config order."""
         sure, tested = self._triggered(hits)
-        checks, present = self._checks, hits.present
-        sure.update([i for i in tested if checks[i](present, hits)])
+        watches, present = self.watches, hits.present
+        sure.update([i for i in tested if watches[i].check(present, hits)])
         return sorted(sure)
 
     def _positive_hits(self, watch: Watch, doc: Document,
