@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from newswatch.config import yaml_errors
 from newswatch.config.checks import environment_issues, warnings
 from newswatch.config.models import Config, known_keys
+from newswatch.config.yaml_tree import LineMap, LineSeq, YamlSyntaxError, read_tree
 from newswatch.rules.query import QueryError, Term, parse_query, parse_syntax, parse_term
 
 ENV_VAR = "NEWSWATCH_CONFIG"
@@ -86,23 +84,6 @@ def default_config_path() -> Path:
     return DEFAULT_PATH
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip types to plain Python, so pydantic sees ordinary values."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
-
-
 def _line_of(tree: Any, loc: Iterable[Any]) -> tuple[int | None, str]:
     """The 1-based line of the deepest node of `loc` present in the YAML tree, and the
     dotted key path (list indexes in brackets)."""
@@ -110,19 +91,20 @@ def _line_of(tree: Any, loc: Iterable[Any]) -> tuple[int | None, str]:
     line: int | None = None
     parts: list[str] = []
     for key in loc:
-        if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
-            line = node.lc.key(key)[0] + 1
+        if isinstance(node, LineMap) and isinstance(key, str) and key in node:
+            if key in node.lines:
+                line = node.lines[key] + 1
             parts.append(key)
             node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
+        elif isinstance(node, LineSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lines[key] + 1
             parts.append(f"[{key}]")
             node = node[key]
-        elif isinstance(key, str) and isinstance(node, CommentedMap):
+        elif isinstance(key, str) and isinstance(node, LineMap):
             # a key that is missing (required) or unknown: point at its parent mapping
             parts.append(key)
             node = None
-        elif isinstance(key, int | str) and not isinstance(node, CommentedMap | CommentedSeq):
+        elif isinstance(key, int | str) and not isinstance(node, LineMap | LineSeq):
             # pydantic's union branch names and the like: not part of the YAML path
             continue
     path = ".".join(parts).replace(".[", "[")
@@ -143,15 +125,15 @@ def _unknown_key(loc: Sequence[Any]) -> str:
 
 def _duplicates(tree: Any, file: str) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
-    if not isinstance(tree, CommentedMap):
+    if not isinstance(tree, LineMap):
         return issues
     for section in ("sources", "watches"):
         items = tree.get(section)
-        if not isinstance(items, CommentedSeq):
+        if not isinstance(items, LineSeq):
             continue
         first: dict[str, int] = {}
         for i, item in enumerate(items):
-            if not isinstance(item, CommentedMap) or not isinstance(item.get("name"), str):
+            if not isinstance(item, LineMap) or not isinstance(item.get("name"), str):
                 continue
             name = item["name"]
             line, path = _line_of(tree, (section, i, "name"))
@@ -165,15 +147,15 @@ def _duplicates(tree: Any, file: str) -> list[ConfigIssue]:
     return issues
 
 
-def _query_issues(tree: CommentedMap, file: str) -> list[ConfigIssue]:
+def _query_issues(tree: LineMap, file: str) -> list[ConfigIssue]:
     """What needs the term sets and the whole query: unknown @names, and queries that
     would match articles holding none of their terms. Syntax errors are left to the
     models, which report them with the rest."""
     sets: dict[str, tuple[Term, ...]] = {}
     terms = tree.get("terms")
-    if isinstance(terms, CommentedMap):
+    if isinstance(terms, LineMap):
         for name, entries in terms.items():
-            if isinstance(entries, CommentedSeq):
+            if isinstance(entries, LineSeq):
                 valid = []
                 for entry in entries:
                     with contextlib.suppress(QueryError):
@@ -181,10 +163,10 @@ def _query_issues(tree: CommentedMap, file: str) -> list[ConfigIssue]:
                 sets[str(name)] = tuple(valid)
     issues: list[ConfigIssue] = []
     watches = tree.get("watches")
-    if not isinstance(watches, CommentedSeq):
+    if not isinstance(watches, LineSeq):
         return issues
     for i, watch in enumerate(watches):
-        query = watch.get("query") if isinstance(watch, CommentedMap) else None
+        query = watch.get("query") if isinstance(watch, LineMap) else None
         if not isinstance(query, str):
             continue
         try:
@@ -203,21 +185,20 @@ def parse_config_text(text: str, file: str, base_dir: Path | None = None,
                       environment: bool = True) -> Config:
     """Validate config text; raise ConfigError listing every problem. `environment`:
     also check what it points at (database folder, CA file, templates, maildir)."""
-    yaml = YAML(typ="rt")
     try:
-        tree = yaml.load(text)
-    except MarkedYAMLError as exc:
-        line, message, shown = yaml_errors.explain(exc, text)
+        tree = read_tree(text)
+    except YamlSyntaxError as exc:
+        line, message, shown = yaml_errors.explain(exc.error, text)
         raise ConfigError([ConfigIssue(file, line, "", message, shown)]) from None
     if tree is None:
-        tree = CommentedMap()
-    if not isinstance(tree, CommentedMap):
+        tree = LineMap()
+    if not isinstance(tree, LineMap):
         raise ConfigError([ConfigIssue(file, 1, "", "the config must be a YAML mapping")])
     issues = _duplicates(tree, file) + _query_issues(tree, file)
     context = {"base_dir": base_dir if base_dir is not None else Path(file).resolve().parent,
                "environment": environment}
     try:
-        config = Config.model_validate(_plain(tree), context=context)
+        config = Config.model_validate(tree, context=context)
     except ValidationError as exc:
         for err in exc.errors():
             line, path = _line_of(tree, err["loc"])
@@ -250,11 +231,14 @@ def _issue(tree: Any, file: str, key: str, message: str) -> ConfigIssue:
 
 def config_warnings(path: str | os.PathLike[str], config: Config) -> list[ConfigIssue]:
     """What `check` warns about but accepts (config.checks.warnings), with file and line."""
+    found = warnings(config)
+    if not found:
+        return []  # nothing to place: the file need not be read again
     try:
-        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, MarkedYAMLError):
+        tree = read_tree(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlSyntaxError):
         tree = None  # it loaded a moment ago; without lines, the key paths still say where
-    return [_issue(tree, str(path), key, message) for key, message in warnings(config)]
+    return [_issue(tree, str(path), key, message) for key, message in found]
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -7,8 +7,10 @@ else keeps the parser's, with the line's text all the same."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from ruamel.yaml.error import MarkedYAMLError
+if TYPE_CHECKING:  # only read here; importing ruamel.yaml costs every command time
+    from ruamel.yaml.error import MarkedYAMLError
 
 INDENTED_MORE = "bad indentation: this line is indented more than the key above it allows"
 INDENTED_ODD = ("bad indentation: this line lines up with nothing above it (the keys of "

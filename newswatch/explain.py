@@ -194,6 +194,7 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
     console.print()
     tables.say(console, f"{matched_articles} of {seen} stored articles {span} would have "
                         "matched; nothing was sent.")
-    for name, _ in watches:
-        tables.say(console, f"  {name}: {per_watch[name]}", "    ")
+    # one paragraph per watch, said at once (10,000 watches: 10,000 lines)
+    tables.say(console, "\n".join(f"  {name}: {per_watch[name]}" for name, _ in watches),
+               "    ")
     return EXIT_OK

@@ -114,8 +114,9 @@ def wrap(text: str, width: int | None, indent: str = "", fold: bool = False) -> 
 
 def say(console: Console, text: str, indent: str = "  ") -> None:
     """Print a line of prose wrapped to the console's width (long words whole)."""
-    for line in wrap(for_terminal(text), prose_width(console), indent):
-        console.print(line, soft_wrap=True)
+    # one print for all the lines: rich's work per call is what a long list costs
+    console.print("\n".join(wrap(for_terminal(text), prose_width(console), indent)),
+                  soft_wrap=True)
 
 
 def write(out: TextIO, text: str, indent: str = "  ") -> None:

@@ -23,21 +23,53 @@ def matcher_for(config: Config) -> Matcher:
     return Matcher([(w.name, w.query) for w in config.watches], config.terms)
 
 
+WatchKey = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
+def watch_key(config: Config) -> WatchKey:
+    """All that a compiled Matcher depends on: the watches' names and queries, and the
+    term sets (recipients, digests and `enabled` are read from the config at alert time)."""
+    return (tuple((w.name, w.query) for w in config.watches),
+            tuple((name, tuple(entries)) for name, entries in config.terms.items()))
+
+
+class CompiledWatches:
+    """The Matcher of the current config, compiled once: a reloaded config whose watches
+    and term sets are unchanged keeps it (compiling 10,000 watches takes seconds)."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._key: WatchKey | None = None
+        self._matcher: Matcher | None = None
+        self.compiled = 0  # how many times the watches were compiled
+
+    def matcher(self, config: Config) -> Matcher:
+        if config is not self._config or self._matcher is None:
+            key = watch_key(config)
+            if self._matcher is None or key != self._key:
+                self._matcher = matcher_for(config)
+                self._key = key
+                self.compiled += 1
+                log.debug("watches compiled (%d)", len(config.watches))
+            else:
+                log.debug("config reloaded with the same watches: the compiled ones are kept")
+            self._config = config
+        return self._matcher
+
+
 class MatchPipeline:
-    """Compiles the watches once, and again when the runtime's config is replaced."""
+    """Compiles the watches once, and again when the runtime's config is replaced by one
+    whose watches differ."""
 
     def __init__(self, crawler: Crawler):
         self.rt = runtime(crawler)
         if not self.rt.config.watches and not self.rt.reloadable:
             raise NotConfigured("no watches in the config")
-        self._compiled: tuple[Config, Matcher] | None = None
+        self._compiled = CompiledWatches()
 
     @property
     def matcher(self) -> Matcher:
-        config = self.rt.config
-        if self._compiled is None or self._compiled[0] is not config:
-            self._compiled = (config, matcher_for(config))
-        return self._compiled[1]
+        return self._compiled.matcher(self.rt.config)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:

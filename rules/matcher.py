@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import chain
 
 import ahocorasick
@@ -57,7 +58,16 @@ class Watch:
     name: str
     query: str
     root: Check
-    check: Callable[[set[Key], Hits], bool]
+    # the leaves whose hits a match reports (not those under NOT), found once here
+    # rather than for every article the watch matches
+    positive: list[LeafCheck] = field(default_factory=list)
+
+    @cached_property
+    def check(self) -> Callable[[set[Key], Hits], bool]:
+        """The compiled test, made the first time it is needed: most of 10,000 watches
+        are never tested in a run (a watch of ORs alone never is), and compiling each
+        was most of the time a Matcher took to build."""
+        return compile_test(self.root)
 
     def holds(self, hits: Hits) -> bool:
         return self.check(hits.present, hits)
@@ -98,13 +108,16 @@ class Matcher:
         self._tested_of: dict[Key, list[int]] = {}
         for name, query in watches:
             self._add(name, query)
-        # the tests in a flat list: the hot loop indexes it without an attribute lookup
-        self._checks = [w.check for w in self.watches]
         # the plain automaton's values are ints: the index of the key's (term, field)
         # pairs in each field's table, so a scan collects small ints and expands each
         # distinct one once, in C
         self._automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         self._pairs: dict[str, list[tuple[Key, ...]]] = {f: [] for f in FIELD_NAMES}
+        # a single word (no prefix, any case) is present exactly when it is one of the
+        # field's folded words: one set intersection per field, in C, finds them all;
+        # the automaton is left the phrases and prefixes, so its output, walked in
+        # Python, no longer grows with every common word that some watch names
+        self._single: dict[str, int] = {}
         # case-sensitive terms need a check of the words as written, so they get their own
         # automaton
         self._exact = ahocorasick.Automaton()
@@ -115,7 +128,12 @@ class Matcher:
             if plain:
                 for f, table in self._pairs.items():
                     table.append(tuple(key_of(tid, f) for tid in plain))
-                self._automaton.add_word(key, len(self._pairs["text"]) - 1)
+                index = len(self._pairs["text"]) - 1
+                word = key[1:-1]
+                if key.endswith(" ") and " " not in word:
+                    self._single[word] = index
+                else:
+                    self._automaton.add_word(key, index)
             if exact:
                 self._exact.add_word(key, (len(key) - 2, exact))
         for automaton in (self._automaton, self._exact):
@@ -149,7 +167,7 @@ class Matcher:
         node = parse_query(query, self._sets)
         root = self._compile(node)
         index = len(self.watches)
-        watch = Watch(name, query, root, compile_test(root))
+        watch = Watch(name, query, root, leaves(root, negated_too=False))
         self.watches.append(watch)
         keys = triggers(root, lambda tid: term_weight(self._terms[tid]))
         # parse_query refuses a query that could hold with none of its terms present
@@ -162,15 +180,19 @@ class Matcher:
         """Which terms occur in which field."""
         hits = Hits(doc.fields, self._terms)
         present = hits.present
-        plain, exact, pairs = self._automaton, self._exact, self._pairs
+        plain, exact, pairs, single = self._automaton, self._exact, self._pairs, self._single
         for name, tokens in doc.fields.items():
             if not tokens.raw:
                 continue
+            if single:
+                found = single.keys() & set(tokens.folded)
+                present.update(chain.from_iterable(
+                    map(pairs[name].__getitem__, map(single.__getitem__, found))))
             if len(plain):
                 # the hot loop of matching: one set comprehension over the automaton's
                 # output, then each distinct key's pairs added at C speed
-                found = {index for _, index in plain.iter(tokens.joined)}
-                present.update(chain.from_iterable(map(pairs[name].__getitem__, found)))
+                found_ids = {index for _, index in plain.iter(tokens.joined)}
+                present.update(chain.from_iterable(map(pairs[name].__getitem__, found_ids)))
             if len(exact):
                 for end, (back, entries) in exact.iter(tokens.joined):
                     offset = end - back
@@ -196,14 +218,14 @@ class Matcher:
     def matching_indexes(self, hits: Hits) -> list[int]:
         """The indexes of the watches that hold, in config order."""
         sure, tested = self._triggered(hits)
-        checks, present = self._checks, hits.present
-        sure.update([i for i in tested if checks[i](present, hits)])
+        watches, present = self.watches, hits.present
+        sure.update([i for i in tested if watches[i].check(present, hits)])
         return sorted(sure)
 
     def _positive_hits(self, watch: Watch, doc: Document,
                        hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
         found: dict[str, list[Span]] = {}
-        for leaf in leaves(watch.root, negated_too=False):
+        for leaf in watch.positive:
             spans = leaf.spans(hits)
             if spans:
                 found.setdefault(leaf.label, []).extend(spans)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import Engine
+
+# alembic is imported where it is used: loading it costs every command's start-up a
+# third of a second, and `check` or `--help` never touch the schema
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class SchemaBehind(Exception):
 
 
 def _config(conn: Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(SCRIPTS))
     cfg.attributes["connection"] = conn
@@ -34,12 +38,16 @@ def _config(conn: Connection) -> AlembicConfig:
 
 
 def head() -> str:
+    from alembic.script import ScriptDirectory
+
     found = ScriptDirectory(str(SCRIPTS)).get_current_head()
     assert found is not None
     return found
 
 
 def current(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -53,6 +61,9 @@ def state(engine: Engine) -> tuple[str | None, bool]:
 def upgrade(engine: Engine) -> list[str]:
     """Bring the schema to the newest revision, in one transaction (the writer engine's:
     two processes upgrading at once take turns). Returns the revisions applied."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     known = [s.revision for s in ScriptDirectory(str(SCRIPTS)).walk_revisions()][::-1]
     with engine.begin() as conn:
         before = current(conn)
@@ -84,4 +95,6 @@ def ensure(engine: Engine, auto: bool) -> None:
 
 
 def _revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     return {s.revision for s in ScriptDirectory(str(SCRIPTS)).walk_revisions()}
