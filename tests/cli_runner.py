@@ -59,16 +59,21 @@ def _stream(fd: int, like: Any, line_buffering: bool) -> Any:
                 errors=like.errors, closefd=False)
 
 
-def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+def _command(argv: list[str], env: dict[str, str], cwd: str, stdio: tuple[str, str, str],
+             session: bool) -> None:
     """In the forked process: become `python -m newswatch.cli ARGV` in `cwd` with `env`,
-    its output in the files `out` and `err`, then run it as the console script does."""
-    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out, os.O_WRONLY),
-                            (2, err, os.O_WRONLY)):
-        opened = os.open(path, flags)
+    its stdin, stdout and stderr the files (or terminal) `stdio`, in a session of its own
+    if asked, then run it as the console script does."""
+    if session:
+        os.setsid()
+    for fd, (path, flags) in enumerate(zip(stdio, (os.O_RDONLY, os.O_WRONLY, os.O_WRONLY),
+                                           strict=True)):
+        opened = os.open(path, flags | os.O_NOCTTY)
         os.dup2(opened, fd)
         os.close(opened)
-    # as Python sets them up for a file: block-buffered stdout, line-buffered stderr
-    sys.stdout = sys.__stdout__ = _stream(1, sys.__stdout__, False)
+    # as Python sets them up: stdout block-buffered for a file, by lines for a terminal;
+    # stderr by lines
+    sys.stdout = sys.__stdout__ = _stream(1, sys.__stdout__, os.isatty(1))
     sys.stderr = sys.__stderr__ = _stream(2, sys.__stderr__, True)
     os.environ.clear()
     os.environ.update(env)
@@ -78,6 +83,50 @@ def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str)
 
     sys.argv = [cli.__file__, *argv]
     cli.run()
+
+
+def fresh_interpreter(env: dict[str, str]) -> bool:
+    """Whether a command with this environment needs a new interpreter: asked for, or its
+    environment changes how Python starts."""
+    def startup(names: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+        return {k: v for k, v in names.items() if k.startswith(STARTUP)}
+
+    return (os.environ.get("NEWSWATCH_TEST_SUBPROCESS") == "1"
+            or startup(env) != startup(os.environ))
+
+
+class Forked:
+    """A forked command as subprocess.Popen shows a process: poll, wait, kill."""
+
+    def __init__(self, argv: list[str], proc: Any):
+        self.args, self.proc = argv, proc
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def poll(self) -> int | None:
+        code: int | None = self.proc.exitcode
+        return code
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.proc.join(timeout)
+        if self.proc.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return int(self.proc.exitcode)
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+
+def start(argv: list[str], env: dict[str, str], cwd: Path, stdio: tuple[str, str, str],
+          session: bool = False) -> Forked:
+    """`python -m newswatch.cli ARGV` forked and started, its stdin, stdout and stderr
+    opened from the paths `stdio`."""
+    proc = _forkserver().Process(target=_command, name="newswatch",
+                                 args=(argv, env, str(cwd), stdio, session))
+    proc.start()
+    return Forked(argv, proc)
 
 
 def _decoded(path: Path) -> str:
@@ -90,21 +139,18 @@ def run_command(argv: list[str], env: dict[str, str], cwd: Path,
                 timeout: float) -> subprocess.CompletedProcess[str]:
     """`python -m newswatch.cli ARGV`, run as the tests' conftest.run_cli describes."""
     cmd = [sys.executable, "-m", "newswatch.cli", *argv]
-    startup = {k: v for k, v in env.items() if k.startswith(STARTUP)}
-    if os.environ.get("NEWSWATCH_TEST_SUBPROCESS") == "1" or startup != {
-            k: v for k, v in os.environ.items() if k.startswith(STARTUP)}:
+    if fresh_interpreter(env):
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               env=env, stdin=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="nw-cli-") as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
         out.touch()
         err.touch()
-        proc = _forkserver().Process(target=_command, name="newswatch",
-                                     args=(argv, env, str(cwd), str(out), str(err)))
-        proc.start()
-        proc.join(timeout)
-        if proc.exitcode is None:
+        proc = start(argv, env, cwd, (os.devnull, str(out), str(err)))
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            proc.join()
-            raise subprocess.TimeoutExpired(cmd, timeout, _decoded(out), _decoded(err))
-        return subprocess.CompletedProcess(cmd, proc.exitcode, _decoded(out), _decoded(err))
+            proc.wait()
+            raise subprocess.TimeoutExpired(cmd, timeout, _decoded(out), _decoded(err)) from None
+        return subprocess.CompletedProcess(cmd, code, _decoded(out), _decoded(err))
