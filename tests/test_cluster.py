@@ -180,9 +180,8 @@ def test_a_standby_scheduler_leads_within_30_s_of_the_leaders_death(
     chief = leader_log(schedulers)
     standby = next(s for s in schedulers if s is not chief)
     os.killpg(chief.pid, signal.SIGKILL)
-    killed_at = time.time()
+    # within 30 s of the kill (wait_for fails past its timeout)
     wait_for(lambda: "now leads" in standby.text(), 30, "the standby to lead")
-    assert time.time() - killed_at <= 30
     # the digest's hour has come: the new leader sends it, once
     with psycopg.connect(cluster.libpq_url(url)) as conn:
         conn.execute("update outbox set due = now() where digest = 'hourly'")
