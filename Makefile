@@ -37,11 +37,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# the fast tests on both cores; then the slow end-to-end ones (daemons and workers with
-# clocks of a few seconds) one at a time, so that no test's timing depends on another's
+# every test on both cores (the end-to-end ones wait on events, not on time windows; a
+# worker takes the next test when it is free); then the few that measure a daemon's clock
+# (the gaps between its polls), alone, so that no other test's load shows in their gaps
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
-	$(BIN)/python -m pytest -q -m slow tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial" tests
+	$(BIN)/python -m pytest -q -m serial tests
 
 # the fast tests only: the slow end-to-end ones are marked `slow`
 test-fast: $(STAMP)

@@ -118,6 +118,10 @@ class Forked:
     def kill(self) -> None:
         self.proc.kill()
 
+    def send_signal(self, sig: int) -> None:
+        if self.proc.exitcode is None:
+            os.kill(self.pid, sig)
+
 
 def start(argv: list[str], env: dict[str, str], cwd: Path, stdio: tuple[str, str, str],
           session: bool = False) -> Forked:

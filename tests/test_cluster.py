@@ -72,6 +72,7 @@ def leader_log(procs: list[DaemonProc]) -> DaemonProc:
     return leads[0]
 
 
+@pytest.mark.serial
 def test_one_scheduler_two_workers_poll_every_source_once_at_a_time(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
@@ -112,6 +113,7 @@ def test_one_scheduler_two_workers_poll_every_source_once_at_a_time(
         assert len(times) == len([r for r in runs if r["source"] == f"site{i}"])
 
 
+@pytest.mark.serial
 def test_a_worker_killed_mid_poll_has_its_poll_taken_by_the_other(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
