@@ -44,9 +44,10 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial" tests
 	$(BIN)/python -m pytest -q -m serial tests
 
-# the fast tests only: the slow end-to-end ones are marked `slow`
+# the tests that crawl no site and start no server (tests/conftest.py marks the others
+# `e2e`, the daemons' ones are `slow` besides): a minute
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e" tests
 
 demo: $(DEMO_STAMP)
 	$(BIN)/newswatch demo

@@ -141,3 +141,17 @@ def start() -> Iterator[Callable[..., DaemonProc]]:
         if d.proc.poll() is None:
             os.killpg(d.proc.pid, signal.SIGKILL)
             d.proc.wait()
+
+
+# what makes a test end to end: a site to crawl, a server to talk to, a daemon to start
+SERVERS = {"site", "fresh_site", "sites", "postgres", "start", "runs", "smtp", "hook",
+           "crawled", "many_sources"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `e2e` every test that crawls a site or talks to a server it starts (by its
+    fixtures, or its module's E2E = True): `make test-fast` leaves them out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVERS or getattr(item.module, "E2E", False):
+            item.add_marker(pytest.mark.e2e)
