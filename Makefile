@@ -45,7 +45,7 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q -m serial tests
 
 # the tests that crawl no site and start no server (tests/conftest.py marks the others
-# `e2e`, the daemons' ones are `slow` besides): a minute
+# `e2e`, the daemons' ones are `slow` besides)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e" tests
 
