@@ -6,7 +6,7 @@ them once, and each command is a fresh process forked from it: its own reactor (
 runs one per process), its own database connections, signals and exit code, stdin from
 /dev/null, stdout and stderr captured at the file descriptors, so a traceback or a stray
 print of any part shows as it would on a terminal. The fork server has no threads and no
-reactor when it forks (checked by `preload_is_clean` in test_cli_runner.py).
+reactor when it forks (tests/test_cli_runner.py checks).
 
 NEWSWATCH_TEST_SUBPROCESS=1 runs every command as a new interpreter instead (what a user's
 shell does), to check that the forked commands hide nothing; a test whose environment
