@@ -41,15 +41,17 @@ typecheck: $(STAMP)
 importlint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
-# the fast tests on both cores; then the slow end-to-end ones (daemons and workers with
-# clocks of a few seconds) one at a time, so that no test's timing depends on another's
+# the tests on both cores (a worker takes the next test when it is free); then the
+# end-to-end daemons and workers with clocks of a few seconds (slow) and the tests that
+# measure a daemon's clock (serial), one at a time, so no other test's load shows in them
 test: $(STAMP) lint typecheck importlint
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
-	$(BIN)/python -m pytest -q -m slow tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow and not serial" tests
+	$(BIN)/python -m pytest -q -m "slow or serial" tests
 
-# the fast tests only: the slow end-to-end ones are marked `slow`
+# the tests that crawl no site and start no server (tests/conftest.py marks the others
+# `e2e`, the daemons' ones are `slow` besides)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not e2e" tests
 
 demo: $(DEMO_STAMP)
 	$(BIN)/newswatch demo

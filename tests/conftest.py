@@ -1,5 +1,6 @@
 """Shared fixtures: the fixture news site (one real HTTP server per test session),
-config files written per test, and the CLI run as a real subprocess."""
+config files written per test, and the CLI run as a real process of its own (forked from
+a process that has imported it already: tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from tests.cli_runner import run_command
 from tests.procs import DaemonProc
 from tests.site.server import FixtureServer
 
@@ -71,15 +72,14 @@ def write_config(tmp_path: Path, body: str, crawl: str | None = None) -> Path:
 
 def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "newswatch.cli", *args]
-    if config is not None:
-        cmd += ["-c", str(config)]
+    """`python -m newswatch.cli ARGS [-c CONFIG]` in the repository's root: its exit code,
+    stdout and stderr (a TimeoutExpired after `timeout` seconds)."""
+    argv = [*args, *(["-c", str(config)] if config is not None else [])]
     # pytest-xdist's workers set COLUMNS=80 and LINES: a command's output must not
     # depend on how the tests were started, so only a test that sets them has them
     inherited = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     full_env = {**inherited, "NEWSWATCH_EXTRACT_WORKERS": "2", **(env or {})}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=full_env, stdin=subprocess.DEVNULL)
+    return run_command(argv, full_env, ROOT, timeout)
 
 
 def table_row(output: str, first: str) -> dict[str, str]:
@@ -141,3 +141,17 @@ def start() -> Iterator[Callable[..., DaemonProc]]:
         if d.proc.poll() is None:
             os.killpg(d.proc.pid, signal.SIGKILL)
             d.proc.wait()
+
+
+# what makes a test end to end: a site to crawl, a server to talk to, a daemon to start
+SERVERS = {"site", "fresh_site", "sites", "postgres", "start", "runs", "smtp", "hook",
+           "crawled", "many_sources"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `e2e` every test that crawls a site or talks to a server it starts (by its
+    fixtures, or its module's E2E = True): `make test-fast` leaves them out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVERS or getattr(item.module, "E2E", False):
+            item.add_marker(pytest.mark.e2e)

@@ -1,5 +1,5 @@
-"""The daemon as a real process for the tests: started in its own session with its log in
-a file beside the config, stopped with SIGTERM."""
+"""The daemon as a real process for the tests: started in its own session (forked as
+tests/cli_runner.py does) with its log in a file beside the config, stopped with SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.cli_runner import Forked, fresh_interpreter, start
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,10 +22,18 @@ class DaemonProc:
     def __init__(self, config: Path, command: str = "run", log: str = "daemon.log"):
         self.config = config
         self.log = config.parent / log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newswatch.cli", command, "-c", str(config)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=self.log.open("w"), stdin=subprocess.DEVNULL,
-            env={**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}, start_new_session=True)
+        argv = [command, "-c", str(config)]
+        env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}
+        self.log.write_text("")  # a restarted daemon's log starts afresh
+        self.proc: subprocess.Popen[bytes] | Forked
+        if fresh_interpreter(env):
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "newswatch.cli", *argv], cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=self.log.open("w"),
+                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        else:  # forked from the process that has newswatch imported (tests/cli_runner.py)
+            self.proc = start(argv, env, ROOT, (os.devnull, os.devnull, str(self.log)),
+                              session=True)
 
     @property
     def pid(self) -> int:

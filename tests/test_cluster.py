@@ -75,6 +75,7 @@ def leader_log(procs: list[DaemonProc]) -> DaemonProc:
     return leads[0]
 
 
+@pytest.mark.serial
 def test_one_scheduler_two_workers_poll_every_source_once_at_a_time(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
@@ -115,6 +116,7 @@ def test_one_scheduler_two_workers_poll_every_source_once_at_a_time(
         assert len(times) == len([r for r in runs if r["source"] == f"site{i}"])
 
 
+@pytest.mark.serial
 def test_a_worker_killed_mid_poll_has_its_poll_taken_by_the_other(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
@@ -183,9 +185,8 @@ def test_a_standby_scheduler_leads_within_30_s_of_the_leaders_death(
     chief = leader_log(schedulers)
     standby = next(s for s in schedulers if s is not chief)
     os.killpg(chief.pid, signal.SIGKILL)
-    killed_at = time.time()
+    # within 30 s of the kill (wait_for fails past its timeout)
     wait_for(lambda: "now leads" in standby.text(), 30, "the standby to lead")
-    assert time.time() - killed_at <= 30
     # the digest's hour has come: the new leader sends it, once
     with psycopg.connect(cluster.libpq_url(url)) as conn:
         conn.execute("update outbox set due = now() where digest = 'hourly'")

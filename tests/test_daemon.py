@@ -166,8 +166,14 @@ def test_suspended_across_firings_runs_once_on_waking(fresh_site: FixtureServer,
     wake = last + 3 * math.ceil((time.time() + 10 - last) / 3) + 0.5
     time.sleep(wake - time.time())  # three and more firings of a 3 s schedule missed
     os.killpg(daemon.proc.pid, signal.SIGCONT)
-    time.sleep(1.5)  # less than the time to the next firing: only the coalesced run
-    assert daemon.text().count("[daily] crawl started") - before == 1
+    # the missed firings make one run, and the one after it waits for the grid's next
+    # firing (2.5 s after the wake-up): read from the daemon's own log, however late a
+    # loaded machine lets each run start
+    wait_for(lambda: daemon.text().count("[daily] crawl started") - before >= 2, 60,
+             "the coalesced run and the next regular one")
+    woke = [t for t in starts(daemon.text()) if t > last]
+    assert len(woke) >= 2 and woke[0] >= wake - 0.1, (wake, woke)
+    assert woke[1] >= wake + 2.4, (wake, woke)  # not a second run for the missed firings
     assert daemon.stop() == 0
 
 
@@ -181,7 +187,7 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(fresh_site: FixtureServer
     cfg.write_text(good.replace("every: 2s", "every: soon"))
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "keeping the old one" in daemon.text(), 10, "the reload error")
-    assert "every: bad duration" in daemon.text() or "sources[0].every" in daemon.text()
+    assert "sources[0].every: bad duration 'soon'" in daemon.text()
     count = len(runs(cfg))
     wait_for(lambda: len(runs(cfg)) >= count + 2, 20, "runs on the old schedule")
     assert daemon.proc.poll() is None
@@ -208,7 +214,11 @@ def test_a_source_that_loses_its_text_is_reported_once_and_on_recovery(
             "This text is never served while the layout is broken."))
     wait_for(lambda: len(ops()) == 1, 20, "the failing email")
     assert "source daily is failing" in ops()[0]
-    time.sleep(5)  # more runs while it stays broken: no repeats
+    # three more runs while it stays broken (each one's health checked when it ends):
+    # no repeated email
+    done = len([r for r in runs(cfg) if r["status"] != "running"])
+    wait_for(lambda: len([r for r in runs(cfg) if r["status"] != "running"]) >= done + 3,
+             60, "three more runs of the broken source")
     assert len(ops()) == 1
     fresh_site.state.no_text = False
     fresh_site.state.articles.append(breaking(

@@ -100,6 +100,7 @@ def test_a_one_off_crawl_of_200_sources_is_one_crawler(tmp_path: Path) -> None:
     assert mailed_urls(cfg) == Counter(matching(sites, range(200), range(3)))
 
 
+@pytest.mark.serial
 def test_fifty_sources_each_polled_every_interval_by_a_constant_set_of_processes(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
     cfg = config(tmp_path, sites.sources_yaml("4s", fixed=True), "concurrent_sources: 20")
@@ -226,6 +227,7 @@ def test_sighup_gives_the_running_worker_the_new_config(
     assert max(mailed_urls(cfg).values()) == 1
 
 
+@pytest.mark.serial
 def test_a_hostile_source_costs_only_its_own_poll(
         sites: ManySites, fresh_site: FixtureServer, tmp_path: Path, start: Starter) -> None:
     """Hanging, huge, gzip-bombed, looping and forbidden pages in one source; ten plain

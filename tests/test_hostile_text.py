@@ -18,10 +18,12 @@ import termios
 import time
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import trafilatura
 
 from newswatch.pipeline.extract import extract_page
+from tests.cli_runner import fresh_interpreter, start
 from tests.conftest import ROOT, db_rows, write_config
 from tests.site import hostile_text
 from tests.site.hostile_text import CLEAR_SCREEN, PDF, RETITLE, RLO, STORIES
@@ -44,18 +46,29 @@ def in_pty(cfg: Path, *args: str, columns: int = 80, dumb: bool = False
     env.update(NEWSWATCH_EXTRACT_WORKERS="2", TERM="xterm-256color")
     if dumb:
         env.update(TERM="dumb", NO_COLOR="1")
-    proc = subprocess.Popen([sys.executable, "-m", "newswatch.cli", *args, "-c", str(cfg)],
-                            cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
-    os.close(slave)
+    argv = [*args, "-c", str(cfg)]
+    if fresh_interpreter(env):
+        proc: Any = subprocess.Popen([sys.executable, "-m", "newswatch.cli", *argv], cwd=ROOT,
+                                     stdin=slave, stdout=slave, stderr=slave, env=env,
+                                     start_new_session=True)
+    else:  # forked (tests/cli_runner.py), the terminal its stdin, stdout and stderr
+        tty = os.ttyname(slave)
+        proc = start(argv, env, ROOT, (tty, tty, tty), session=True)
+    # the forked command opens the terminal by name once it runs: until then this is its
+    # only writer, and with none the terminal reads as closed (EIO). The loop below ends
+    # when the command has ended and nothing is left to read.
+    if isinstance(proc, subprocess.Popen):
+        os.close(slave)
     received = bytearray()
     deadline = time.monotonic() + 120
+    ended = False
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1)
+            ready, _, _ = select.select([master], [], [], 0.2)
             if not ready:
-                if proc.poll() is not None:
+                if ended:  # what it wrote before it ended has been read
                     break
+                ended = proc.poll() is not None
                 continue
             try:
                 data = os.read(master, 65536)
@@ -67,6 +80,8 @@ def in_pty(cfg: Path, *args: str, columns: int = 80, dumb: bool = False
         code = proc.wait(timeout=30)
     finally:
         os.close(master)
+        if not isinstance(proc, subprocess.Popen):
+            os.close(slave)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
