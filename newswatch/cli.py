@@ -243,9 +243,10 @@ class _FetchNoise(logging.Filter):
 class _QueueNoise(logging.Filter):
     """The queue library's own reports of a lost connection come as tracebacks, once per
     try: one line each, and a repeat of the last one not at all (our own lines say when
-    the queue fails and when it works again)."""
+    the queue fails and when it works again). SQLAlchemy's pool reports a connection it
+    could not reset or close, while the database restarts, the same way."""
 
-    LOGGERS = ("procrastinate", "psycopg")
+    LOGGERS = ("procrastinate", "psycopg", "sqlalchemy.pool")
 
     def __init__(self) -> None:
         super().__init__()
