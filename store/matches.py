@@ -19,6 +19,11 @@ from newswatch.store import schema
 # stories differ in about half of them
 SAME_STORY_BITS = 10
 STORY_WINDOW = timedelta(days=7)
+# each refresh reads again the articles first seen this long before the newest it has:
+# on PostgreSQL, writers commit side by side, so an article with a smaller id (or an
+# earlier first_seen) can become visible after a later one was read. Longer than any
+# write transaction, plus the clock difference between two workers' machines.
+COMMIT_LAG = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,7 @@ _MASKS = [((1 << (hi - lo)) - 1, lo) for lo, hi in pairwise(_EDGES)]
 
 _RECENT = (select(schema.articles.c.id, schema.articles.c.fingerprint,
                   schema.articles.c.story_id, schema.articles.c.first_seen)
-           .where(schema.articles.c.id > bindparam("last"),
-                  schema.articles.c.fingerprint.is_not(None),
+           .where(schema.articles.c.fingerprint.is_not(None),
                   schema.articles.c.first_seen >= bindparam("since"))
            .order_by(schema.articles.c.id))
 
@@ -51,35 +55,45 @@ class StoryIndex:
     an article's story looks at a few candidates instead of every recent article."""
 
     def __init__(self) -> None:
-        self.last_id = 0
+        self.ids: set[int] = set()  # the articles indexed
+        self.newest: datetime | None = None  # the latest first_seen indexed
         self.oldest: datetime | None = None
-        self.entries: list[tuple[int, int, datetime]] = []  # simhash, story id, first seen
+        # simhash, story id, first seen, article id
+        self.entries: list[tuple[int, int, datetime, int | None]] = []
         self.bands: list[dict[int, list[tuple[int, int]]]] = [{} for _ in _MASKS]
 
-    def _add(self, value: int, story: int, seen: datetime) -> None:
-        self.entries.append((value, story, seen))
+    def _add(self, value: int, story: int, seen: datetime, article: int | None = None) -> None:
+        self.entries.append((value, story, seen, article))
+        if article is not None:
+            self.ids.add(article)
         for table, (mask, shift) in zip(self.bands, _MASKS, strict=True):
             table.setdefault((value >> shift) & mask, []).append((value, story))
         if self.oldest is None or seen < self.oldest:
             self.oldest = seen
+        if self.newest is None or seen > self.newest:
+            self.newest = seen
 
     def _prune(self, now: datetime) -> None:
         """Drop what left the window; the tables are rebuilt, so at most once an hour."""
         if self.oldest is None or self.oldest >= now - STORY_WINDOW - timedelta(hours=1):
             return
         keep = [e for e in self.entries if e[2] >= now - STORY_WINDOW]
-        self.entries, self.oldest = [], None
+        self.entries, self.oldest, self.ids = [], None, set()
         self.bands = [{} for _ in _MASKS]
-        for value, story, seen in keep:
-            self._add(value, story, seen)
+        for entry in keep:
+            self._add(*entry)
 
     def refresh(self, conn: Connection, now: datetime) -> None:
         """Index the articles stored since the last refresh (by any process) and drop
-        those that left the window."""
-        rows = conn.execute(_RECENT, {"last": self.last_id, "since": now - STORY_WINDOW})
-        for row in rows:
-            self.last_id = row.id
-            self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen)
+        those that left the window. Read by first_seen with an overlap (COMMIT_LAG), not
+        by id: ids do not become visible in order when writers commit side by side."""
+        since = now - STORY_WINDOW
+        if self.newest is not None:
+            since = max(since, self.newest - COMMIT_LAG)
+        for row in conn.execute(_RECENT, {"since": since}):
+            if row.id not in self.ids:
+                self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen,
+                          row.id)
         self._prune(now)
 
     def find(self, value: int, also: Iterable[tuple[int, int]] = ()) -> int | None:

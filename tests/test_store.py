@@ -153,9 +153,12 @@ def test_a_batch_is_written_when_its_delay_runs_out(tmp_path: Path, db: str) -> 
     Store.close_shared()
 
 
-def test_writers_take_turns(db: str) -> None:
-    """Two processes writing at once (a crawl and `newswatch send`, say) must not both
-    claim one alert: a write transaction waits until the open one has committed."""
+def test_sqlite_writers_take_turns(tmp_path: Path) -> None:
+    """On SQLite, two processes writing at once (a crawl and `newswatch send`, say) take
+    turns: a write transaction waits until the open one has committed, and reads do not
+    wait. (PostgreSQL's writers do not: tests/test_writers.py shows what keeps them from
+    storing or sending anything twice.)"""
+    db = f"sqlite:///{tmp_path / 'nw.db'}"
     first, second = Store(db), Store(db)
     order: list[str] = []
 
