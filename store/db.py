@@ -111,14 +111,16 @@ WATCH_LOCKS = 0x6E77
 SOURCE_LOCKS = 0x6E73
 
 
-def lock_names(conn: Connection, namespace: int, names: Iterable[str]) -> None:
+def lock_names(conn: Connection, namespace: int, names: Iterable[str]) -> bool:
     """On PostgreSQL, wait for any other transaction holding one of these names' locks
-    until it ends (each name's own lock, not the database's: others go on). Taken first
-    in a transaction, and in one order, so that two writers never wait for each other.
-    SQLite's writers take turns anyway."""
+    until it ends, then hold them to the end of this one (each name's own lock, not the
+    database's: others go on). Taken at once, in one order, so that two writers never
+    wait for each other's. SQLite's writers take turns anyway. Whether it locked."""
     keys = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
-    if keys and conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_NAMES, {"ns": namespace, "keys": keys})
+    if not keys or conn.dialect.name != "postgresql":
+        return False
+    conn.execute(_LOCK_NAMES, {"ns": namespace, "keys": keys})
+    return True
 
 
 # the sub-select orders the keys before any lock is taken
@@ -268,11 +270,16 @@ class Store:
 
     def _add_articles(self, batch: Sequence[tuple[ArticleRecord, Mapping[str, Route] | None]],
                       ) -> list[int | None]:
+        # the articles that match a watch are stored last, after that watch's lock (see
+        # below); those sharing a URL key with one of them too, keeping the batch's order
+        matching = [not rec.too_old and bool(rec.matches) for rec, _ in batch]
+        keys = {rec.url_key for (rec, _), m in zip(batch, matching, strict=True) if m}
+        late = [m or rec.url_key in keys for (rec, _), m in zip(batch, matching, strict=True)]
+        order = [i for i in range(len(batch)) if not late[i]] + \
+            [i for i in range(len(batch)) if late[i]]
+        watches = {m.watch for (rec, _), on in zip(batch, matching, strict=True) if on
+                   for m in rec.matches}
         with self.tx() as conn:
-            # copies of one story that match one watch are stored one writer after the
-            # other, so the second always sees the first (its alert names the copy)
-            lock_names(conn, WATCH_LOCKS, {m.watch for rec, _ in batch if not rec.too_old
-                                           for m in rec.matches})
             # an article's own key is always among its aliases (written in its
             # transaction), so one lookup tells which are stored and which variants are new
             present = _articles_of(conn, {k for rec, _ in batch
@@ -281,18 +288,26 @@ class Store:
             if any(rec.simhash is not None for rec, _ in batch):
                 self.stories.refresh(conn, now)
             fresh: list[tuple[int, int]] = []  # fingerprint and story of each one inserted
-            ids: list[int | None] = []
+            ids: list[int | None] = [None] * len(batch)
             aliases: list[dict[str, Any]] = []
-            for rec, routes in batch:
+            locked = False
+            for i in order:
+                rec, routes = batch[i]
                 rec.queued = 0
-                new_id: int | None = None
+                if late[i] and not locked:
+                    # two copies of one story matching one watch are stored one writer
+                    # after the other, so that the second sees the first and alerts
+                    # nothing new. Held from here to the commit: only for the few
+                    # articles that match.
+                    if lock_names(conn, WATCH_LOCKS, watches):
+                        self.stories.refresh(conn, now)
+                    locked = True
                 existing = present.get(rec.url_key)
                 if existing is None:
-                    existing = new_id = self._insert(conn, rec, routes or {}, now, fresh)
+                    existing = ids[i] = self._insert(conn, rec, routes or {}, now, fresh)
                 for key in sorted({rec.url_key, *rec.aliases} - present.keys()):
                     present[key] = existing
                     aliases.append({"url_key": key, "article_id": existing})
-                ids.append(new_id)
             if aliases:
                 added = set(conn.execute(self._insert_aliases, aliases).scalars())
                 # a new article's own key already taken as another article's variant:

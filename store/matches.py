@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from itertools import chain, pairwise
 
-from sqlalchemy import Connection, and_, bindparam, insert, select
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select
 
 from newswatch.rules.matcher import Match
 from newswatch.store import schema
@@ -19,11 +19,12 @@ from newswatch.store import schema
 # stories differ in about half of them
 SAME_STORY_BITS = 10
 STORY_WINDOW = timedelta(days=7)
-# each refresh reads again the articles first seen this long before the newest it has:
-# on PostgreSQL, writers commit side by side, so an article with a smaller id (or an
-# earlier first_seen) can become visible after a later one was read. Longer than any
-# write transaction, plus the clock difference between two workers' machines.
+# On PostgreSQL, writers commit side by side, so an article can become visible after
+# one with a larger id was read. The ids passed over below the largest one read (among
+# the last GAP_SPAN) are asked for again at each refresh, for COMMIT_LAG (longer than
+# any write transaction): an id that never shows up was rolled back or deleted.
 COMMIT_LAG = timedelta(minutes=5)
+GAP_SPAN = 1000
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,16 @@ _EDGES = [round(i * 64 / _BANDS) for i in range(_BANDS + 1)]
 _MASKS = [((1 << (hi - lo)) - 1, lo) for lo, hi in pairwise(_EDGES)]
 
 
-_RECENT = (select(schema.articles.c.id, schema.articles.c.fingerprint,
-                  schema.articles.c.story_id, schema.articles.c.first_seen)
-           .where(schema.articles.c.fingerprint.is_not(None),
-                  schema.articles.c.first_seen >= bindparam("since"))
+_COLUMNS = (schema.articles.c.id, schema.articles.c.fingerprint,
+            schema.articles.c.story_id, schema.articles.c.first_seen)
+# the first read: the window's articles
+_RECENT = (select(*_COLUMNS).where(schema.articles.c.first_seen >= bindparam("since"))
            .order_by(schema.articles.c.id))
+# then: those stored since, and those passed over that may have committed since
+_NEWER = (select(*_COLUMNS).where(or_(schema.articles.c.id > bindparam("last"),
+                                      schema.articles.c.id.in_(bindparam("gaps",
+                                                                         expanding=True))))
+          .order_by(schema.articles.c.id))
 
 
 class StoryIndex:
@@ -56,7 +62,8 @@ class StoryIndex:
 
     def __init__(self) -> None:
         self.ids: set[int] = set()  # the articles indexed
-        self.newest: datetime | None = None  # the latest first_seen indexed
+        self.last_id = 0  # the largest id read
+        self.gaps: dict[int, datetime] = {}  # ids passed over below it: when noticed
         self.oldest: datetime | None = None
         # simhash, story id, first seen, article id
         self.entries: list[tuple[int, int, datetime, int | None]] = []
@@ -70,8 +77,6 @@ class StoryIndex:
             table.setdefault((value >> shift) & mask, []).append((value, story))
         if self.oldest is None or seen < self.oldest:
             self.oldest = seen
-        if self.newest is None or seen > self.newest:
-            self.newest = seen
 
     def _prune(self, now: datetime) -> None:
         """Drop what left the window; the tables are rebuilt, so at most once an hour."""
@@ -85,15 +90,29 @@ class StoryIndex:
 
     def refresh(self, conn: Connection, now: datetime) -> None:
         """Index the articles stored since the last refresh (by any process) and drop
-        those that left the window. Read by first_seen with an overlap (COMMIT_LAG), not
-        by id: ids do not become visible in order when writers commit side by side."""
+        those that left the window. Ids do not become visible in order when writers
+        commit side by side: the ones passed over are asked for again (see GAP_SPAN)."""
         since = now - STORY_WINDOW
-        if self.newest is not None:
-            since = max(since, self.newest - COMMIT_LAG)
-        for row in conn.execute(_RECENT, {"since": since}):
-            if row.id not in self.ids:
+        if self.last_id == 0:
+            rows = conn.execute(_RECENT, {"since": since})
+        else:
+            rows = conn.execute(_NEWER, {"last": self.last_id, "gaps": sorted(self.gaps)})
+        read: set[int] = set()
+        for row in rows:
+            read.add(row.id)
+            self.gaps.pop(row.id, None)
+            if row.fingerprint is not None and row.first_seen >= since \
+                    and row.id not in self.ids:
                 self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen,
                           row.id)
+        top = max(read, default=0)
+        if top > self.last_id:
+            for missing in range(max(self.last_id + 1, top - GAP_SPAN), top):
+                if missing not in read:
+                    self.gaps[missing] = now
+            self.last_id = top
+        self.gaps = {i: noticed for i, noticed in self.gaps.items()
+                     if noticed >= now - COMMIT_LAG and i > self.last_id - GAP_SPAN}
         self._prune(now)
 
     def find(self, value: int, also: Iterable[tuple[int, int]] = ()) -> int | None:
