@@ -93,6 +93,7 @@ def measure_store(pg: PostgresServer, writers: int, seconds: float) -> dict:
         ["taskset", "-c", str(core), sys.executable, __file__, "--writer", url,
          f"w{core}", str(start), str(seconds)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         text=True) for core in range(writers)]
+    waiting = lock_waits(url, start, seconds)
     results = []
     for p in procs:
         out, _ = p.communicate(timeout=seconds + 120)
@@ -101,7 +102,27 @@ def measure_store(pg: PostgresServer, writers: int, seconds: float) -> dict:
         results.append(json.loads(out.strip().splitlines()[-1]))
     stored = sum(r["stored"] for r in results)
     span = max(r["seconds"] for r in results)
-    return {"writers": writers, "stored": stored, "seconds": span, "per_s": stored / span}
+    return {"writers": writers, "stored": stored, "seconds": span, "per_s": stored / span,
+            "waiting": waiting}
+
+
+def lock_waits(url: str, start: float, seconds: float) -> float:
+    """The share of the measurement during which a writer was waiting for a lock (a
+    heavy-loaded machine slows every writer alike; this says whether they wait for each
+    other): pg_stat_activity sampled every 20 ms."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    samples = waits = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < start + seconds:
+            row = conn.execute("select count(*) from pg_stat_activity where datname = "
+                               "current_database() and wait_event_type = 'Lock'").fetchone()
+            samples += 1
+            waits += bool(row and row[0])
+            time.sleep(0.02)
+    return waits / max(samples, 1)
 
 
 def store_bench(args: argparse.Namespace) -> int:
@@ -115,7 +136,8 @@ def store_bench(args: argparse.Namespace) -> int:
             two = measure_store(pg, 2, args.seconds)
             for m in (one, two):
                 print(f"{m['writers']} writer(s): {m['stored']} articles in "
-                      f"{m['seconds']:.1f} s: {m['per_s']:.0f} articles/s", flush=True)
+                      f"{m['seconds']:.1f} s: {m['per_s']:.0f} articles/s; a writer waiting "
+                      f"for a lock {m['waiting']:.0%} of the time", flush=True)
             ratios.append(two["per_s"] / one["per_s"])
             print(f"2 writers / 1: x{ratios[-1]:.2f}", flush=True)
     finally:
