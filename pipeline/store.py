@@ -107,13 +107,13 @@ class StorePipeline:
         # a poll's run is recorded only once its articles are written
         crawler.signals.connect(self._poll_closing, signal=poll_closing)
 
-    def _poll_closing(self, poll: Poll) -> Awaitable[None] | None:
+    def _poll_closing(self, poll: Poll) -> Awaitable[Any] | None:
         """Write what is pending now; what the board awaits before recording the run:
         every batch handed over so far (the writer does them in order)."""
         self.flush()
         return self.drained()
 
-    def drained(self) -> Awaitable[None] | None:
+    def drained(self) -> Awaitable[Any] | None:
         """Done when every batch handed over so far is stored and counted."""
         if not self.writing:
             return None
