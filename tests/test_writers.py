@@ -24,8 +24,11 @@ from newswatch.config.models import Config
 from newswatch.rules.matcher import Match
 from newswatch.store.db import ArticleRecord, Store, utcnow
 from newswatch.store.matches import Route
-from tests.conftest import write_config
+from tests.conftest import run_cli, write_config
+from tests.site.server import FixtureServer
 from tests.smtp import SmtpServer
+from tests.test_crawl import feed_and_sitemap_config
+from tests.test_postgres import on_database
 
 BASE = 0x5A5A_0F0F_3C3C_9696
 WATCH = "council"
@@ -252,3 +255,29 @@ def test_two_senders_send_a_due_alert_once(db: str, tmp_path: Path,
     assert rows(db, "select status from emails") == [("sent",)]
     a.close()
     b.close()
+
+
+def test_a_crawl_whose_articles_the_database_refuses_says_why(
+        fresh_site: FixtureServer, postgres: Any, tmp_path: Path) -> None:
+    """The writer thread's failures reach the run and the user: a PostgreSQL that
+    refuses every article (a trigger, as a full disk or a broken replica would) makes
+    the source's run partial with the database's words, and no traceback."""
+    url = str(postgres.new_database())
+    Store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "create function refuse() returns trigger language plpgsql as $$ begin "
+            "raise exception 'articles are read-only today'; end $$"))
+        conn.execute(text("create trigger refuse before insert on articles "
+                          "for each row execute function refuse()"))
+    engine.dispose()
+    cfg = on_database(feed_and_sitemap_config(tmp_path, fresh_site), url)
+    proc = run_cli("crawl", "-q", "--source", "daily", config=cfg)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "daily was read only in part" in proc.stdout
+    assert "could not be stored: articles are read-only today" in proc.stdout
+    (status, errors, message), = rows(url, "select status, errors, message from runs")
+    assert status == "partial" and errors > 0
+    assert "article(s) could not be stored: articles are read-only today" in message
+    assert rows(url, "select count(*) from articles") == [(0,)]
