@@ -71,6 +71,7 @@ def writer(url: str, name: str, start: float, seconds: float) -> None:
     n = 0
     batch = [article(n + i) for i in range(BATCH)]
     time.sleep(max(0.0, start - time.time()))
+    cpu = time.process_time()
     stored = 0
     while time.time() < start + seconds:
         stored += sum(1 for i in store.add_articles([(r, routes) for r in batch])
@@ -78,8 +79,9 @@ def writer(url: str, name: str, start: float, seconds: float) -> None:
         n += BATCH
         batch = [article(n + i) for i in range(BATCH)]
     elapsed = time.time() - start
+    cpu = time.process_time() - cpu
     store.close()
-    print(json.dumps({"stored": stored, "seconds": elapsed}), flush=True)
+    print(json.dumps({"stored": stored, "seconds": elapsed, "cpu": cpu}), flush=True)
 
 
 def measure_store(pg: PostgresServer, writers: int, seconds: float) -> dict:
@@ -103,7 +105,7 @@ def measure_store(pg: PostgresServer, writers: int, seconds: float) -> dict:
     stored = sum(r["stored"] for r in results)
     span = max(r["seconds"] for r in results)
     return {"writers": writers, "stored": stored, "seconds": span, "per_s": stored / span,
-            "waiting": waiting}
+            "waiting": waiting, "cpu": sum(r["cpu"] for r in results)}
 
 
 def lock_waits(url: str, start: float, seconds: float) -> float:
@@ -137,7 +139,8 @@ def store_bench(args: argparse.Namespace) -> int:
             for m in (one, two):
                 print(f"{m['writers']} writer(s): {m['stored']} articles in "
                       f"{m['seconds']:.1f} s: {m['per_s']:.0f} articles/s; a writer waiting "
-                      f"for a lock {m['waiting']:.0%} of the time", flush=True)
+                      f"for a lock {m['waiting']:.0%} of the time; writers' CPU "
+                      f"{m['cpu']:.1f} s", flush=True)
             ratios.append(two["per_s"] / one["per_s"])
             print(f"2 writers / 1: x{ratios[-1]:.2f}", flush=True)
     finally:

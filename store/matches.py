@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from itertools import chain, pairwise
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, insert, select
 
 from newswatch.rules.matcher import Match
 from newswatch.store import schema
@@ -49,11 +49,10 @@ _COLUMNS = (schema.articles.c.id, schema.articles.c.fingerprint,
 # the first read: the window's articles
 _RECENT = (select(*_COLUMNS).where(schema.articles.c.first_seen >= bindparam("since"))
            .order_by(schema.articles.c.id))
-# then: those stored since, and those passed over that may have committed since
-_NEWER = (select(*_COLUMNS).where(or_(schema.articles.c.id > bindparam("last"),
-                                      schema.articles.c.id.in_(bindparam("gaps",
-                                                                         expanding=True))))
-          .order_by(schema.articles.c.id))
+# then: those stored since, and those passed over that may have committed since (two
+# statements: an OR of the two can make PostgreSQL scan the whole table)
+_NEWER = select(*_COLUMNS).where(schema.articles.c.id > bindparam("last"))
+_GAPS = select(*_COLUMNS).where(schema.articles.c.id.in_(bindparam("gaps", expanding=True)))
 
 
 class StoryIndex:
@@ -94,9 +93,12 @@ class StoryIndex:
         commit side by side: the ones passed over are asked for again (see GAP_SPAN)."""
         since = now - STORY_WINDOW
         if self.last_id == 0:
-            rows = conn.execute(_RECENT, {"since": since})
+            rows = list(conn.execute(_RECENT, {"since": since}))
         else:
-            rows = conn.execute(_NEWER, {"last": self.last_id, "gaps": sorted(self.gaps)})
+            rows = list(conn.execute(_NEWER, {"last": self.last_id}))
+            if self.gaps:
+                rows += conn.execute(_GAPS, {"gaps": sorted(self.gaps)})
+            rows.sort(key=lambda r: r.id)
         read: set[int] = set()
         for row in rows:
             read.add(row.id)
