@@ -18,7 +18,7 @@ from newswatch.alerts.outbox import queue_email
 from newswatch.alerts.render import Renderer, one_line
 from newswatch.config.models import Config
 from newswatch.store import schema
-from newswatch.store.db import Store, utcnow
+from newswatch.store.db import SOURCE_LOCKS, Store, lock_names, utcnow
 from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ def check(store: Store, config: Config, sources: list[str],
         # id sorted every run the source has (bench/year.py)
         runs = runs_of(store, source, FAILING_AFTER + 2)
         with store.tx() as conn:
+            # two workers assessing one source at once: the second sees the first's verdict
+            lock_names(conn, SOURCE_LOCKS, [source])
             row = conn.execute(select(h.c.state, h.c.reason)
                                .where(h.c.source == source)).first()
             state = row.state if row else "healthy"

@@ -130,7 +130,10 @@ def compose(store: Store, config: Config, now: datetime | None = None, commit: b
     made: list[Made] = []
     with store.engine.connect() as conn, conn.begin() as tx:
         # a disabled watch's alerts queued before it was disabled are held, not sent
-        waiting = schedule.waiting(conn, now, due_only=True)
+        # ... and are locked (FOR UPDATE SKIP LOCKED) when they will be written: two
+        # composers at once (the daemon and `newswatch send`) never put one alert in two
+        # messages, the second passes over what the first is composing
+        waiting = schedule.waiting(conn, now, due_only=True, lock=commit)
         moved = [{"row": w.id, "digest": w.digest, "due": w.due} for w in waiting if w.moved]
         if moved:
             conn.execute(update(o).where(o.c.id == bindparam("row"))
@@ -185,8 +188,12 @@ def claim(store: Store, now: datetime | None = None, force: bool = False) -> lis
         pending = e.c.status == "pending"
         if not force:
             pending = and_(pending, e.c.next_attempt <= now)
+        # rows another sender is claiming right now are passed over (SKIP LOCKED), and
+        # one it has claimed is 'sending' by a live claimant when we read it: two
+        # senders never take the same email (SQLite: writers take turns anyway)
         rows = conn.execute(select(e.c.id, e.c.status, e.c.claimed, e.c.claimed_by)
-                            .where(or_(pending, e.c.status == "sending"))).all()
+                            .where(or_(pending, e.c.status == "sending"))
+                            .with_for_update(skip_locked=True)).all()
         ids = [r.id for r in rows if r.status == "pending"]
         for r in rows:
             if r.status == "sending":

@@ -54,15 +54,17 @@ class Schedule:
         """A due time as people read it: in the config's timezone, with its abbreviation."""
         return f"{due.astimezone(self.tz):%Y-%m-%d %H:%M %Z}"
 
-    def waiting(self, conn: Connection, now: datetime,
-                due_only: bool = False) -> list[Waiting]:
+    def waiting(self, conn: Connection, now: datetime, due_only: bool = False,
+                lock: bool = False) -> list[Waiting]:
         """The alerts waiting for their time (those of disabled watches aside: held);
         with `due_only`, those due by `now` and those the schedule moves: not every
-        alert waiting, which the daemon would read every few seconds."""
+        alert waiting, which the daemon would read every few seconds. With `lock`, the
+        rows are locked for this transaction, and those another one holds passed over."""
         if not due_only:
-            return self._rows(conn, now)
+            return self._rows(conn, now, lock=lock)
         o = schema.outbox
-        return self._rows(conn, now, or_(o.c.due <= now, *self._moving(conn, now)[1]))
+        return self._rows(conn, now, or_(o.c.due <= now, *self._moving(conn, now)[1]),
+                          lock=lock)
 
     def counts(self, conn: Connection,
                now: datetime) -> dict[tuple[str, str, datetime], int]:
@@ -77,12 +79,14 @@ class Schedule:
         return dict(sorted(out.items(), key=lambda kv: (kv[0][2], kv[0][0])))
 
     def _rows(self, conn: Connection, now: datetime,
-              where: ColumnElement[bool] | None = None) -> list[Waiting]:
+              where: ColumnElement[bool] | None = None, lock: bool = False) -> list[Waiting]:
         o, m = schema.outbox, schema.matches
         query = (select(o.c.id, m.c.watch, o.c.recipient, o.c.digest, o.c.due, o.c.created,
                         o.c.message_id).join(m, m.c.id == o.c.match_id)
                  .where(o.c.email_id.is_(None), m.c.watch.not_in(self.muted))
                  .order_by(o.c.recipient, o.c.id))
+        if lock:
+            query = query.with_for_update(skip_locked=True, of=o)
         out = []
         for r in conn.execute(query if where is None else query.where(where)):
             digest, due = self.of(r.watch, r.digest, r.due, r.created, now)

@@ -300,11 +300,12 @@ class Subject:
         cfg = config_for(work, db, sources)
         self.config = load_config(cfg)
         self.size = size_of(db)
-        self.store = Store.shared(self.config.database)
+        self.store = Store(self.config.database)
         self.poller = Poller(self.store, self.config, sources)
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(
-            make_app(self.config, Access(self.config, "127.0.0.1", None)), host="127.0.0.1",
+            make_app(self.config, Access(self.config, "127.0.0.1", None), self.store),
+            host="127.0.0.1",
             port=self.port, log_level="warning"))
         threading.Thread(target=self.server.run, daemon=True).start()
         while not self.server.started:
@@ -404,7 +405,8 @@ def main() -> int:
         print(f"day {days}: built in {built.seconds:.0f} s: {rows}", flush=True)
         subjects.append(Subject(work, db, args.sources))
     first, last = measure(subjects, args.repeat)
-    Store.close_shared()
+    for subject in subjects:
+        subject.store.close()
     if args.days > 91:  # the store once the longest content window (articles, 90d) is full
         db = work / "day91.db"
         build(db, args.sources, 91, args.scale, now)

@@ -38,11 +38,12 @@ from newswatch.config.pacing import Pace
 from newswatch.config.private import mask_url, write_private
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.metrics import Process, QueueCollector, alert_delays, serve
-from newswatch.outcomes import Outcomes, why
+from newswatch.outcomes import Outcomes
 from newswatch.queue import STOP_GRACE, LocalQueue, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention, schedules
 from newswatch.store.db import Store, utcnow
+from newswatch.store.errors import why
 from newswatch.store.sources import runs_of
 
 log = logging.getLogger(__name__)

@@ -19,18 +19,6 @@ from newswatch.store.db import Store, utcnow
 log = logging.getLogger(__name__)
 
 
-def why(exc: BaseException) -> str:
-    """An exception and its cause on one line (a driver's own words for a database
-    error, not SQLAlchemy's wrapping)."""
-    orig = getattr(exc, "orig", None)
-    if isinstance(orig, BaseException):
-        return " ".join((str(orig).strip() or type(orig).__name__).split())[:300]
-    cause = exc.__cause__ or exc.__context__
-    said = str(exc).strip() or type(exc).__name__
-    if cause is not None and str(cause).strip() and str(cause).strip() not in said:
-        said += f": {str(cause).strip()}"
-    return " ".join(said.split())[:300]
-
 
 class Troubles:
     """Logs a problem when it is new or has changed, not at every attempt."""

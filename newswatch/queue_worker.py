@@ -36,12 +36,13 @@ from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config
 from newswatch.exits import EXIT_OK
 from newswatch.metrics import Process, serve
-from newswatch.outcomes import Outcomes, Troubles, why
+from newswatch.outcomes import Outcomes, Troubles
 from newswatch.pipeline.pool import ExtractionPool
 from newswatch.queue import LATE, STOP_GRACE
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime
 from newswatch.store.db import Store, worker_id
+from newswatch.store.errors import why
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from procrastinate import App, exceptions, jobs
 
 from newswatch import cluster
 from newswatch.config.models import Config
-from newswatch.outcomes import Outcomes, Troubles, why
+from newswatch.outcomes import Outcomes, Troubles
 from newswatch.spiders.poll import PollOrder
 from newswatch.store.db import worker_id
+from newswatch.store.errors import why
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from newswatch.config.models import Config
 from newswatch.config.pacing import explain, roughly
 from newswatch.config.times import readable
 from newswatch.exits import EXIT_OK, EXIT_USAGE
-from newswatch.outcomes import why
 from newswatch.store import schedules, schema
 from newswatch.store.db import Store, utcnow
+from newswatch.store.errors import why
 from newswatch.store.migrate import SchemaBehind
 from newswatch.store.sources import runs_of
 

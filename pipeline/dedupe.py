@@ -1,6 +1,7 @@
 """Dedupe: give each article its canonical URL (the page's `<link rel=canonical>` when
 it stays on the source's domains) and drop pages already stored under that URL,
-remembering the variant so that the next crawl does not download it at all."""
+remembering the variant so that the next crawl does not download it at all. The
+lookup and the write run on the store's threads (store.threads)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from newswatch.spiders.items import ArticlePage
+from newswatch.spiders.known import store_threads
 from newswatch.spiders.runtime import runtime
 from newswatch.spiders.urls import clean_url, registered_domain, url_key
 from newswatch.store.db import ArticleRecord
+from newswatch.store.errors import why
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +41,14 @@ def canonical_for(item: ArticlePage, domains: list[str]) -> str:
 class DedupePipeline:
     def __init__(self, crawler: Crawler):
         rt = runtime(crawler)
-        self.store = rt.store
+        self.threads = store_threads(crawler)
         self.dry_run = rt.dry_run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         return cls(crawler)
 
-    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, ArticlePage):
             return item
         poll = item.poll
@@ -56,11 +59,19 @@ class DedupePipeline:
         # the page's own URL was looked up before its download (when its listing was
         # parsed, or in the downloader); only a canonical URL that differs needs asking
         checked = key == url_key(item.request_url)
-        if key in poll.seen_pages or (not checked and self.store.is_known(key)):
+        store = self.threads.store
+        if key in poll.seen_pages or (
+                not checked and await self.threads.read(store.is_known, key)):
             poll.count("known")
             if not self.dry_run and key not in poll.seen_pages:
-                self.store.add_article(ArticleRecord(url=url, url_key=key, source=item.source,
-                                                     aliases=tuple(item.aliases)))
+                # its variants, for the next crawl; after the writes handed over before
+                rec = ArticleRecord(url=url, url_key=key, source=item.source,
+                                    aliases=tuple(item.aliases))
+                try:
+                    await self.threads.write(store.add_article, rec)
+                except Exception as exc:  # the page is stored already; only a variant lost
+                    log.warning("[%s] the URL variants of %s could not be stored: %s",
+                                item.source, url, why(exc))
             raise DropItem(f"already stored as {url}", log_level="DEBUG")
         poll.seen_pages.add(key)
         return item

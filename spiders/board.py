@@ -1,14 +1,16 @@
 """The board of running polls (a Scrapy extension): opens each poll's run in the store,
 ends it when its last request and last page are done, or at the source's time limit
 (its outstanding requests dropped, the run failed with the reason) without touching the
-other polls, and reports each outcome to the feed."""
+other polls, and reports each outcome to the feed. The runs are written on the store's
+writer thread (store.threads), a poll's after its articles."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from scrapy import Spider, signals
@@ -18,11 +20,14 @@ from scrapy.utils.asyncio import CallLaterResult, call_later
 from newswatch.config.pacing import Limits, Polled, decide
 from newswatch.config.units import format_duration
 from newswatch.spiders.failures import summary
+from newswatch.spiders.known import store_threads
 from newswatch.spiders.poll import Poll, PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime, runtime
 from newswatch.spiders.tls import tls_policy
 from newswatch.store import schedules
-from newswatch.store.db import utcnow
+from newswatch.store.db import Store, utcnow
+from newswatch.store.errors import why
+from newswatch.store.threads import StoreThreads
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +59,10 @@ class PollBoard:
     def __init__(self, crawler: Crawler, rt: Runtime):
         self.crawler = crawler
         self.rt = rt
-        self.store = None if rt.dry_run else rt.store
+        self.threads: StoreThreads | None = None if rt.dry_run else store_threads(crawler)
         self.polls: dict[str, Poll] = {}
         self.timers: dict[str, CallLaterResult] = {}
+        self.recording: set[asyncio.Future[None]] = set()  # runs being written
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(self._item_done, signal=sig)
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
@@ -78,7 +84,7 @@ class PollBoard:
             raise RuntimeError("newswatch.spiders.board.PollBoard is not among the EXTENSIONS")
         return board
 
-    def open(self, order: PollOrder) -> Poll | None:
+    async def open(self, order: PollOrder) -> Poll | None:
         """Start a poll: its run in the store and its clock. None (and a failed outcome)
         for a source that the config no longer has."""
         source = self.rt.source(order.source)
@@ -93,8 +99,8 @@ class PollBoard:
         poll.started = utcnow()
         tls_policy(self.crawler.settings).register(source.start_urls(),
                                                    poll.options.verify_tls)
-        if self.store is not None:
-            poll.run_id = self.store.start_run(source.name)
+        if self.threads is not None:
+            poll.run_id = await self.threads.write(self.threads.store.start_run, source.name)
         self.polls[order.id] = poll
         self.timers[order.id] = call_later(limit.total_seconds(), self._expire, poll)
         self.rt.feed.started(order, poll.run_id)
@@ -118,32 +124,42 @@ class PollBoard:
                                         f"{poll.pending} request(s) or page(s) outstanding")
 
     def finish(self, poll: Poll, status: str | None = None, message: str | None = None) -> None:
-        """End the poll: its pending requests are dropped as they come up, its run is
-        recorded, and the feed hears how it went."""
+        """End the poll: its pending requests are dropped as they come up, and once its
+        articles are written its run is recorded and the feed hears how it went."""
         if not poll.open:
             return
         poll.state = "closing"
         timer = self.timers.pop(poll.order.id, None)
         if timer is not None:
             timer.cancel()
-        self.crawler.signals.send_catch_log(poll_closing, poll=poll)
-        counts = run_counts(poll.counts)
-        if status is None:
-            status = run_status(counts)
-            message = message or summary(poll.failures, poll.source.start_urls())
-        poll.state = status
-        if self.store is not None and poll.run_id is not None:
-            try:
-                if status == "ok" and not counts["errors"]:
-                    for url, (etag, modified) in poll.validators.items():
-                        self.store.save_validators(url, etag, modified)
-                self.store.finish_run(poll.run_id, status, counts, message)
-            except Exception as exc:  # the outcome still reaches the feed, which says so
-                status, message = "failed", f"its run could not be recorded: {exc}"
-                log.error("[%s] %s", poll.name, message)
-            if status != "cancelled":  # a poll stopped on purpose says nothing of the site
-                self._pace(poll, counts)
-        self.polls.pop(poll.order.id, None)
+        # whoever holds its articles (the store pipeline's batch) hands them to the
+        # writer now, and says what to wait for
+        waits = [r for _, r in self.crawler.signals.send_catch_log(poll_closing, poll=poll)
+                 if isinstance(r, Awaitable)]
+        task = asyncio.ensure_future(self._record(poll, status, message, waits))
+        self.recording.add(task)
+        task.add_done_callback(self.recording.discard)
+
+    async def _record(self, poll: Poll, status: str | None, message: str | None,
+                      waits: list[Awaitable[Any]]) -> None:
+        try:
+            for wait in waits:
+                await wait
+            status, message = self._outcome(poll, status, message)
+            counts = run_counts(poll.counts)
+            poll.state = status
+            if self.threads is not None and poll.run_id is not None:
+                try:
+                    await self.threads.write(_record_run, self.threads.store, poll, status,
+                                             counts, message)
+                except Exception as exc:  # the outcome still reaches the feed, which says so
+                    status, message = "failed", f"its run could not be recorded: {why(exc)}"
+                    log.error("[%s] %s", poll.name, message)
+                if status != "cancelled":  # a poll stopped on purpose says nothing of the site
+                    await self.threads.write(_pace, self.threads.store, poll, counts)
+            poll.state = status
+        finally:
+            self.polls.pop(poll.order.id, None)
         line = (f"[{poll.name}] run {status}: pages {counts['pages']}, new "
                 f"{counts['new_articles']}, no text {counts['no_text']}, matches "
                 f"{counts['matches']}, errors {counts['errors']}"
@@ -153,22 +169,48 @@ class PollBoard:
         self.rt.feed.finished(PollOutcome(poll.order.id, poll.name, status, counts, message,
                                           poll.run_id, duration))
 
-    def _pace(self, poll: Poll, counts: Mapping[str, int]) -> None:
-        """The source's next poll, decided from what this one found and what its site
-        asked (newswatch.config.pacing), stored for the scheduler."""
-        assert self.store is not None
-        polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked)
-        try:
-            pace = decide(schedules.load(self.store, poll.name), polled, utcnow(),
-                          Limits.of(poll.source))
-            schedules.save(self.store, poll.name, pace)
-        except Exception as exc:  # the scheduler falls back on the source's `every`
-            log.error("[%s] its next poll could not be scheduled: %s", poll.name, exc)
-            return
-        log.debug("[%s] next poll %s (%s)", poll.name, pace.next_poll, pace.reason)
+    def _outcome(self, poll: Poll, status: str | None,
+                 message: str | None) -> tuple[str, str | None]:
+        """The run's status and why, its articles written: articles the database refused
+        make a run that went well partial, and are named in its message."""
+        counts = run_counts(poll.counts)
+        if status is None:
+            status = run_status(counts)
+            message = message or summary(poll.failures, poll.source.start_urls())
+        if poll.store_errors:
+            lost = (f"{len(poll.store_errors)} article(s) could not be stored: "
+                    f"{poll.store_errors[-1]}")
+            message = f"{message}; {lost}" if message else lost
+            if status == "ok":
+                status = "partial"
+        return status, message
 
-    def _spider_closed(self, spider: Spider, reason: str) -> None:
+    async def _spider_closed(self, spider: Spider, reason: str) -> None:
         # stopped on purpose (SIGTERM, the daemon shutting down) is not a failure
         status = "cancelled" if reason == "shutdown" else "failed"
         for poll in list(self.polls.values()):
             self.finish(poll, status, f"the crawl stopped ({reason})")
+        # every run recorded before the engine stops
+        await asyncio.gather(*self.recording, return_exceptions=True)
+
+
+def _record_run(store: Store, poll: Poll, status: str, counts: dict[str, int],
+                message: str | None) -> None:
+    """A poll's validators (if it went well) and its run. (On the writer thread.)"""
+    if status == "ok" and not counts["errors"]:
+        for url, (etag, modified) in poll.validators.items():
+            store.save_validators(url, etag, modified)
+    store.finish_run(poll.run_id, status, counts, message)  # type: ignore[arg-type]
+
+
+def _pace(store: Store, poll: Poll, counts: Mapping[str, int]) -> None:
+    """The source's next poll, decided from what this one found and what its site asked
+    (newswatch.config.pacing), stored for the scheduler. (On the writer thread.)"""
+    polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked)
+    try:
+        pace = decide(schedules.load(store, poll.name), polled, utcnow(), Limits.of(poll.source))
+        schedules.save(store, poll.name, pace)
+    except Exception as exc:  # the scheduler falls back on the source's `every`
+        log.error("[%s] its next poll could not be scheduled: %s", poll.name, exc)
+        return
+    log.debug("[%s] next poll %s (%s)", poll.name, pace.next_poll, pace.reason)

@@ -180,7 +180,7 @@ class EngineSpider(SiteKind):
                 return
             # whatever goes wrong with one poll ends that poll, never the engine's intake
             try:
-                poll = board.open(order)
+                poll = await board.open(order)
             except Exception as exc:
                 log.exception("[%s] the poll could not start", order.source)
                 board.not_started(order, f"the poll could not start: {exc!r}")

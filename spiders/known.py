@@ -1,13 +1,15 @@
 """Middlewares that keep a re-crawl cheap: links to article pages already stored are
 dropped (in batches as listings are parsed, and once more before a download), and feed
-and sitemap requests are conditional (If-None-Match / If-Modified-Since)."""
+and sitemap requests are conditional (If-None-Match / If-Modified-Since). Their lookups
+run on the store's reader threads (store.threads), never on the crawl's event loop."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
@@ -15,7 +17,7 @@ from scrapy.http import Response
 from newswatch.spiders.poll import poll_of
 from newswatch.spiders.runtime import runtime
 from newswatch.spiders.urls import is_robots_txt, url_key
-from newswatch.store.db import Store
+from newswatch.store.threads import StoreThreads
 
 # meta key: the URL key under which a request's link was found not stored
 CHECKED = "newswatch_checked_key"
@@ -25,8 +27,20 @@ class KnownArticle(IgnoreRequest):
     """The article is already stored: not downloaded again."""
 
 
-def _store_for(crawler: Crawler) -> Store:
-    return runtime(crawler).store
+def store_threads(crawler: Crawler) -> StoreThreads:
+    """The crawler's store threads, started on first use and closed (their writes done)
+    when its engine stops."""
+    found = getattr(crawler, "newswatch_store_threads", None)
+    if isinstance(found, StoreThreads):
+        return found
+    threads = StoreThreads(runtime(crawler).store)
+    crawler.newswatch_store_threads = threads  # type: ignore[attr-defined]
+
+    async def _engine_stopped() -> None:
+        await asyncio.to_thread(threads.close)
+
+    crawler.signals.connect(_engine_stopped, signal=signals.engine_stopped, weak=False)
+    return threads
 
 
 class KnownArticlesMiddleware:
@@ -35,18 +49,19 @@ class KnownArticlesMiddleware:
     here, just before the download, only a URL not looked up yet is (a redirect's
     target, a request made elsewhere)."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, threads: StoreThreads):
+        self.threads = threads
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KnownArticlesMiddleware:
-        return cls(_store_for(crawler))
+        return cls(store_threads(crawler))
 
-    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if not request.meta.get("article"):
             return
         key = url_key(request.url)
-        if request.meta.get(CHECKED) != key and self.store.is_known(key):
+        if request.meta.get(CHECKED) != key and \
+                await self.threads.read(self.threads.store.is_known, key):
             raise KnownArticle(f"already stored: {request.url}")
 
 
@@ -57,18 +72,18 @@ class KnownLinksMiddleware:
 
     BATCH = 500
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, threads: StoreThreads):
+        self.threads = threads
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> KnownLinksMiddleware:
-        return cls(_store_for(crawler))
+        return cls(store_threads(crawler))
 
-    def _new(self, requests: list[Request]) -> list[Request]:
+    async def _new(self, requests: list[Request]) -> list[Request]:
         if not requests:  # most responses (article pages) yield no links at all
             return []
         keys = [url_key(r.url) for r in requests]
-        known = self.store.known_keys(keys)
+        known = await self.threads.read(self.threads.store.known_keys, keys)
         fresh = []
         for request, key in zip(requests, keys, strict=True):
             if key in known:
@@ -81,52 +96,39 @@ class KnownLinksMiddleware:
             fresh.append(request)
         return fresh
 
-    def _take(self, batch: list[Request], obj: Any) -> list[Any]:
-        """What to pass on now for `obj`: itself, or nothing while its batch fills, or the
-        new links of the batch it filled."""
-        if not (isinstance(obj, Request) and obj.meta.get("article")):
-            return [obj]
-        batch.append(obj)
-        if len(batch) < self.BATCH:
-            return []
-        fresh = self._new(batch)
-        batch.clear()
-        return fresh
-
-    def process_spider_output(self, response: Response, result: Iterable[Any],
-                              spider: Spider | None = None) -> Iterator[Any]:
-        batch: list[Request] = []
-        for obj in result:
-            yield from self._take(batch, obj)
-        yield from self._new(batch)
-
-    async def process_spider_output_async(self, response: Response, result: AsyncIterator[Any],
-                                          spider: Spider | None = None) -> AsyncIterator[Any]:
+    async def process_spider_output(self, response: Response, result: AsyncIterator[Any],
+                                    spider: Spider | None = None) -> AsyncIterator[Any]:
         batch: list[Request] = []
         async for obj in result:
-            for out in self._take(batch, obj):
-                yield out
-        for out in self._new(batch):
+            if not (isinstance(obj, Request) and obj.meta.get("article")):
+                yield obj
+                continue
+            batch.append(obj)
+            if len(batch) >= self.BATCH:
+                for out in await self._new(batch):
+                    yield out
+                batch = []
+        for out in await self._new(batch):
             yield out
 
 
 class ConditionalRequestsMiddleware:
     """Feeds and sitemaps are fetched with the validators of their last 200 response."""
 
-    def __init__(self, store: Store, dry_run: bool):
-        self.store = store
+    def __init__(self, threads: StoreThreads, dry_run: bool):
+        self.threads = threads
         self.dry_run = dry_run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ConditionalRequestsMiddleware:
-        return cls(_store_for(crawler), runtime(crawler).dry_run)
+        return cls(store_threads(crawler), runtime(crawler).dry_run)
 
-    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         # robots.txt is asked in full every poll: a 304 there would hide the sitemaps it
         # names, which have validators of their own
         if not request.meta.get("listing") or is_robots_txt(request.url):
             return
-        etag, modified = self.store.validators(request.url)
+        etag, modified = await self.threads.read(self.threads.store.validators, request.url)
         if etag:
             request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
         if modified:

@@ -96,6 +96,8 @@ class Poll:
     sitemaps: set[str] = field(default_factory=set)  # sitemap URLs requested
     # its listing endpoints that could not be read: (kind, url, why)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    # why articles it found could not be stored (the database's words), for its run
+    store_errors: list[str] = field(default_factory=list)
     # conditional-GET validators of the listings it read, stored when it ends well
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # what its listings' answers asked of the schedule (spiders/asked.py)

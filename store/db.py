@@ -1,12 +1,15 @@
 """Engine set-up and the store's operations. SQLite gets WAL, a busy timeout and
 write transactions that take the write lock up front (BEGIN IMMEDIATE) so that two
-processes never deadlock upgrading read locks."""
+processes never deadlock upgrading read locks. PostgreSQL takes no lock of its own:
+writers run side by side, and what must happen once is made so by the statements
+themselves (INSERT ... ON CONFLICT DO NOTHING, SELECT ... FOR UPDATE SKIP LOCKED)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,14 +20,19 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Insert,
+    Table,
     bindparam,
     create_engine,
     event,
     insert,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from newswatch.config.private import private_dir, touch_private
 from newswatch.config.times import Published, to_row
@@ -40,25 +48,16 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-# PostgreSQL's counterpart of SQLite's single write lock: a transaction-level advisory
-# lock (any constant key of our own)
-PG_WRITE_LOCK = 0x6E657773
-
-
 def make_engine(url: str, writer: bool = True) -> Engine:
-    """An engine for `url`. A writer engine's transactions take the database's one write
-    lock first: BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL. So writers
-    (crawls, the daemon, `newswatch send`) take turns, and two of them never both claim
-    the same alert or store the same article. A reader engine (writer=False) takes no
-    lock, so that reads never queue behind a write."""
+    """An engine for `url`. On SQLite a writer engine's transactions take the file's one
+    write lock first (BEGIN IMMEDIATE), so writers take turns; a reader engine
+    (writer=False) takes no lock, so that reads never queue behind a write. On
+    PostgreSQL both are plain: writers on every machine write at once, and each
+    operation that two of them could do twice guards itself (see Store.add_articles,
+    alerts.outbox.claim and compose)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True)
-        if writer and parsed.get_backend_name() == "postgresql":
-            @event.listens_for(engine, "begin")
-            def _on_pg_begin(conn: Connection) -> None:
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
-        return engine
+        return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         private_dir(Path(parsed.database).parent)
         touch_private(Path(parsed.database))
@@ -83,10 +82,55 @@ def make_engine(url: str, writer: bool = True) -> Engine:
     return engine
 
 
+RETRIES = 5
+
+
+class _Raced(Exception):
+    """Another writer stored an article of this batch first: the batch is done again."""
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A deadlock or serialization failure: the transaction was undone and may be
+    tried again as it was."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def insert_or_skip(table: Table, dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING (a row whose key is taken is left as it is),
+    in the words of the database's dialect."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise ValueError(f"newswatch stores into SQLite or PostgreSQL, not {dialect}")
+
+
+# namespaces of the advisory locks keyed by name (two int4 keys: the namespace, a hash
+# of the name): one watch's matches, one source's health
+WATCH_LOCKS = 0x6E77
+SOURCE_LOCKS = 0x6E73
+
+
+def lock_names(conn: Connection, namespace: int, names: Iterable[str]) -> bool:
+    """On PostgreSQL, wait for any other transaction holding one of these names' locks
+    until it ends, then hold them to the end of this one (each name's own lock, not the
+    database's: others go on). Taken at once, in one order, so that two writers never
+    wait for each other's. SQLite's writers take turns anyway. Whether it locked."""
+    keys = sorted({zlib.crc32(n.encode()) - 2**31 for n in names})
+    if not keys or conn.dialect.name != "postgresql":
+        return False
+    conn.execute(_LOCK_NAMES, {"ns": namespace, "keys": keys})
+    return True
+
+
+# the sub-select orders the keys before any lock is taken
+_LOCK_NAMES = text("SELECT pg_advisory_xact_lock(:ns, k) FROM "
+                   "(SELECT unnest(CAST(:keys AS integer[])) AS k ORDER BY 1) AS ordered")
+
+
 # statements built once: building SQLAlchemy expressions costs more than running them,
 # and these run for every article a crawl stores
 _A = schema.articles
-_INSERT_ARTICLE = insert(_A)
 _MARK_STORY_ROOT = (update(_A).where(_A.c.id == bindparam("root"), _A.c.story_id.is_(None))
                     .values(story_id=_A.c.id))
 _ALIAS_ARTICLE = select(schema.url_aliases.c.url_key, schema.url_aliases.c.article_id).where(
@@ -152,6 +196,10 @@ class Store:
         # for `newswatch migrate`
         migrate.ensure(self.engine, auto=make_url(url).get_backend_name() == "sqlite")
         self.reader = make_engine(url, writer=False)
+        dialect = self.engine.dialect.name
+        self._insert_article = insert_or_skip(_A, dialect).returning(_A.c.id)
+        self._insert_aliases = insert_or_skip(schema.url_aliases, dialect).returning(
+            schema.url_aliases.c.url_key)
 
     def close(self) -> None:
         """Close its connections (a SQLite database checkpoints its WAL on close)."""
@@ -191,9 +239,39 @@ class Store:
         transaction. Returns each one's new id, or None if its key was already stored
         (or came earlier in the batch); its other URL variants are recorded either way.
         A crawl stores a batch at a time because the statements' fixed costs (BEGIN,
-        COMMIT, one lookup and one alias insert per article) were most of a store."""
+        COMMIT, one lookup and one alias insert per article) were most of a store.
+
+        Another writer (a second worker, on PostgreSQL) may store one of these articles
+        between our lookup and our insert: the insert then does nothing, and the batch is
+        done again from the start, when the lookup finds the other writer's article. A
+        deadlock between two such writers is undone the same way."""
         if not batch:
             return []
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return self._add_articles(batch)
+            except _Raced as exc:
+                if attempt == RETRIES:
+                    raise RuntimeError(f"another writer kept storing the same articles "
+                                       f"({exc}); gave up after {RETRIES} tries") from None
+                log.debug("batch raced another writer (%s): storing it again", exc)
+            except DBAPIError as exc:
+                if attempt == RETRIES or not _transient(exc):
+                    raise
+                log.debug("batch hit a deadlock with another writer: storing it again")
+        raise AssertionError("unreachable")
+
+    def _add_articles(self, batch: Sequence[tuple[ArticleRecord, Mapping[str, Route] | None]],
+                      ) -> list[int | None]:
+        # the articles that match a watch are stored last, after that watch's lock (see
+        # below); those sharing a URL key with one of them too, keeping the batch's order
+        matching = [not rec.too_old and bool(rec.matches) for rec, _ in batch]
+        keys = {rec.url_key for (rec, _), m in zip(batch, matching, strict=True) if m}
+        late = [m or rec.url_key in keys for (rec, _), m in zip(batch, matching, strict=True)]
+        order = [i for i in range(len(batch)) if not late[i]] + \
+            [i for i in range(len(batch)) if late[i]]
+        watches = {m.watch for (rec, _), on in zip(batch, matching, strict=True) if on
+                   for m in rec.matches}
         with self.tx() as conn:
             # an article's own key is always among its aliases (written in its
             # transaction), so one lookup tells which are stored and which variants are new
@@ -203,19 +281,34 @@ class Store:
             if any(rec.simhash is not None for rec, _ in batch):
                 self.stories.refresh(conn, now)
             fresh: list[tuple[int, int]] = []  # fingerprint and story of each one inserted
-            ids: list[int | None] = []
+            ids: list[int | None] = [None] * len(batch)
             aliases: list[dict[str, Any]] = []
-            for rec, routes in batch:
-                new_id: int | None = None
+            locked = False
+            for i in order:
+                rec, routes = batch[i]
+                rec.queued = 0
+                if late[i] and not locked:
+                    # two copies of one story matching one watch are stored one writer
+                    # after the other, so that the second sees the first and alerts
+                    # nothing new. Held from here to the commit: only for the few
+                    # articles that match.
+                    if lock_names(conn, WATCH_LOCKS, watches):
+                        self.stories.refresh(conn, now)
+                    locked = True
                 existing = present.get(rec.url_key)
                 if existing is None:
-                    existing = new_id = self._insert(conn, rec, routes or {}, now, fresh)
+                    existing = ids[i] = self._insert(conn, rec, routes or {}, now, fresh)
                 for key in sorted({rec.url_key, *rec.aliases} - present.keys()):
                     present[key] = existing
                     aliases.append({"url_key": key, "article_id": existing})
-                ids.append(new_id)
             if aliases:
-                conn.execute(insert(schema.url_aliases), aliases)
+                added = set(conn.execute(self._insert_aliases, aliases).scalars())
+                # a new article's own key already taken as another article's variant:
+                # that article was stored by another writer since our lookup
+                taken = [rec.url_key for (rec, _), new_id in zip(batch, ids, strict=True)
+                         if new_id is not None and rec.url_key not in added]
+                if taken:
+                    raise _Raced(taken[0])
         return ids
 
     def _insert(self, conn: Connection, rec: ArticleRecord, routes: Mapping[str, Route],
@@ -223,13 +316,15 @@ class Store:
         value = rec.simhash
         story = self.stories.find(value, also=fresh) if value is not None else None
         published, precision = to_row(rec.published)
-        new_id: int = conn.execute(_INSERT_ARTICLE, {
+        new_id: int | None = conn.execute(self._insert_article, {
             "url_key": rec.url_key, "url": rec.url, "source": rec.source,
             "title": rec.title, "text": rec.text, "author": rec.author,
             "published": published, "published_precision": precision, "first_seen": now,
             "language": rec.language, "sitename": rec.sitename, "story_id": story,
             "fingerprint": rec.fingerprint, "too_old": rec.too_old, "has_text": rec.has_text,
-        }).inserted_primary_key[0]  # type: ignore[index]
+        }).scalar()
+        if new_id is None:  # its key was stored by another writer since our lookup
+            raise _Raced(rec.url_key)
         if story is not None:
             # a story's first article gets its story id when a copy joins it; alone, an
             # article's story id stays NULL (one statement less per article)
@@ -285,13 +380,13 @@ class Store:
             return (row[0], row[1]) if row else (None, None)
 
     def save_validators(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        t = schema.http_validators
+        values = {"etag": etag, "last_modified": last_modified, "checked": utcnow()}
+        # one statement: two workers saving one URL's validators never both insert it
+        upsert = (postgresql.insert(t) if self.engine.dialect.name == "postgresql"
+                  else sqlite.insert(t)).values(url=url, **values)
         with self.tx() as conn:
-            t = schema.http_validators
-            done = conn.execute(update(t).where(t.c.url == url).values(
-                etag=etag, last_modified=last_modified, checked=utcnow()))
-            if not done.rowcount:
-                conn.execute(insert(t).values(
-                    url=url, etag=etag, last_modified=last_modified, checked=utcnow()))
+            conn.execute(upsert.on_conflict_do_update(index_elements=[t.c.url], set_=values))
 
     # -- runs ---------------------------------------------------------------------
     def start_run(self, source: str) -> int:

@@ -19,6 +19,12 @@ from newswatch.store import schema
 # stories differ in about half of them
 SAME_STORY_BITS = 10
 STORY_WINDOW = timedelta(days=7)
+# On PostgreSQL, writers commit side by side, so an article can become visible after
+# one with a larger id was read. The ids passed over below the largest one read (among
+# the last GAP_SPAN) are asked for again at each refresh, for COMMIT_LAG (longer than
+# any write transaction): an id that never shows up was rolled back or deleted.
+COMMIT_LAG = timedelta(minutes=5)
+GAP_SPAN = 1000
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,15 @@ _EDGES = [round(i * 64 / _BANDS) for i in range(_BANDS + 1)]
 _MASKS = [((1 << (hi - lo)) - 1, lo) for lo, hi in pairwise(_EDGES)]
 
 
-_RECENT = (select(schema.articles.c.id, schema.articles.c.fingerprint,
-                  schema.articles.c.story_id, schema.articles.c.first_seen)
-           .where(schema.articles.c.id > bindparam("last"),
-                  schema.articles.c.fingerprint.is_not(None),
-                  schema.articles.c.first_seen >= bindparam("since"))
+_COLUMNS = (schema.articles.c.id, schema.articles.c.fingerprint,
+            schema.articles.c.story_id, schema.articles.c.first_seen)
+# the first read: the window's articles
+_RECENT = (select(*_COLUMNS).where(schema.articles.c.first_seen >= bindparam("since"))
            .order_by(schema.articles.c.id))
+# then: those stored since, and those passed over that may have committed since (two
+# statements: an OR of the two can make PostgreSQL scan the whole table)
+_NEWER = select(*_COLUMNS).where(schema.articles.c.id > bindparam("last"))
+_GAPS = select(*_COLUMNS).where(schema.articles.c.id.in_(bindparam("gaps", expanding=True)))
 
 
 class StoryIndex:
@@ -51,13 +60,18 @@ class StoryIndex:
     an article's story looks at a few candidates instead of every recent article."""
 
     def __init__(self) -> None:
-        self.last_id = 0
+        self.ids: set[int] = set()  # the articles indexed
+        self.last_id = 0  # the largest id read
+        self.gaps: dict[int, datetime] = {}  # ids passed over below it: when noticed
         self.oldest: datetime | None = None
-        self.entries: list[tuple[int, int, datetime]] = []  # simhash, story id, first seen
+        # simhash, story id, first seen, article id
+        self.entries: list[tuple[int, int, datetime, int | None]] = []
         self.bands: list[dict[int, list[tuple[int, int]]]] = [{} for _ in _MASKS]
 
-    def _add(self, value: int, story: int, seen: datetime) -> None:
-        self.entries.append((value, story, seen))
+    def _add(self, value: int, story: int, seen: datetime, article: int | None = None) -> None:
+        self.entries.append((value, story, seen, article))
+        if article is not None:
+            self.ids.add(article)
         for table, (mask, shift) in zip(self.bands, _MASKS, strict=True):
             table.setdefault((value >> shift) & mask, []).append((value, story))
         if self.oldest is None or seen < self.oldest:
@@ -68,18 +82,39 @@ class StoryIndex:
         if self.oldest is None or self.oldest >= now - STORY_WINDOW - timedelta(hours=1):
             return
         keep = [e for e in self.entries if e[2] >= now - STORY_WINDOW]
-        self.entries, self.oldest = [], None
+        self.entries, self.oldest, self.ids = [], None, set()
         self.bands = [{} for _ in _MASKS]
-        for value, story, seen in keep:
-            self._add(value, story, seen)
+        for entry in keep:
+            self._add(*entry)
 
     def refresh(self, conn: Connection, now: datetime) -> None:
         """Index the articles stored since the last refresh (by any process) and drop
-        those that left the window."""
-        rows = conn.execute(_RECENT, {"last": self.last_id, "since": now - STORY_WINDOW})
+        those that left the window. Ids do not become visible in order when writers
+        commit side by side: the ones passed over are asked for again (see GAP_SPAN)."""
+        since = now - STORY_WINDOW
+        if self.last_id == 0:
+            rows = list(conn.execute(_RECENT, {"since": since}))
+        else:
+            rows = list(conn.execute(_NEWER, {"last": self.last_id}))
+            if self.gaps:
+                rows += conn.execute(_GAPS, {"gaps": sorted(self.gaps)})
+            rows.sort(key=lambda r: r.id)
+        read: set[int] = set()
         for row in rows:
-            self.last_id = row.id
-            self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen)
+            read.add(row.id)
+            self.gaps.pop(row.id, None)
+            if row.fingerprint is not None and row.first_seen >= since \
+                    and row.id not in self.ids:
+                self._add(int(row.fingerprint, 16), row.story_id or row.id, row.first_seen,
+                          row.id)
+        top = max(read, default=0)
+        if top > self.last_id:
+            for missing in range(max(self.last_id + 1, top - GAP_SPAN), top):
+                if missing not in read:
+                    self.gaps[missing] = now
+            self.last_id = top
+        self.gaps = {i: noticed for i, noticed in self.gaps.items()
+                     if noticed >= now - COMMIT_LAG and i > self.last_id - GAP_SPAN}
         self._prune(now)
 
     def find(self, value: int, also: Iterable[tuple[int, int]] = ()) -> int | None:
