@@ -34,6 +34,16 @@ class Troubles:
         else:
             self.logger.debug("%s", message)
 
+    def outage(self, kind: str, message: str) -> None:
+        """A service that cannot be reached: said once until `cleared`, whatever the
+        driver's words for it on later tries (a database going down says 'shutting down',
+        then 'connection refused': one outage, one line)."""
+        if kind not in self.last:
+            self.logger.error("%s (said again only after it answers)", message)
+            self.last[kind] = message
+        else:
+            self.logger.debug("%s", message)
+
     def cleared(self, kind: str, message: str) -> None:
         """The problem of this kind is over: say so once."""
         if self.last.pop(kind, None) is not None:

@@ -226,7 +226,7 @@ class QueueFeed:
                         said_draining = True
                     await app.job_manager.update_heartbeat(queue_worker)
             except Exception as exc:
-                self.troubles.report("beat", f"worker {self.id}: the queue's database at "
+                self.troubles.outage("beat", f"worker {self.id}: the queue's database at "
                                              f"{cluster.where(self.url)} cannot be reached: "
                                              f"{why(exc)}; its running polls go on")
             else:

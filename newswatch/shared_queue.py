@@ -148,7 +148,7 @@ class ClusterQueue:
         try:
             held = cluster.take_lease(self.engine, self.id, ttl)
         except Exception as exc:
-            self.troubles.report("lease", f"scheduler {self.id}: the queue's database at "
+            self.troubles.outage("lease", f"scheduler {self.id}: the queue's database at "
                                           f"{cluster.where(self.url)} cannot be reached: "
                                           f"{why(exc)}; trying again every "
                                           f"{self.heartbeat:g} s")
