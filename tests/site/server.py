@@ -47,6 +47,7 @@ class SiteState:
         self.lock = threading.Lock()
         self.hits: dict[str, int] = {}
         self.headers: dict[str, list[dict[str, str]]] = {}
+        self.times: dict[str, list[float]] = {}  # when each request came (time.monotonic)
         self.broken_feed = False
         self.no_text = False
         self.old_sitemap = datetime.now(UTC) - timedelta(days=400)
@@ -59,6 +60,7 @@ class SiteState:
         with self.lock:
             self.hits[path] = self.hits.get(path, 0) + 1
             self.headers.setdefault(path, []).append(headers)
+            self.times.setdefault(path, []).append(time.monotonic())
 
     def count(self, path: str) -> int:
         with self.lock:
@@ -68,6 +70,7 @@ class SiteState:
         with self.lock:
             self.hits.clear()
             self.headers.clear()
+            self.times.clear()
 
 
 class Handler(BaseHTTPRequestHandler):
