@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from sqlalchemy import create_engine, text
 
 from tests.cli_runner import run_command
 from tests.procs import DaemonProc
@@ -155,3 +156,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & SERVERS or getattr(item.module, "E2E", False):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database's URL, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nw.db'}"
+    return str(request.getfixturevalue("postgres").new_database())
+
+
+def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from scrapy.utils.test import get_crawler
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from newswatch.config.loader import load_config
 from newswatch.pipeline.store import StorePipeline
@@ -23,6 +22,7 @@ from newswatch.spiders.kinds import EngineSpider
 from newswatch.spiders.poll import Poll, PollOrder
 from newswatch.spiders.runtime import ListFeed, Runtime
 from newswatch.store.db import ArticleRecord, Store
+from tests.conftest import rows
 
 BASE = 0x0F0F_3C3C_A5A5_9999
 
@@ -33,23 +33,6 @@ def record(slug: str, fingerprint: int | None = None, aliases: tuple[str, ...] =
                          source="daily", title=title or slug.title(), text=f"Text of {slug}.",
                          fingerprint=None if fingerprint is None else f"{fingerprint:016x}",
                          aliases=aliases)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database's URL, on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nw.db'}"
-    return str(request.getfixturevalue("postgres").new_database())
-
-
-def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
 
 
 def test_a_batch_stores_what_one_transaction_each_would(db: str) -> None:

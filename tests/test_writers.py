@@ -24,7 +24,7 @@ from newswatch.config.models import Config
 from newswatch.rules.matcher import Match
 from newswatch.store.db import ArticleRecord, Store, utcnow
 from newswatch.store.matches import Route
-from tests.conftest import run_cli, write_config
+from tests.conftest import rows, run_cli, write_config
 from tests.site.server import FixtureServer
 from tests.smtp import SmtpServer
 from tests.test_crawl import feed_and_sitemap_config
@@ -34,27 +34,11 @@ BASE = 0x5A5A_0F0F_3C3C_9696
 WATCH = "council"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nw.db'}"
-    return str(request.getfixturevalue("postgres").new_database())
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
-
-
-def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
 
 
 class Meet:
