@@ -36,7 +36,10 @@ SHAPES = [
 CHILD = """
 import contextlib, io, json, sys, time
 from newswatch.config.loader import load_config
-from newswatch.cli import main
+try:
+    from newswatch.cli.main import main
+except ImportError:  # a baseline from before the commands had a folder
+    from newswatch.cli import main
 from newswatch.rules.query import parse_syntax
 path, rounds = sys.argv[1], int(sys.argv[2])
 load_config(path)

@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newswatch.cli import build_parser  # noqa: E402
+from newswatch.cli.main import build_parser  # noqa: E402
 from newswatch.config.loader import load_config  # noqa: E402
 from newswatch.config.models import Config  # noqa: E402
 from newswatch.store.db import ArticleRecord, Store  # noqa: E402

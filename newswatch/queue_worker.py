@@ -259,7 +259,7 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
     cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
     pool = ExtractionPool().start()
     try:
-        from newswatch.crawl import engine_process, scrapy_settings
+        from newswatch.cli.crawl import engine_process, scrapy_settings
 
         store = Store(config.database)
         feed = QueueFeed(config, store, pool)

@@ -17,8 +17,8 @@ from starlette.requests import Request
 
 from newswatch.alerts.health import problem
 from newswatch.alerts.render import one_line
+from newswatch.cli.status import schedule_lines
 from newswatch.config.models import Config
-from newswatch.status import schedule_lines
 from newswatch.store.db import Store
 from newswatch.store.sources import health_states, latest_runs, polled, run_count, runs_of
 

@@ -28,9 +28,9 @@ from typing import Any
 # what `newswatch` imports for its commands, crawls, daemon and web view; imported once in
 # the fork server (multiprocessing ignores a module that fails to import: it is then
 # imported by each command, slower but the same)
-PRELOAD = ["newswatch.cli", "newswatch.crawl", "newswatch.fetch", "newswatch.daemon",
-           "newswatch.web", "newswatch.explain", "newswatch.mail", "newswatch.status",
-           "newswatch.recent", "newswatch.upkeep", "newswatch.demo.run",
+PRELOAD = ["newswatch.cli", "newswatch.cli.crawl", "newswatch.cli.fetch", "newswatch.daemon",
+           "newswatch.web", "newswatch.cli.explain", "newswatch.cli.send", "newswatch.cli.status",
+           "newswatch.cli.recent", "newswatch.cli.upkeep", "newswatch.cli.demo.run",
            "newswatch.pipeline.extract", "newswatch.pipeline.warmup",
            "newswatch.pipeline.pool", "scrapy.crawler", "tests.cli_runner",
            # multiprocessing imports the parent's main module in each child: pytest's
@@ -79,7 +79,7 @@ def _command(argv: list[str], env: dict[str, str], cwd: str, stdio: tuple[str, s
     os.environ.update(env)
     time.tzset()  # TZ is read once per process, at start or here
     os.chdir(cwd)
-    from newswatch import cli
+    from newswatch.cli import main as cli
 
     sys.argv = [cli.__file__, *argv]
     cli.run()

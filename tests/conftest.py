@@ -85,7 +85,7 @@ def run_cli(*args: str, config: Path | None = None, timeout: float = 120,
 
 def table_row(output: str, first: str) -> dict[str, str]:
     """The row of the crawl table whose source is `first`, by column heading."""
-    from newswatch.crawl import COLUMNS
+    from newswatch.cli.crawl import COLUMNS
 
     heads = ["source", "result", *(title.replace("\n", " ") for _, title in COLUMNS)]
     for line in output.splitlines():

@@ -150,7 +150,7 @@ def test_the_readme_gives_the_exit_codes_of_every_command() -> None:
     import argparse
     import re
 
-    from newswatch.cli import build_parser
+    from newswatch.cli.main import build_parser
     from tests.conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

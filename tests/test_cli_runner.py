@@ -51,7 +51,7 @@ def _facts(path: str) -> None:
 
     Path(path).write_text(f"{threading.active_count()} "
                           f"{'twisted.internet.reactor' in sys.modules} "
-                          f"{'newswatch.crawl' in sys.modules}")
+                          f"{'newswatch.cli.crawl' in sys.modules}")
 
 
 def test_the_fork_server_has_newswatch_imported_and_no_reactor_or_thread(

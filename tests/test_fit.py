@@ -10,7 +10,7 @@ from textwrap import dedent
 
 import pytest
 
-from newswatch import tables
+from newswatch.cli import tables
 from tests.conftest import run_cli, write_config
 from tests.site.server import FixtureServer
 

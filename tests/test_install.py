@@ -81,7 +81,7 @@ def test_the_wheel_holds_every_file_of_the_code(wheel: Path) -> None:
                 for name in tracked if not (ROOT / name).is_symlink()}
     with zipfile.ZipFile(wheel) as whl:
         held = set(whl.namelist())
-    assert "newswatch/demo/articles.yaml" in expected
+    assert "newswatch/cli/demo/articles.yaml" in expected
     assert sorted(expected - held) == []
 
 

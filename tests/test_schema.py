@@ -27,7 +27,7 @@ def _yaml(path: Path) -> Any:
     return YAML(typ="safe").load(path.read_text(encoding="utf-8").replace("PORT", "8080"))
 
 
-@pytest.mark.parametrize("path", ["config/newswatch.yaml", "newswatch/demo/demo.yaml"])
+@pytest.mark.parametrize("path", ["config/newswatch.yaml", "newswatch/cli/demo/demo.yaml"])
 def test_the_shipped_configs_pass_the_schema(schema: dict[str, Any], path: str) -> None:
     jsonschema.validate(_yaml(ROOT / path), schema)
 

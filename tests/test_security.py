@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from newswatch.cli import guarded
+from newswatch.cli.main import guarded
 from newswatch.config.private import mask_url
 from tests.conftest import run_cli, write_config
 from tests.procs import DaemonProc, wait_for

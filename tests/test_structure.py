@@ -49,10 +49,10 @@ def test_the_import_contracts_hold_and_a_stage_importing_upward_breaks_them(
                         ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     with (tmp_path / "rules" / "normalize.py").open("a", encoding="utf-8") as f:
-        f.write("\nimport newswatch.tables  # noqa\n")
+        f.write("\nimport newswatch.cli.tables  # noqa\n")
     broken = lint_imports(tmp_path)
     assert broken.returncode == 1, broken.stdout + broken.stderr
-    assert "newswatch.rules is not allowed to import newswatch.tables" in broken.stdout
+    assert "newswatch.rules is not allowed to import newswatch.cli.tables" in broken.stdout
     assert "Contracts: 0 kept, 2 broken." in broken.stdout  # and it makes a cycle
 
 

@@ -12,13 +12,13 @@ from typing import Any, TextIO
 from rich.console import Console
 from sqlalchemy import select
 
-from newswatch import tables
 from newswatch.alerts.render import one_line
+from newswatch.cli import tables
+from newswatch.cli.crawl import run_crawl
+from newswatch.cli.demo.site import DemoSite
+from newswatch.cli.send import send_due
 from newswatch.config.loader import load_config
 from newswatch.config.models import Config
-from newswatch.crawl import run_crawl
-from newswatch.demo.site import DemoSite
-from newswatch.mail import send_due
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from newswatch import tables
 from newswatch.alerts import health, outbox
 from newswatch.alerts.schedule import Schedule
 from newswatch.alerts.transport import shown
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.pacing import explain, roughly
 from newswatch.config.times import readable

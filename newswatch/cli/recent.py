@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from newswatch import tables
 from newswatch.alerts import atom
 from newswatch.alerts.render import matched_terms, one_line
 from newswatch.alerts.schedule import Schedule
 from newswatch.alerts.transport import shown
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.times import readable
 from newswatch.config.units import parse_duration

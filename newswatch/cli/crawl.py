@@ -15,7 +15,7 @@ from rich.live import Live
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from newswatch import tables
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.pipeline.pool import ExtractionPool
 from newswatch.spiders.board import run_counts

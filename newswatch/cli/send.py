@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from newswatch import tables
 from newswatch.alerts import health, outbox
 from newswatch.alerts.deliver import Report, deliver
 from newswatch.alerts.preview import dry_run
 from newswatch.alerts.registry import where
 from newswatch.alerts.transport import kinds
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from newswatch.store.db import Store, utcnow

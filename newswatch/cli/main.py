@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
-from newswatch import __version__, explain, mail, recent, status, tables, upkeep
+from newswatch import __version__
 from newswatch.alerts.registry import where
 from newswatch.alerts.transport import shown
+from newswatch.cli import explain, recent, send, status, tables, upkeep
 from newswatch.config.loader import ConfigError, config_warnings, default_config_path, load_config
 from newswatch.config.models import Config
 from newswatch.config.private import append_private, mask_url, private_dir, state_dir
@@ -95,7 +96,7 @@ def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -
 
     # started before the crawl imports Scrapy: the workers' warm-up overlaps it
     with ExtractionPool().start() as pool:
-        from newswatch.crawl import print_summary, run_crawl
+        from newswatch.cli.crawl import print_summary, run_crawl
 
         console = tables.console_for(sys.stdout)
         previews: list[Any] = []
@@ -112,7 +113,7 @@ def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -
     else:
         print_summary(results, console, args.wide)
     # sending never blocks crawling: it runs after, and a failure leaves the outbox full
-    sent = mail.after_crawl(config, store, args.dry_run,
+    sent = send.after_crawl(config, store, args.dry_run,
                             io.StringIO() if args.quiet else sys.stdout,
                             [r.name for r in results], previews=previews)
     if args.quiet and not sent:
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
     p = add("run", "the daemon: every source on its own schedule until SIGINT/SIGTERM")
     p.set_defaults(func=None)
-    mail.add_command(add)
+    send.add_command(add)
     p = add("status", "sources, watches and the outbox")
     p.add_argument("--source", metavar="NAME",
                    help="one source: its health, last run, next poll and why")
@@ -376,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(json_schema(), indent=2))
         return EXIT_OK
     if args.command == "demo":
-        from newswatch.demo.run import run_demo
+        from newswatch.cli.demo.run import run_demo
 
         return guarded(args, lambda: run_demo(args.dir, sys.stdout))
     try:
@@ -416,6 +417,3 @@ def run() -> NoReturn:
     sys.stderr.flush()
     os._exit(code)
 
-
-if __name__ == "__main__":
-    run()

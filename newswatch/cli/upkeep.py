@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from newswatch import tables
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.private import FILE_MODE, mask_url
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from newswatch import tables
 from newswatch.alerts.render import one_line
+from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.times import from_row, readable
 from newswatch.config.units import parse_duration
@@ -104,7 +104,7 @@ def cmd_match(args: argparse.Namespace, config: Config, path: Path) -> int:
         body = Path(target).read_bytes()
         url, charset = Path(target).resolve().as_uri(), None
     elif target.startswith(("http://", "https://")):
-        from newswatch.fetch import FetchError, fetch_page
+        from newswatch.cli.fetch import FetchError, fetch_page
 
         try:
             page = fetch_page(config, path, target)
