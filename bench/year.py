@@ -215,7 +215,7 @@ class Poller:
     """One poll's store work, as a worker does it (the store's own calls)."""
 
     def __init__(self, store: Store, config: Config, sources: int):
-        from newswatch.alerts import health
+        from newswatch.service import health
 
         self.store, self.config, self.sources = store, config, sources
         self.check = health.check
@@ -293,8 +293,8 @@ class Subject:
     def __init__(self, work: Path, db: Path, sources: int):
         import uvicorn
 
-        from newswatch.web import make_app
-        from newswatch.webauth import Access
+        from newswatch.web.app import make_app
+        from newswatch.web.auth import Access
 
         self.db = db
         cfg = config_for(work, db, sources)

@@ -5,12 +5,14 @@ scheduler that leads, `newswatch status` and the web view."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from newswatch.config.pacing import Pace
+from newswatch.config.models import Config
+from newswatch.config.pacing import Pace, explain, roughly
+from newswatch.config.times import readable
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
 
@@ -51,3 +53,25 @@ def changed(store: Store, since: datetime | None) -> list[tuple[str, Pace, datet
         return [(row["source"], _pace(row), row["updated"])
                 for row in conn.execute(query).mappings()]
 
+
+def describe(config: Config, store: Store, name: str, tz: tzinfo
+                   ) -> list[tuple[str, str]]:
+    """A source's schedule as `status --source` and the web view say it, (label, value):
+    its next poll, its current interval and why."""
+    source = config.source(name)
+    pace = load(store, name)
+    lines = [("schedule", source.schedule)]
+    if pace is None or pace.next_poll is None:
+        lines.append(("next poll", "when the daemon starts (never polled yet)"))
+        return lines
+    if source.cron and not pace.asked:
+        lines.append(("next poll", "on its cron schedule"))
+    else:
+        lines.append(("next poll", readable(pace.next_poll, tz)))
+        if not source.cron:
+            lines.append(("interval", roughly(pace.interval)))
+    lines.append(("why", explain(pace, tz)))
+    if pace.rate is not None and not source.cron:
+        lines.append(("publishes", f"{pace.rate:.2g} new article(s) an hour lately (last "
+                                   f"poll {readable(pace.last_poll, tz)})"))
+    return lines

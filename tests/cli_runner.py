@@ -28,9 +28,10 @@ from typing import Any
 # what `newswatch` imports for its commands, crawls, daemon and web view; imported once in
 # the fork server (multiprocessing ignores a module that fails to import: it is then
 # imported by each command, slower but the same)
-PRELOAD = ["newswatch.cli", "newswatch.cli.crawl", "newswatch.cli.fetch", "newswatch.daemon",
-           "newswatch.web", "newswatch.cli.explain", "newswatch.cli.send", "newswatch.cli.status",
-           "newswatch.cli.recent", "newswatch.cli.upkeep", "newswatch.cli.demo.run",
+PRELOAD = ["newswatch.cli.main", "newswatch.cli.crawl", "newswatch.cli.fetch",
+           "newswatch.service.daemon", "newswatch.web.app", "newswatch.cli.explain",
+           "newswatch.cli.send", "newswatch.cli.status", "newswatch.cli.recent",
+           "newswatch.cli.upkeep", "newswatch.cli.demo.run",
            "newswatch.pipeline.extract", "newswatch.pipeline.warmup",
            "newswatch.pipeline.pool", "scrapy.crawler", "tests.cli_runner",
            # multiprocessing imports the parent's main module in each child: pytest's

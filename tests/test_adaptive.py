@@ -237,7 +237,7 @@ def test_an_ask_past_a_week_is_taken_as_a_week() -> None:
 
 
 def test_what_holds_a_source_back_in_the_daemon() -> None:
-    from newswatch.daemon import _held
+    from newswatch.service.daemon import _held
 
     adaptive = Source(name="a", feeds=["https://example.org/feed"], every="2m")
     fixed = Source(name="f", feeds=["https://example.org/feed"], every="2m",

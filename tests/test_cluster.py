@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from newswatch import cluster
+from newswatch.service.cluster import database
 from tests.conftest import run_cli
 from tests.procs import DaemonProc, Starter, wait_for
 from tests.site.many import ManySites
@@ -51,7 +51,7 @@ def config(tmp_path: Path, url: str, sources: str) -> Path:
 
 
 def rows(url: str, sql: str) -> list[dict[str, Any]]:
-    with psycopg.connect(cluster.libpq_url(url), row_factory=dict_row) as conn:
+    with psycopg.connect(database.libpq_url(url), row_factory=dict_row) as conn:
         return list(conn.execute(sql))  # type: ignore[arg-type]
 
 
@@ -188,7 +188,7 @@ def test_a_standby_scheduler_leads_within_30_s_of_the_leaders_death(
     # within 30 s of the kill (wait_for fails past its timeout)
     wait_for(lambda: "now leads" in standby.text(), 30, "the standby to lead")
     # the digest's hour has come: the new leader sends it, once
-    with psycopg.connect(cluster.libpq_url(url)) as conn:
+    with psycopg.connect(database.libpq_url(url)) as conn:
         conn.execute("update outbox set due = now() where digest = 'hourly'")
     later = {sites.article_url(i, sites.publish(i)) for i in range(6)}
     wait_for(lambda: set(mailed_to(cfg).get("desk@example.org", {})) == first | later, 60,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from newswatch.alerts.health import FAILING_AFTER, assess
+from newswatch.service.health import FAILING_AFTER, assess
 from tests.conftest import run_cli, write_config
 from tests.site.pages import breaking
 from tests.site.server import FixtureServer

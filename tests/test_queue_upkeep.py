@@ -15,9 +15,9 @@ import psycopg
 from procrastinate import jobs
 from procrastinate.schema import SchemaManager
 
-from newswatch import cluster
 from newswatch.config.loader import load_config
-from newswatch.daemon import Daemon
+from newswatch.service.cluster import database
+from newswatch.service.daemon import Daemon
 from tests.conftest import run_cli
 
 
@@ -28,7 +28,7 @@ def queue_config(tmp_path: Path, url: str) -> Path:
 
 
 def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(cluster.libpq_url(url), autocommit=True) as conn:
+    with psycopg.connect(database.libpq_url(url), autocommit=True) as conn:
         cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
 
@@ -54,14 +54,14 @@ def test_run_and_worker_wait_for_migrate_to_set_up_and_upgrade_the_queue(
 
     done = run_cli("migrate", config=cfg)
     assert done.returncode == 0, done.stderr
-    assert f"procrastinate {cluster.procrastinate_version()}" in done.stdout
-    cluster.check_schema(url)  # what run and worker check at start: all there
+    assert f"procrastinate {database.procrastinate_version()}" in done.stdout
+    database.check_schema(url)  # what run and worker check at start: all there
 
     # tables left by an older procrastinate than the one installed
     sql(url, "update newswatch_queue_schema set version = '3.0.0' "
              "where component = 'procrastinate'")
     said = refused(cfg, "worker")
-    assert f"procrastinate 3.0.0 -> {cluster.procrastinate_version()}" in said, said
+    assert f"procrastinate 3.0.0 -> {database.procrastinate_version()}" in said, said
     assert "run `newswatch migrate` once" in said
     shown = run_cli("status", config=cfg)  # status reads on and says the same
     assert shown.returncode == 0, shown.stderr
@@ -92,7 +92,7 @@ INSERT INTO newswatch_workers (id, host, pid) VALUES ('old-host:4242', 'old-host
 def test_a_queue_from_0_2_0_is_behind_until_migrate_replaces_its_register(
         postgres: Any, tmp_path: Path) -> None:
     url = postgres.new_database()
-    with psycopg.connect(cluster.libpq_url(url), autocommit=True) as conn:
+    with psycopg.connect(database.libpq_url(url), autocommit=True) as conn:
         conn.execute(SchemaManager.get_schema())
         conn.execute(TABLES_0_2_0)
     cfg = queue_config(tmp_path, url)
@@ -102,12 +102,12 @@ def test_a_queue_from_0_2_0_is_behind_until_migrate_replaces_its_register(
 
     done = run_cli("migrate", config=cfg)
     assert done.returncode == 0, done.stderr
-    cluster.check_schema(url)
+    database.check_schema(url)
     columns = {r[0] for r in sql(url, "select column_name from information_schema.columns "
                                       "where table_name = 'newswatch_workers'")}
     assert "heartbeat" not in columns and "queue_worker" in columns
     assert sql(url, "select version from newswatch_queue_schema where component = "
-                    "'newswatch'") == [(str(cluster.OURS),)]
+                    "'newswatch'") == [(str(database.OURS),)]
     # a second migrate finds nothing to do and keeps what is there
     sql(url, "insert into newswatch_leases values ('x', 'h:1', 'h', 1, now(), now())")
     again = run_cli("migrate", config=cfg)
@@ -117,11 +117,11 @@ def test_a_queue_from_0_2_0_is_behind_until_migrate_replaces_its_register(
 
 async def make_jobs(url: str) -> dict[str, int]:
     """One job in each state, by name, through procrastinate's own calls."""
-    app = cluster.make_app(url)
+    app = database.make_app(url)
     made: dict[str, int] = {}
 
     async def defer(name: str) -> None:
-        deferrer = app.configure_task(cluster.TASK, queue=cluster.QUEUE, lock=name,
+        deferrer = app.configure_task(database.TASK, queue=database.QUEUE, lock=name,
                                       queueing_lock=name)
         made[name] = await deferrer.defer_async(source=name, due=time.time())
 
@@ -132,7 +132,7 @@ async def make_jobs(url: str) -> dict[str, int]:
         for name in taken:
             await defer(name)
         for name in taken:  # fetched in the order deferred
-            job = await manager.fetch_job([cluster.QUEUE], worker_id)
+            job = await manager.fetch_job([database.QUEUE], worker_id)
             assert job is not None and job.id == made[name]
         for name, status in (("succeeded", jobs.Status.SUCCEEDED),
                              ("failed", jobs.Status.FAILED),

@@ -400,7 +400,7 @@ def test_a_source_that_cannot_be_reached_says_why_on_the_sources_pages(
         """)
     assert run_cli("crawl", "--source", "daily", "--source", "dead",
                    config=cfg).returncode == 1
-    from newswatch.alerts.health import problem
+    from newswatch.service.health import problem
 
     [run] = db_rows(cfg, "SELECT status, message FROM runs WHERE source = 'dead'")
     assert run["status"] == "failed"

@@ -12,18 +12,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from scrapy.crawler import Crawler
 
 from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.pipeline.pool import ExtractionPool
+from newswatch.service.engine import engine_process, scrapy_settings
 from newswatch.spiders.board import run_counts
-from newswatch.spiders.kinds import EngineSpider
-from newswatch.spiders.loader import ConfigSpiderLoader
 from newswatch.spiders.runtime import ListFeed, Runtime
-from newswatch.spiders.safety import Approvals
-from newswatch.spiders.tls import TlsPolicy
 from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -42,41 +38,6 @@ class SourceResult:
     status: str
     counts: dict[str, int] = field(default_factory=dict)
     message: str | None = None
-
-
-def scrapy_settings(config: Config, config_path: Path, rt: Runtime | None = None,
-                    pool: ExtractionPool | None = None, **extra: Any) -> Settings:
-    settings = Settings()
-    settings.setmodule("newswatch.config.settings", priority="project")
-    settings.set("NEWSWATCH_CONFIG", str(config_path), priority="cmdline")
-    settings.set("SPIDER_LOADER_CLASS", ConfigSpiderLoader.of(config), priority="cmdline")
-    if rt is not None:
-        settings.set("NEWSWATCH_RUNTIME", rt, priority="cmdline")
-        settings.set("NEWSWATCH_DRY_RUN", rt.dry_run, priority="cmdline")
-    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-    # one record for the resolver and the address guard of this process's engine
-    settings.set("NEWSWATCH_ADDRESSES", Approvals(), priority="cmdline")
-    settings.set("NEWSWATCH_TLS", TlsPolicy(), priority="cmdline")
-    if pool is not None:
-        settings.set(ExtractionPool.SETTING, pool, priority="cmdline")
-    for key, value in extra.items():
-        settings.set(key, value, priority="cmdline")
-    return settings
-
-
-def engine_process(settings: Settings) -> tuple[CrawlerProcess, Crawler]:
-    """A Scrapy process with the one engine crawler, the root logger left as the CLI set it."""
-    level = logging.getLogger().level
-    process = CrawlerProcess(settings)
-    logging.getLogger().setLevel(level)  # Scrapy resets the root level; the CLI owns it
-    crawler = process.create_crawler(EngineSpider)
-    process.crawl(crawler)
-    logging.getLogger().setLevel(level)  # creating crawlers resets it too
-    # Scrapy sets its own loggers to DEBUG, and records that pass a logger's level reach
-    # the root handlers whatever the root's level: two lines per page, at a measurable
-    # cost, unless the CLI asked for debug output
-    logging.getLogger("scrapy").setLevel(level)
-    return process, crawler
 
 
 def _results(feed: ListFeed, crawler: Crawler, names: list[str]) -> list[SourceResult]:

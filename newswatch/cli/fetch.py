@@ -9,8 +9,8 @@ from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 
-from newswatch.cli.crawl import scrapy_settings
 from newswatch.config.models import Config
+from newswatch.service.engine import scrapy_settings
 from newswatch.spiders.page import page_spider
 
 log = logging.getLogger(__name__)

@@ -124,7 +124,7 @@ def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -
 
 def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
     if args.stdio:
-        from newswatch.worker import run_worker
+        from newswatch.service.local.worker import run_worker
 
         return run_worker(config, path)
     if config.queue is None:
@@ -132,13 +132,13 @@ def cmd_worker(args: argparse.Namespace, config: Config, path: Path) -> int:
               "`queue:` (a PostgreSQL URL); without one, `newswatch run` starts and "
               "supervises its own crawl worker", file=sys.stderr)
         return EXIT_USAGE
-    from newswatch.queue_worker import run_queue_worker
+    from newswatch.service.cluster.worker import run_queue_worker
 
     return run_queue_worker(config, path)
 
 
 def _web(args: argparse.Namespace, config: Config, path: Path) -> int:
-    from newswatch.web import cmd_web
+    from newswatch.web.app import cmd_web
 
     return cmd_web(args, config, path)
 
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.report(sys.stderr)
         return EXIT_USAGE
     if args.command == "run":
-        from newswatch.daemon import run_daemon
+        from newswatch.service.daemon import run_daemon
 
         # the daemon reads its config itself (and says what is wrong with it): here only
         # its timezone, for the log

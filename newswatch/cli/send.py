@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from newswatch.alerts import health, outbox
+from newswatch.alerts import outbox
 from newswatch.alerts.deliver import Report, deliver
 from newswatch.alerts.preview import dry_run
 from newswatch.alerts.registry import where
@@ -16,6 +16,7 @@ from newswatch.alerts.transport import kinds
 from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from newswatch.service import health
 from newswatch.store.db import Store, utcnow
 
 

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from newswatch.alerts import health, outbox
+from newswatch.alerts import outbox
 from newswatch.alerts.schedule import Schedule
 from newswatch.alerts.transport import shown
 from newswatch.cli import tables
 from newswatch.config.models import Config
-from newswatch.config.pacing import explain, roughly
 from newswatch.config.times import readable
 from newswatch.exits import EXIT_OK, EXIT_USAGE
+from newswatch.service import health
 from newswatch.store import schedules, schema
 from newswatch.store.db import Store, utcnow
 from newswatch.store.errors import why
@@ -82,29 +82,6 @@ def _status(args: argparse.Namespace, config: Config, store: Store) -> int:
     return EXIT_OK
 
 
-def schedule_lines(config: Config, store: Store, name: str, tz: tzinfo
-                   ) -> list[tuple[str, str]]:
-    """A source's schedule as `status --source` and the web view say it, (label, value):
-    its next poll, its current interval and why."""
-    source = config.source(name)
-    pace = schedules.load(store, name)
-    lines = [("schedule", source.schedule)]
-    if pace is None or pace.next_poll is None:
-        lines.append(("next poll", "when the daemon starts (never polled yet)"))
-        return lines
-    if source.cron and not pace.asked:
-        lines.append(("next poll", "on its cron schedule"))
-    else:
-        lines.append(("next poll", readable(pace.next_poll, tz)))
-        if not source.cron:
-            lines.append(("interval", roughly(pace.interval)))
-    lines.append(("why", explain(pace, tz)))
-    if pace.rate is not None and not source.cron:
-        lines.append(("publishes", f"{pace.rate:.2g} new article(s) an hour lately (last "
-                                   f"poll {readable(pace.last_poll, tz)})"))
-    return lines
-
-
 def source_status(config: Config, store: Store, name: str, console: Any, tz: tzinfo) -> int:
     """`status --source NAME`: one source's health, last run and schedule."""
     names = [s.name for s in config.sources]
@@ -122,7 +99,7 @@ def source_status(config: Config, store: Store, name: str, console: Any, tz: tzi
                             f"{last['new_articles'] or 0} new" + (f" ({said})" if said else ""))
     else:
         tables.say(console, "last run: never")
-    for label, value in schedule_lines(config, store, name, tz):
+    for label, value in schedules.describe(config, store, name, tz):
         tables.say(console, f"{label}: {value}")
     return EXIT_OK
 
@@ -154,23 +131,23 @@ def outbox_lines(config: Config, store: Store, now: datetime, console: Any) -> N
 def cluster_status(config: Config, url: str, console: Any, tz: tzinfo,
                    wide: bool = False) -> None:
     """The shared queue: which scheduler leads, the workers, the polls waiting."""
-    from newswatch import cluster
+    from newswatch.service.cluster import database, lease
 
-    engine = cluster.make_engine(url)
+    engine = database.make_engine(url)
     try:
-        if not cluster.has_schema(engine):  # status only reads: it creates nothing
-            tables.say(console, f"queue at {cluster.where(url)}: no scheduler or worker has "
+        if not database.has_schema(engine):  # status only reads: it creates nothing
+            tables.say(console, f"queue at {database.where(url)}: no scheduler or worker has "
                                 "used it yet")
             return
-        cluster.check_schema(url)  # behind: the line says to run `newswatch migrate`
-        chief = cluster.leader(engine)
-        rows = cluster.workers(engine)
-        waiting = cluster.waiting(engine)
+        database.check_schema(url)  # behind: the line says to run `newswatch migrate`
+        chief = lease.leader(engine)
+        rows = lease.workers(engine)
+        waiting = database.waiting(engine)
     except SchemaBehind as exc:
         tables.say(console, f"queue: {exc}")
         return
     except Exception as exc:
-        tables.say(console, f"queue at {cluster.where(url)}: cannot be read: {why(exc)}")
+        tables.say(console, f"queue at {database.where(url)}: cannot be read: {why(exc)}")
         return
     finally:
         engine.dispose()
@@ -187,7 +164,7 @@ def cluster_status(config: Config, url: str, console: Any, tz: tzinfo,
         numeric_from=3, drop=["started", "pid"], wide=wide)
     for w in rows:
         # as the leader sees it: three missed heartbeats and its polls are taken over
-        silent = cluster.silence(config.daemon.heartbeat.total_seconds())
+        silent = lease.silence(config.daemon.heartbeat.total_seconds())
         state = w.state if w.age < silent else "silent"
         table.add_row(w.host, str(w.pid), state, str(w.in_flight), f"{w.age:.0f} s ago",
                       readable(w.started, tz))

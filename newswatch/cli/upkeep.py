@@ -43,11 +43,11 @@ def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
     ]
     jobs = 0
     if config.queue is not None:
-        from newswatch import cluster
+        from newswatch.service.cluster import database
 
-        jobs = cluster.prune_jobs(config.queue, r.runs, dry_run=args.dry_run)
+        jobs = database.prune_jobs(config.queue, r.runs, dry_run=args.dry_run)
         lines.append(f"queue: {jobs} finished or failed job(s) older than "
-                     f"{window(cluster.jobs_window(r.runs))} "
+                     f"{window(database.jobs_window(r.runs))} "
                      f"{'would be' if args.dry_run else 'were'} deleted")
     for line in lines:
         tables.write(out, "  " + line)
@@ -100,16 +100,16 @@ def cmd_migrate(args: argparse.Namespace, config: Config, path: Path) -> int:
     finally:
         engine.dispose()
     if config.queue is not None:
-        from newswatch import cluster
+        from newswatch.service.cluster import database
 
-        queue = cluster.make_engine(config.queue)
+        queue = database.make_engine(config.queue)
         try:
-            files = cluster.migrate_queue(queue)
+            files = database.migrate_queue(queue)
         finally:
             queue.dispose()
         done = f"applied {', '.join(files)}" if files else "up to date"
-        print(f"queue {cluster.where(config.queue)}: procrastinate "
-              f"{cluster.procrastinate_version()}, {done}")
+        print(f"queue {database.where(config.queue)}: procrastinate "
+              f"{database.procrastinate_version()}, {done}")
     return EXIT_OK
 
 

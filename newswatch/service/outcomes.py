@@ -9,9 +9,9 @@ import logging
 
 from sqlalchemy import update
 
-from newswatch.alerts import health
 from newswatch.config.models import Config
-from newswatch.metrics import Process
+from newswatch.service import health
+from newswatch.service.metrics import Process
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow

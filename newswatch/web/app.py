@@ -2,10 +2,10 @@
 under Starlette, served by uvicorn: recent matches per watch (filtered by watch, source
 and date, a page at a time), an article with why it matched, the sources with their
 health (a summary, failing first, filters, 50 a page; each source with its runs: see
-web_sources), the outbox, and the Atom feeds. It writes nothing.
+sources.py), the outbox, and the Atom feeds. It writes nothing.
 
 Every address needs the token and answers only to its own Host names
-(newswatch/webauth.py). Database work runs in Starlette's thread pool (plain `def`
+(newswatch/web/auth.py). Database work runs in Starlette's thread pool (plain `def`
 endpoints), so one slow query does not hold up the other requests. Every scraped string
 is escaped (autoescape), and the Content-Security-Policy lets a page load nothing from
 anywhere: its style is inline, it has no scripts."""
@@ -35,7 +35,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from newswatch import web_sources
 from newswatch.alerts import atom, outbox
 from newswatch.alerts.render import matched_terms, one_line, safe_url, segments
 from newswatch.alerts.schedule import Schedule
@@ -43,11 +42,12 @@ from newswatch.alerts.transport import shown
 from newswatch.config.models import Config
 from newswatch.config.times import Published, readable
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from newswatch.metrics import StoreCollector
+from newswatch.service.metrics import StoreCollector
 from newswatch.store import schema
 from newswatch.store.db import Store, utcnow
 from newswatch.store.recent import Filters, count, mark_held, match, recent
-from newswatch.webauth import Access, WebError, token_for
+from newswatch.web import sources as web_sources
+from newswatch.web.auth import Access, WebError, token_for
 
 log = logging.getLogger(__name__)
 

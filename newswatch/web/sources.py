@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
-from newswatch.alerts.health import problem
 from newswatch.alerts.render import one_line
-from newswatch.cli.status import schedule_lines
 from newswatch.config.models import Config
+from newswatch.service.health import problem
 from newswatch.store.db import Store
+from newswatch.store.schedules import describe as describe_schedule
 from newswatch.store.sources import health_states, latest_runs, polled, run_count, runs_of
 
 log = logging.getLogger(__name__)
@@ -125,4 +125,4 @@ def detail(config: Config, store: Store, request: Request) -> dict[str, Any] | N
     return {"source": source, "health": health, "why": why, "since": since, "runs": runs,
             "total": total, "number": number, "pages": pages, "link": link,
             "schedule": source.schedule,
-            "pace": schedule_lines(config, store, name, ZoneInfo(config.timezone))[1:]}
+            "pace": describe_schedule(config, store, name, ZoneInfo(config.timezone))[1:]}

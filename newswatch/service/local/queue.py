@@ -1,6 +1,4 @@
-"""The queue of polls between the scheduler and the crawl workers. The daemon sees only
-`PollQueue`: it submits a poll when a source is due and hears each outcome, or that a
-poll was lost with its worker. `LocalQueue` is the one-machine queue: it keeps the due
+"""The one-machine queue of polls (`LocalQueue`, a `PollQueue`): it keeps the due
 polls in due order, hands at most `daemon.concurrent_sources` at once to one supervised
 worker process, restarts the worker if it dies (polling the lost sources again), and
 recycles it at the memory or age limit (the old one drains while a new one starts)."""
@@ -13,50 +11,18 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from newswatch.config.models import Config
 from newswatch.config.units import format_duration, format_size
+from newswatch.service.local.supervisor import WorkerProcess
+from newswatch.service.polls import LATE, OnLost, OnOutcome
 from newswatch.spiders.poll import PollOrder, PollOutcome
-from newswatch.supervisor import WorkerProcess
 
 log = logging.getLogger(__name__)
-
-OnOutcome = Callable[[PollOutcome], None]
-# a poll whose worker died or was stopped: its order, its run (if it was opened), why,
-# and the status its run gets (failed; cancelled when the daemon stops)
-OnLost = Callable[[PollOrder, "int | None", str, str], None]
-
-LATE = 30.0  # seconds after its due time that a poll start is logged as late
-# seconds running polls get to finish after SIGTERM (the daemon's queue, a queue worker)
-STOP_GRACE = 20.0
-
-
-class PollQueue(Protocol):
-    @property
-    def leading(self) -> bool:
-        """This daemon schedules and sends (a shared queue has one leader at a time)."""
-
-    def start(self) -> None: ...
-
-    def submit(self, order: PollOrder) -> bool:
-        """Queue a poll; False if its source is already waiting or being polled."""
-
-    def tick(self) -> None:
-        """Called about twice a second by the daemon: dispatch, supervise."""
-
-    def reload(self, config: Config) -> None: ...
-
-    def stop(self, grace: float) -> None:
-        """No new polls; running ones get `grace` seconds, then are cancelled."""
-
-    def remove_old_jobs(self, runs: timedelta | None) -> int:
-        """The daily prune: finished jobs kept as long as runs go; how many went."""
-
 
 @dataclass
 class Flight:

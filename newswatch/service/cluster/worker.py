@@ -31,14 +31,14 @@ from typing import Any
 from procrastinate import App, JobContext
 from procrastinate.worker import Worker
 
-from newswatch import cluster
 from newswatch.config.loader import ConfigError, load_config
 from newswatch.config.models import Config
 from newswatch.exits import EXIT_OK
-from newswatch.metrics import Process, serve
-from newswatch.outcomes import Outcomes, Troubles
 from newswatch.pipeline.pool import ExtractionPool
-from newswatch.queue import LATE, STOP_GRACE
+from newswatch.service.cluster import database, lease
+from newswatch.service.metrics import Process, serve
+from newswatch.service.outcomes import Outcomes, Troubles
+from newswatch.service.polls import LATE, STOP_GRACE
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime
 from newswatch.store.db import Store, worker_id
@@ -61,7 +61,7 @@ class QueueFeed:
         self.metrics = Process()
         self.outcomes = Outcomes(store, config, metrics=self.metrics)
         self.troubles = Troubles(log)
-        self.engine = cluster.make_engine(self.url)
+        self.engine = database.make_engine(self.url)
         self.orders: asyncio.Queue[PollOrder | None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the engine's
         self.futures: dict[str, concurrent.futures.Future[PollOutcome]] = {}
@@ -160,12 +160,12 @@ class QueueFeed:
                 failures = failures + 1 if time.monotonic() - started < 60 else 1
                 pause = BACKOFF[min(failures, len(BACKOFF)) - 1]
                 self.troubles.report("queue", f"worker {self.id}: the queue at "
-                                              f"{cluster.where(self.url)} failed: "
+                                              f"{database.where(self.url)} failed: "
                                               f"{why(exc)}; trying again every "
                                               f"{BACKOFF[0]:g}-{BACKOFF[-1]:g} s")
                 await self._pause(pause)
         try:
-            await asyncio.to_thread(cluster.unregister_worker, self.engine, self.id)
+            await asyncio.to_thread(lease.unregister_worker, self.engine, self.id)
         except Exception as exc:
             log.warning("worker %s: could not leave the register: %s", self.id, why(exc))
 
@@ -175,12 +175,12 @@ class QueueFeed:
             await asyncio.sleep(0.2)
 
     async def _run_once(self) -> None:
-        app = cluster.make_app(self.url)
+        app = database.make_app(self.url)
         self._register_task(app)
         heartbeat = self.config.daemon.heartbeat.total_seconds()
         async with app.open_async():
             worker = Worker(
-                app, queues=[cluster.QUEUE], name=self.id,
+                app, queues=[database.QUEUE], name=self.id,
                 concurrency=self.config.daemon.concurrent_sources,
                 install_signal_handlers=False, listen_notify=True,
                 fetch_job_polling_interval=max(1.0, heartbeat),
@@ -189,13 +189,13 @@ class QueueFeed:
                 update_heartbeat_interval=heartbeat,
                 # a starting worker drops entries silent this long (not three beats:
                 # `status` shows a dead worker silent for a while)
-                stalled_worker_timeout=cluster.forget_after(heartbeat),
+                stalled_worker_timeout=lease.forget_after(heartbeat),
                 delete_jobs="successful", shutdown_graceful_timeout=None)
             self.worker = worker
             named = asyncio.create_task(self._name(app, worker, heartbeat))
             try:
                 log.info("worker %s: taking polls from the queue at %s", self.id,
-                         cluster.where(self.url))
+                         database.where(self.url))
                 self.troubles.cleared("queue", f"worker {self.id}: the queue works again")
                 await worker.run()
             finally:
@@ -216,18 +216,18 @@ class QueueFeed:
         said_draining = False
         while True:
             try:
-                if not await asyncio.to_thread(cluster.named, self.engine, queue_worker):
-                    await asyncio.to_thread(cluster.register_worker, self.engine,
+                if not await asyncio.to_thread(lease.named, self.engine, queue_worker):
+                    await asyncio.to_thread(lease.register_worker, self.engine,
                                             queue_worker, self.id)
                 if self.draining.is_set():
                     if not said_draining:
-                        await asyncio.to_thread(cluster.set_state, self.engine, self.id,
+                        await asyncio.to_thread(lease.set_state, self.engine, self.id,
                                                 "draining")
                         said_draining = True
                     await app.job_manager.update_heartbeat(queue_worker)
             except Exception as exc:
                 self.troubles.outage("beat", f"worker {self.id}: the queue's database at "
-                                             f"{cluster.where(self.url)} cannot be reached: "
+                                             f"{database.where(self.url)} cannot be reached: "
                                              f"{why(exc)}; its running polls go on")
             else:
                 self.troubles.cleared("beat", f"worker {self.id}: the queue's database "
@@ -237,7 +237,7 @@ class QueueFeed:
     def _register_task(self, app: App) -> None:
         feed = self
 
-        @app.task(name=cluster.TASK, queue=cluster.QUEUE, pass_context=True)
+        @app.task(name=database.TASK, queue=database.QUEUE, pass_context=True)
         async def poll(context: JobContext, source: str, due: float) -> dict[str, Any]:
             job = context.job
             order = PollOrder(source, due, id=f"{job.id}.{job.attempts}")
@@ -256,10 +256,10 @@ class QueueFeed:
 def run_queue_worker(config: Config, config_path: Path) -> int:
     """Serve the queue until SIGTERM/SIGINT has drained the worker."""
     assert config.queue is not None
-    cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
+    database.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
     pool = ExtractionPool().start()
     try:
-        from newswatch.cli.crawl import engine_process, scrapy_settings
+        from newswatch.service.engine import engine_process, scrapy_settings
 
         store = Store(config.database)
         feed = QueueFeed(config, store, pool)
@@ -314,7 +314,7 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
             serve(config.metrics.listen, feed.metrics.registry,
                   lambda: not feed.draining.is_set())
         log.info("worker %s starting (queue %s, up to %d polls at once)", feed.id,
-                 cluster.where(feed.url), config.daemon.concurrent_sources)
+                 database.where(feed.url), config.daemon.concurrent_sources)
         process.start(install_signal_handlers=False)
         log.info("worker %s stopped", feed.id)
         store.close()

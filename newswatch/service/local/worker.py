@@ -105,7 +105,7 @@ def run_worker(config: Config, config_path: Path) -> int:
     sys.stdout = sys.stderr
     pool = ExtractionPool().start()
     try:
-        from newswatch.cli.crawl import engine_process, scrapy_settings
+        from newswatch.service.engine import engine_process, scrapy_settings
 
         feed = StdioFeed(sys.stdin, events_fd, config_path)
         rt = Runtime(config, feed, reloadable=True)

@@ -1,5 +1,5 @@
 """The scheduler's side of the shared queue (`queue:` set): `newswatch run` schedules and
-sends, and crawl workers on any machine poll (newswatch.queue_worker).
+sends, and crawl workers on any machine poll (newswatch.service.cluster.worker).
 
 Several schedulers may run; the one holding the lease in the queue's database leads
 (schedules polls, recovers lost ones, sends alerts) and renews it every heartbeat; the
@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 
 from procrastinate import App, exceptions, jobs
 
-from newswatch import cluster
 from newswatch.config.models import Config
-from newswatch.outcomes import Outcomes, Troubles
+from newswatch.service.cluster import database, lease
+from newswatch.service.outcomes import Outcomes, Troubles
 from newswatch.spiders.poll import PollOrder
 from newswatch.store.db import worker_id
 from newswatch.store.errors import why
@@ -47,7 +47,7 @@ class ClusterQueue:
         self.outcomes = outcomes
         self.troubles = Troubles(log)
         self.id = worker_id()
-        self.engine = cluster.make_engine(self.url)
+        self.engine = database.make_engine(self.url)
         self.app: App | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="queue",
@@ -71,7 +71,7 @@ class ClusterQueue:
     def start(self) -> None:
         self.thread.start()
         log.info("scheduler %s: queue at %s; standing by until it holds the lease",
-                 self.id, cluster.where(self.url))
+                 self.id, database.where(self.url))
 
     def submit(self, order: PollOrder) -> bool:
         if not self.leading:
@@ -87,7 +87,7 @@ class ClusterQueue:
         except Exception as exc:
             with self.lock:  # queued on the next tick that reaches the queue
                 self.unsent[order.source] = order
-            self.troubles.report("queue", f"polls cannot be queued at {cluster.where(self.url)}: "
+            self.troubles.report("queue", f"polls cannot be queued at {database.where(self.url)}: "
                                           f"{why(exc)}; kept and tried again")
             return True
         self.troubles.cleared("queue", "the queue takes polls again")
@@ -114,7 +114,7 @@ class ClusterQueue:
         self.led = leading
         if leading:
             log.warning("scheduler %s now leads (lease of %g s, renewed every %g s)",
-                        self.id, cluster.silence(self.heartbeat), self.heartbeat)
+                        self.id, lease.silence(self.heartbeat), self.heartbeat)
         else:
             log.error("scheduler %s lost the lease (not renewed in time): standing by",
                       self.id)
@@ -129,7 +129,7 @@ class ClusterQueue:
         self.stopping = True
         if was:
             try:
-                cluster.release_lease(self.engine, self.id)
+                lease.release_lease(self.engine, self.id)
                 log.info("scheduler %s: lease released", self.id)
             except Exception as exc:
                 log.warning("scheduler %s: the lease could not be released (it runs out "
@@ -144,12 +144,12 @@ class ClusterQueue:
 
     # -- the lease -----------------------------------------------------------------------------
     def _renew(self, asked: float) -> None:
-        ttl = cluster.silence(self.heartbeat)
+        ttl = lease.silence(self.heartbeat)
         try:
-            held = cluster.take_lease(self.engine, self.id, ttl)
+            held = lease.take_lease(self.engine, self.id, ttl)
         except Exception as exc:
             self.troubles.outage("lease", f"scheduler {self.id}: the queue's database at "
-                                          f"{cluster.where(self.url)} cannot be reached: "
+                                          f"{database.where(self.url)} cannot be reached: "
                                           f"{why(exc)}; trying again every "
                                           f"{self.heartbeat:g} s")
             return  # a leader keeps acting only until its lease would run out
@@ -162,18 +162,18 @@ class ClusterQueue:
             self._open()
 
     def _open(self) -> None:
-        app = cluster.make_app(self.url)
+        app = database.make_app(self.url)
         try:
             self._call(_open(app))
         except Exception as exc:
-            self.troubles.report("queue", f"the queue at {cluster.where(self.url)} cannot be "
+            self.troubles.report("queue", f"the queue at {database.where(self.url)} cannot be "
                                           f"opened: {why(exc)}")
             return
         self.app = app
 
     async def _defer(self, order: PollOrder) -> int:
         assert self.app is not None
-        deferrer = self.app.configure_task(cluster.TASK, queue=cluster.QUEUE,
+        deferrer = self.app.configure_task(database.TASK, queue=database.QUEUE,
                                            lock=order.source, queueing_lock=order.source)
         return await deferrer.defer_async(source=order.source, due=order.due)
 
@@ -189,11 +189,11 @@ class ClusterQueue:
     async def _recover_async(self) -> None:
         assert self.app is not None
         manager = self.app.job_manager
-        silent = cluster.silence(self.heartbeat)
-        stalled = await manager.get_stalled_jobs(queue=cluster.QUEUE, task_name=cluster.TASK,
+        silent = lease.silence(self.heartbeat)
+        stalled = await manager.get_stalled_jobs(queue=database.QUEUE, task_name=database.TASK,
                                                  seconds_since_heartbeat=silent)
         # the names of the workers whose polls stalled, with procrastinate's heartbeat
-        register = await asyncio.to_thread(cluster.workers, self.engine) if stalled else []
+        register = await asyncio.to_thread(lease.workers, self.engine) if stalled else []
         by_queue_id = {w.queue_worker: w for w in register}
         for job in stalled:
             source = str(job.task_kwargs.get("source"))
@@ -213,8 +213,8 @@ class ClusterQueue:
                 await self._defer(order)
         # procrastinate's entries of long-silent workers go, and their names with them
         # (kept until then so that `status` shows them silent)
-        if await manager.prune_stalled_workers(cluster.forget_after(self.heartbeat)):
-            await asyncio.to_thread(cluster.forget_workers, self.engine)
+        if await manager.prune_stalled_workers(lease.forget_after(self.heartbeat)):
+            await asyncio.to_thread(lease.forget_workers, self.engine)
 
     # -- finished jobs -------------------------------------------------------------------------
     def remove_old_jobs(self, runs: timedelta | None) -> int:
@@ -223,8 +223,8 @@ class ClusterQueue:
         ones stay."""
         if self.app is None or not self.leading:
             return 0
-        return self._call(cluster.remove_old_jobs(self.app, self.engine,
-                                                  cluster.jobs_window(runs)),
+        return self._call(database.remove_old_jobs(self.app, self.engine,
+                                                  database.jobs_window(runs)),
                           timeout=PRUNE_TIMEOUT)
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:

@@ -1,7 +1,7 @@
 """`newswatch run`: the daemon. APScheduler (3.x) in this process fires each source on
 its own schedule and hands the due poll to the queue: without `queue:` the local one
-(newswatch.queue), which runs it in this daemon's long-lived crawl worker and reports
-each outcome here; with `queue:` the shared one (newswatch.shared_queue), whose workers
+(newswatch.service.local.queue), which runs it in this daemon's long-lived crawl worker and reports
+each outcome here; with `queue:` the shared one (newswatch.service.cluster.queue), whose workers
 run anywhere. The outbox sender and the digests run here on their own clock. Without
 `queue:` one daemon per database (a lock file); with it several, of which the one
 holding the lease acts and the others stand by."""
@@ -37,9 +37,10 @@ from newswatch.config.models import Config, Source
 from newswatch.config.pacing import Pace
 from newswatch.config.private import mask_url, write_private
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from newswatch.metrics import Process, QueueCollector, alert_delays, serve
-from newswatch.outcomes import Outcomes
-from newswatch.queue import STOP_GRACE, LocalQueue, PollQueue
+from newswatch.service.local.queue import LocalQueue
+from newswatch.service.metrics import Process, QueueCollector, alert_delays, serve
+from newswatch.service.outcomes import Outcomes
+from newswatch.service.polls import STOP_GRACE, PollQueue
 from newswatch.spiders.poll import PollOrder
 from newswatch.store import retention, schedules
 from newswatch.store.db import Store, utcnow
@@ -118,7 +119,7 @@ class Daemon:
         self.next_follow = 0.0
         self.queue: PollQueue
         if config.queue is not None:
-            from newswatch.shared_queue import ClusterQueue
+            from newswatch.service.cluster.queue import ClusterQueue
 
             self.queue = ClusterQueue(config, self.outcomes)
         else:
@@ -372,9 +373,9 @@ def run_daemon(config_path: Path) -> int:
         exc.report(sys.stderr)
         return EXIT_USAGE
     if config.queue is not None:  # several may run: the lease decides which one acts
-        from newswatch import cluster
+        from newswatch.service.cluster import database
 
-        cluster.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
+        database.check_schema(config.queue)  # set up and upgraded by `newswatch migrate`
         return Daemon(config_path, config).run()
     path = lock_path(config, config_path)
     handle = acquire_lock(path)
