@@ -1,5 +1,7 @@
-"""The query language (SPEC §5): a lark grammar, the syntax tree it builds, and errors
-that point at the column where a query goes wrong.
+"""The query language (SPEC §5): the syntax tree, the terms, and the parser. The grammar
+and its errors, which point at the column where a query goes wrong, are in
+rules.grammar (lark); the queries that are right are read here by a hand-written parser
+of the same grammar, many times faster and without importing lark.
 
     bitcoin  "crypto council"  crypto*  =MoU  ="Crypto Council"  @mou
     a AND b   a b   a OR b   NOT a   -a   ( )   a NEAR/5 b   title: text: url: source:
@@ -10,57 +12,16 @@ lowercase `and`/`or`/`not`/`near` is refused rather than silently searched for a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-
-from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
 
 from newswatch.rules.normalize import fold, words
 
 FIELDS = ("title", "text", "url", "source")
 DEFAULT_FIELDS = frozenset({"title", "text"})
 
-GRAMMAR = r"""
-?start: or_expr
-?or_expr: and_expr (_OR and_expr)*
-?and_expr: near_expr (_AND? near_expr)*
-?near_expr: not_expr (NEAR not_expr)*
-?not_expr: _NOT not_expr -> neg
-         | MINUS not_expr -> neg
-         | atom
-?atom: LPAR or_expr RPAR -> group
-     | FIELD atom -> scoped
-     | WORD -> word
-     | PHRASE -> phrase
-     | TERMSET -> termset
-_OR: "OR"
-_AND: "AND"
-_NOT: "NOT"
-LPAR: "("
-RPAR: ")"
-MINUS: "-"
-NEAR.3: /NEAR(\/\d+)?(?![^\s"()])/
-FIELD.2: /[^\s"()*:=@\-][^\s"()*:]*:/
-WORD: /=?[^\s"()*:=@\-][^\s"():]*/
-PHRASE: /=?"[^"]*"\*?/
-TERMSET: /@[^\s"()*:]*/
-%import common.WS
-%ignore WS
-"""
-
-_FRIENDLY = {
-    "WORD": "a word", "PHRASE": 'a "phrase"', "TERMSET": "an @term set", "LPAR": "(",
-    "RPAR": ")", "MINUS": "-", "_NOT": "NOT", "_OR": "OR", "_AND": "AND",
-    "NEAR": "NEAR/n", "FIELD": "a field:", "$END": "the end of the query",
-}
 _LOWER_OPERATORS = {"and": "AND", "or": "OR", "not": "NOT", "near": "NEAR/n"}
 
 
@@ -158,10 +119,6 @@ def parse_term(text: str, column: int | None = None) -> Term:
     return Term(folded, prefix, tuple(raw) if exact else None, text.strip())
 
 
-def _column(token: Token) -> int | None:
-    return token.column if isinstance(token.column, int) else None
-
-
 def _is_positional(node: Node) -> bool:
     if isinstance(node, Leaf | SetRef | Near):
         return True
@@ -170,67 +127,45 @@ def _is_positional(node: Node) -> bool:
     return False
 
 
-class _Build(Transformer[Token, Node]):
+# What each token builds, shared by both parsers (the hand-written one below and the
+# lark grammar in rules.grammar), so that both build the same nodes and refuse alike.
 
-    def word(self, items: list[Token]) -> Node:
-        tok = items[0]
-        bare = tok.value
-        if bare in _LOWER_OPERATORS:
-            raise QueryError(
-                f'lowercase "{bare}" is taken as a word: write {_LOWER_OPERATORS[bare]} for '
-                f'the operator, or "{bare}" in quotes to search for the word', _column(tok))
-        return Leaf(parse_term(bare, _column(tok)), DEFAULT_FIELDS)
+def leaf_of(value: str, column: int | None) -> Node:
+    """A word or "phrase" token, searched in the default fields."""
+    return Leaf(parse_term(value, column), DEFAULT_FIELDS)
 
-    def phrase(self, items: list[Token]) -> Node:
-        tok = items[0]
-        return Leaf(parse_term(tok.value, _column(tok)), DEFAULT_FIELDS)
 
-    def termset(self, items: list[Token]) -> Node:
-        tok = items[0]
-        name = tok.value[1:]
-        if not name:
-            raise QueryError("@ must be followed by the name of a term set", _column(tok))
-        return SetRef(name, DEFAULT_FIELDS, _column(tok))
+def build_word(bare: str, column: int | None) -> Node:
+    if bare in _LOWER_OPERATORS:
+        raise QueryError(
+            f'lowercase "{bare}" is taken as a word: write {_LOWER_OPERATORS[bare]} for '
+            f'the operator, or "{bare}" in quotes to search for the word', column)
+    return leaf_of(bare, column)
 
-    def group(self, items: list[Node | Token]) -> Node:
-        node = items[1]
-        assert not isinstance(node, Token)
-        return node
 
-    def scoped(self, items: list[Node | Token]) -> Node:
-        tok, node = items
-        assert isinstance(tok, Token) and not isinstance(node, Token)
-        field = tok.value[:-1]
-        if field not in FIELDS:
-            raise QueryError(
-                f"unknown field {field!r}: use {', '.join(FIELDS)} (or quote a word with a "
-                f"colon)", _column(tok))
-        return _scope(node, frozenset({field}), _column(tok))
+def build_termset(value: str, column: int | None) -> Node:
+    name = value[1:]
+    if not name:
+        raise QueryError("@ must be followed by the name of a term set", column)
+    return SetRef(name, DEFAULT_FIELDS, column)
 
-    def neg(self, items: list[Node | Token]) -> Node:
-        node = items[-1]
-        assert not isinstance(node, Token)
-        return Not(node)
 
-    def or_expr(self, items: list[Node]) -> Node:
-        return Any_(tuple(items))
+def build_scoped(value: str, node: Node, column: int | None) -> Node:
+    field = value[:-1]
+    if field not in FIELDS:
+        raise QueryError(
+            f"unknown field {field!r}: use {', '.join(FIELDS)} (or quote a word with a "
+            f"colon)", column)
+    return _scope(node, frozenset({field}), column)
 
-    def and_expr(self, items: list[Node]) -> Node:
-        return All(tuple(items))
 
-    def near_expr(self, items: list[Node | Token]) -> Node:
-        node = items[0]
-        assert not isinstance(node, Token)
-        for i in range(1, len(items), 2):
-            op, right = items[i], items[i + 1]
-            assert isinstance(op, Token) and not isinstance(right, Token)
-            if "/" not in op.value:
-                raise QueryError("NEAR needs a distance in words, e.g. NEAR/5", _column(op))
-            if not (_is_positional(node) and _is_positional(right)):
-                raise QueryError("NEAR needs words, phrases, @sets or OR-groups of them on "
-                                 "both sides", _column(op))
-            node = Near(node, right, int(op.value.split("/", 1)[1]))
-        return node
+def build_near(left: Node, op: str, column: int | None, right: Node) -> Node:
+    if "/" not in op:
+        raise QueryError("NEAR needs a distance in words, e.g. NEAR/5", column)
+    if not (_is_positional(left) and _is_positional(right)):
+        raise QueryError("NEAR needs words, phrases, @sets or OR-groups of them on "
+                         "both sides", column)
+    return Near(left, right, int(op.split("/", 1)[1]))
 
 
 def _scope(node: Node, fields: frozenset[str], column: int | None) -> Node:
@@ -250,62 +185,132 @@ def _scope(node: Node, fields: frozenset[str], column: int | None) -> Node:
                 node.distance)
 
 
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    # the basic lexer keeps OR an operator even where only a word could follow, so that
-    # "a AND OR" is an error instead of a search for the word "or"; the transformer runs
-    # as the parser reduces (no tree built, then walked): half the time of a config's
-    # 10,000 queries
-    return Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False,
-                transformer=_Build())
+def is_node(value: object) -> bool:
+    return isinstance(value, Leaf | SetRef | Any_ | All | Not | Near)
 
 
-@lru_cache(maxsize=1)
-def _tree_parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False)
+# The grammar's tokens (rules.grammar), as its lexer takes them: at each position the
+# first of these patterns that matches, in this order (lark's: priority, then width),
+# whitespace skipped; a WORD that is exactly OR, AND or NOT is that operator.
+_TOKEN = re.compile(r"""
+    (?P<NEAR>NEAR(?:/\d+)?(?![^\s"()]))
+  | (?P<FIELD>[^\s"()*:=@\-][^\s"()*:]*:)
+  | (?P<WORD>=?[^\s"()*:=@\-][^\s"():]*)
+  | (?P<PHRASE>=?"[^"]*"\*?)
+  | (?P<TERMSET>@[^\s"()*:]*)
+  | (?P<WS>[ \t\f\r\n]+)
+  | (?P<LPAR>\()
+  | (?P<MINUS>-)
+  | (?P<RPAR>\))
+""", re.VERBOSE)
+_OPERATORS = {"OR": "OR", "AND": "AND", "NOT": "NOT"}
+# what may start a NEAR operand, and so (with AND left out) the next operand of an AND
+_OPERAND = frozenset({"NOT", "MINUS", "LPAR", "FIELD", "WORD", "PHRASE", "TERMSET"})
+
+
+class _Unsure(Exception):
+    """A query the hand-written parser leaves to the grammar, which says what is wrong."""
+
+
+class _Reader:
+    """A recursive-descent reader of the grammar in rules.grammar, for the queries that
+    are right: a config's 10,000 queries in a fraction of lark's time, with no lark to
+    import. It gives up (_Unsure, or a builder's QueryError) at the first thing it does
+    not expect, and `parse_syntax` then asks the grammar, whose error is the one shown."""
+
+    def __init__(self, query: str):
+        tokens: list[tuple[str, str]] = []
+        starts: list[int] = []
+        pos, end, match = 0, len(query), _TOKEN.match
+        while pos < end:
+            m = match(query, pos)
+            if m is None:
+                raise _Unsure
+            kind, value = m.lastgroup or "", m.group()
+            pos = m.end()
+            if kind == "WS":
+                continue
+            if kind == "WORD":
+                kind = _OPERATORS.get(value, kind)
+            tokens.append((kind, value))
+            starts.append(m.start())
+        tokens.append(("$END", ""))
+        self.tokens, self.starts, self.text, self.at = tokens, starts, query, 0
+
+    def peek(self) -> str:
+        return self.tokens[self.at][0]
+
+    def take(self) -> str:
+        value = self.tokens[self.at][1]
+        self.at += 1
+        return value
+
+    def query(self) -> Node:
+        node = self.or_expr()
+        if self.peek() != "$END":
+            raise _Unsure
+        return node
+
+    def or_expr(self) -> Node:
+        items = [self.and_expr()]
+        while self.peek() == "OR":
+            self.take()
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else Any_(tuple(items))
+
+    def and_expr(self) -> Node:
+        items = [self.near_expr()]
+        while True:
+            kind = self.peek()
+            if kind == "AND":
+                self.take()
+            elif kind not in _OPERAND:
+                break
+            items.append(self.near_expr())
+        return items[0] if len(items) == 1 else All(tuple(items))
+
+    def near_expr(self) -> Node:
+        node = self.not_expr()
+        while self.peek() == "NEAR":
+            op = self.take()
+            node = build_near(node, op, None, self.not_expr())
+        return node
+
+    def not_expr(self) -> Node:
+        if self.peek() in ("NOT", "MINUS"):
+            self.take()
+            return Not(self.not_expr())
+        return self.atom()
+
+    def atom(self) -> Node:
+        kind = self.peek()
+        if kind == "LPAR":
+            self.take()
+            node = self.or_expr()
+            if self.peek() != "RPAR":
+                raise _Unsure
+            self.take()
+            return node
+        if kind == "FIELD":
+            value = self.take()
+            return build_scoped(value, self.atom(), None)
+        if kind == "WORD":
+            return build_word(self.take(), None)
+        if kind == "PHRASE":
+            return leaf_of(self.take(), None)
+        if kind == "TERMSET":
+            # the one column a tree keeps: an unknown @name is found when it is expanded
+            start = self.starts[self.at]
+            column = start - self.text.rfind("\n", 0, start)  # 1-based, as lark counts
+            return build_termset(self.take(), column)
+        raise _Unsure
 
 
 def _two_steps(query: str) -> Node:
-    """Parse the whole query, then build its nodes: a syntax error anywhere is reported
-    before a mistake the builder finds (as `parse_syntax` reports them)."""
-    try:
-        tree = _tree_parser().parse(query)
-    except UnexpectedInput as exc:
-        raise _syntax_error(query, exc) from None
-    try:
-        node = _Build().transform(tree) if isinstance(tree, Tree) else None
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, QueryError):
-            raise exc.orig_exc from None
-        raise
-    if node is None or isinstance(node, Token):
-        raise QueryError("the query has no terms")
-    return node
+    """The grammar's reading in two steps: parse all, then build (rules.grammar)."""
+    from newswatch.rules.grammar import two_steps
 
-
-def _syntax_error(query: str, exc: UnexpectedInput) -> QueryError:
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
-        ch = query[pos] if pos < len(query) else ""
-        hint = ""
-        if ch == '"':
-            hint = " (a phrase needs its closing quote)"
-        elif ch in "*:":
-            hint = f" ({ch} cannot start a term)"
-        elif ch in "=@-":
-            hint = f" ({ch} must be followed by a term)"
-        return QueryError(f"unexpected {ch!r}{hint}", exc.column)
-    if isinstance(exc, UnexpectedToken | UnexpectedEOF):
-        expected = sorted({_FRIENDLY.get(e, e) for e in exc.expected})
-        token = getattr(exc, "token", None)
-        at_end = token is None or token.type == "$END"
-        column = len(query.rstrip()) + 1 if at_end else exc.column
-        found = "the end of the query" if at_end else repr(str(token))
-        if not at_end and str(token) == ")":
-            return QueryError("unbalanced ')': no ( to close", column)
-        want = "a term" if "a word" in expected else " or ".join(expected)
-        return QueryError(f"unexpected {found}: expected {want}", column)
-    return QueryError(str(exc))
+    return two_steps(query)
 
 
 @lru_cache(maxsize=65536)
@@ -315,16 +320,14 @@ def parse_syntax(query: str) -> Node:
     if not query.strip():
         raise QueryError("the query is empty")
     try:
-        node = _parser().parse(query)
-    except UnexpectedInput as exc:
-        raise _syntax_error(query, exc) from None
-    except QueryError:
-        # the builder found a mistake while the parser was still reading: a syntax error
-        # further on is what the user hears first, so read it again in two steps
-        return _two_steps(query)
-    if not isinstance(node, Leaf | SetRef | Any_ | All | Not | Near):
-        raise QueryError("the query has no terms")
-    return node
+        return _Reader(query).query()
+    except (_Unsure, QueryError, RecursionError):
+        pass
+    # imported here: only a query with a mistake (or nested past the recursion limit)
+    # needs lark, whose import and grammar build were most of a small config's load
+    from newswatch.rules.grammar import parse
+
+    return parse(query)
 
 
 def expand(node: Node, terms: dict[str, tuple[Term, ...]]) -> Node:
