@@ -73,12 +73,63 @@ class Watch:
         return self.check(hits.present, hits)
 
 
-@dataclass(frozen=True)
+Found = dict[str, list[Span]]  # a match's hit spans per term label
+
+
 class Match:
-    watch: str
-    query: str
-    hits: list[dict[str, object]]
-    snippets: list[Snippet]
+    """A watch that holds for an article. Its hit list and snippets (what the store
+    keeps and alerts show) are worked out when first read: at 10,000 watches an article
+    matches dozens, and a caller that needs only which watches, or `terms`, would
+    otherwise pay for every snippet."""
+
+    def __init__(self, watch: str, query: str, hits: list[dict[str, object]] | None = None,
+                 snippets: list[Snippet] | None = None, *,
+                 found: Callable[[], tuple[Found, Mapping[str, Tokens]]] | None = None,
+                 terms: Callable[[], list[str]] | None = None):
+        if found is None and (hits is None or snippets is None):
+            raise TypeError("a Match needs its hits and snippets, or how to find them")
+        self.watch, self.query = watch, query
+        self._hits, self._snippets = hits, snippets
+        self._found, self._terms = found, terms
+        self._spans: tuple[Found, Mapping[str, Tokens]] | None = None
+
+    def _where(self) -> tuple[Found, Mapping[str, Tokens]]:
+        if self._spans is None:
+            assert self._found is not None
+            self._spans = self._found()
+        return self._spans
+
+    @property
+    def hits(self) -> list[dict[str, object]]:
+        """Per term and field: how often, the words as found, character offsets."""
+        if self._hits is None:
+            self._hits = hit_summary(*self._where())
+        return self._hits
+
+    @property
+    def snippets(self) -> list[Snippet]:
+        if self._snippets is None:
+            self._snippets = snippets(*self._where())
+        return self._snippets
+
+    @property
+    def terms(self) -> list[str]:
+        """The terms that hit (those of `hits`), sorted: found without working out where."""
+        if self._terms is None or self._hits is not None:
+            return sorted({str(h["term"]) for h in self.hits})
+        return self._terms()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return (self.watch, self.query, self.hits, self.snippets) == \
+            (other.watch, other.query, other.hits, other.snippets)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as before
+
+    def __repr__(self) -> str:
+        return f"Match(watch={self.watch!r}, query={self.query!r}, hits={self.hits!r}, " \
+               f"snippets={self.snippets!r})"
 
 
 @dataclass
@@ -222,22 +273,34 @@ class Matcher:
         sure.update([i for i in tested if watches[i].check(present, hits)])
         return sorted(sure)
 
-    def _positive_hits(self, watch: Watch, doc: Document,
-                       hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
-        found: dict[str, list[Span]] = {}
+    @staticmethod
+    def _found(watch: Watch, hits: Hits) -> Found:
+        found: Found = {}
         for leaf in watch.positive:
             spans = leaf.spans(hits)
             if spans:
                 found.setdefault(leaf.label, []).extend(spans)
+        return found
+
+    def _positive_hits(self, watch: Watch, doc: Document,
+                       hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
+        found = self._found(watch, hits)
         return hit_summary(found, doc.fields), snippets(found, doc.fields)
 
     def match(self, doc: Document) -> list[Match]:
+        """The watches that hold, in config order; each match's hits and snippets are
+        worked out when they are read (Match)."""
         hits = self.scan(doc)
+        fields, present = doc.fields, hits.present
         out: list[Match] = []
         for index in self.matching_indexes(hits):
             watch = self.watches[index]
-            summary, snips = self._positive_hits(watch, doc, hits)
-            out.append(Match(watch.name, watch.query, summary, snips))
+            out.append(Match(
+                watch.name, watch.query,
+                found=lambda w=watch: (self._found(w, hits), fields),
+                # a positive leaf has hits exactly when one of its keys is present
+                terms=lambda w=watch: sorted({leaf.label for leaf in w.positive
+                                              if not present.isdisjoint(leaf.keys)})))
         return out
 
     def matching_names(self, doc: Document) -> list[str]:
