@@ -211,10 +211,15 @@ def from_ruamel(node: Any) -> Any:
 
 
 def read_tree(text: str) -> Any:
-    """The YAML text as LineMap/LineSeq/plain values; raises YamlSyntaxError."""
-    fast, tree = fast_tree(text)
-    if fast:
-        return tree
+    """The YAML text as LineMap/LineSeq/plain values; raises YamlSyntaxError. The
+    line-by-line reader (config.yaml_lines) first, then libyaml, then ruamel.yaml: each
+    takes what the one before is not sure of."""
+    from newswatch.config.yaml_lines import lines_tree
+
+    for reader in (lines_tree, fast_tree):
+        sure, tree = reader(text)
+        if sure:
+            return tree
     # imported here: loading ruamel.yaml costs every command that reads a config time
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError

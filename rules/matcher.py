@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import chain
 
 import ahocorasick
@@ -51,6 +50,9 @@ class Document:
         return cls({name: tokenize(value) for name, value in raw.items()})
 
 
+COMPILE_AFTER = 16  # tests of a watch before its test is compiled (Watch._walk)
+
+
 @dataclass
 class Watch:
     """One compiled watch."""
@@ -61,13 +63,24 @@ class Watch:
     # the leaves whose hits a match reports (not those under NOT), found once here
     # rather than for every article the watch matches
     positive: list[LeafCheck] = field(default_factory=list)
+    # the test in use: the node tree walked, until the watch has been tested often
+    # enough to be worth compiling (Watch.check)
+    check: Callable[[set[Key], Hits], bool] = field(init=False, repr=False)
+    _tests: int = field(default=0, init=False, repr=False)
 
-    @cached_property
-    def check(self) -> Callable[[set[Key], Hits], bool]:
-        """The compiled test, made the first time it is needed: most of 10,000 watches
-        are never tested in a run (a watch of ORs alone never is), and compiling each
-        was most of the time a Matcher took to build."""
-        return compile_test(self.root)
+    def __post_init__(self) -> None:
+        self.check = self._walk
+
+    def _walk(self, present: set[Key], hits: Hits) -> bool:
+        """The test by walking the nodes. Compiling a watch's test into one Python
+        function (compile_test) makes each test several times cheaper, but costs as
+        much as a few dozen walks: at 10,000 watches most are tested a few times in a
+        backtest, or never (a watch of ORs alone never is), so a watch is compiled
+        only once it has been tested COMPILE_AFTER times."""
+        self._tests += 1
+        if self._tests >= COMPILE_AFTER:
+            self.check = compile_test(self.root)
+        return self.root.test(hits)
 
     def holds(self, hits: Hits) -> bool:
         return self.check(hits.present, hits)
