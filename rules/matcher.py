@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 
 import ahocorasick
@@ -308,12 +309,9 @@ class Matcher:
         out: list[Match] = []
         for index in self.matching_indexes(hits):
             watch = self.watches[index]
-            out.append(Match(
-                watch.name, watch.query,
-                found=lambda w=watch: (self._found(w, hits), fields),
-                # a positive leaf has hits exactly when one of its keys is present
-                terms=lambda w=watch: sorted({leaf.label for leaf in w.positive
-                                              if not present.isdisjoint(leaf.keys)})))
+            out.append(Match(watch.name, watch.query,
+                             found=partial(_found_in, watch, hits, fields),
+                             terms=partial(_terms_of, watch, present)))
         return out
 
     def matching_names(self, doc: Document) -> list[str]:
@@ -332,6 +330,16 @@ class Matcher:
             missing = [] if matched else why_not(watch.root, hits)
             out.append(Explanation(watch.name, watch.query, matched, summary, missing, snips))
         return out
+
+
+def _found_in(watch: Watch, hits: Hits,
+              fields: Mapping[str, Tokens]) -> tuple[Found, Mapping[str, Tokens]]:
+    return Matcher._found(watch, hits), fields
+
+
+def _terms_of(watch: Watch, present: set[Key]) -> list[str]:
+    # a positive leaf has hits exactly when one of its keys is present
+    return sorted({leaf.label for leaf in watch.positive if not present.isdisjoint(leaf.keys)})
 
 
 def _same_case(term: Term, raw: Sequence[str]) -> bool:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeGuard
 
 from newswatch.rules.normalize import fold, words
 
@@ -188,7 +189,7 @@ def _scope(node: Node, fields: frozenset[str], column: int | None) -> Node:
                 node.distance)
 
 
-def is_node(value: object) -> bool:
+def is_node(value: object) -> TypeGuard[Node]:
     return isinstance(value, Leaf | SetRef | Any_ | All | Not | Near)
 
 
