@@ -192,7 +192,8 @@ class Matcher:
                           for tid in ids if self._terms[tid].exact)
             if plain:
                 for f, table in self._pairs.items():
-                    table.append(tuple(key_of(tid, f) for tid in plain))
+                    bit = key_of(0, f)  # key_of(tid, f), packed here for 10,000 watches
+                    table.append(tuple(tid << 2 | bit for tid in plain))
                 index = len(self._pairs["text"]) - 1
                 word = key[1:-1]
                 if key.endswith(" ") and " " not in word:

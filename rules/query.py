@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TypeGuard
 
 from newswatch.rules.normalize import fold, words
@@ -45,7 +45,7 @@ class Term:
     exact: tuple[str, ...] | None
     display: str
 
-    @property
+    @cached_property  # asked for by every watch that names the term, and by each scan
     def key(self) -> str:
         """What the automaton looks for in a field's joined words."""
         return " " + " ".join(self.words) + ("" if self.prefix else " ")
