@@ -211,9 +211,10 @@ def from_ruamel(node: Any) -> Any:
 
 
 def read_tree(text: str) -> Any:
-    """The YAML text as LineMap/LineSeq/plain values; raises YamlSyntaxError."""
-    fast, tree = fast_tree(text)
-    if fast:
+    """The YAML text as LineMap/LineSeq/plain values; raises YamlSyntaxError. libyaml
+    first, then ruamel.yaml for what libyaml is not sure of (and to explain mistakes)."""
+    sure, tree = fast_tree(text)
+    if sure:
         return tree
     # imported here: loading ruamel.yaml costs every command that reads a config time
     from ruamel.yaml import YAML

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import partial
 from itertools import chain
 
 import ahocorasick
@@ -51,6 +51,9 @@ class Document:
         return cls({name: tokenize(value) for name, value in raw.items()})
 
 
+COMPILE_AFTER = 16  # tests of a watch before its test is compiled (Watch._walk)
+
+
 @dataclass
 class Watch:
     """One compiled watch."""
@@ -61,24 +64,86 @@ class Watch:
     # the leaves whose hits a match reports (not those under NOT), found once here
     # rather than for every article the watch matches
     positive: list[LeafCheck] = field(default_factory=list)
+    # the test in use: the node tree walked, until the watch has been tested often
+    # enough to be worth compiling (Watch.check)
+    check: Callable[[set[Key], Hits], bool] = field(init=False, repr=False)
+    _tests: int = field(default=0, init=False, repr=False)
 
-    @cached_property
-    def check(self) -> Callable[[set[Key], Hits], bool]:
-        """The compiled test, made the first time it is needed: most of 10,000 watches
-        are never tested in a run (a watch of ORs alone never is), and compiling each
-        was most of the time a Matcher took to build."""
-        return compile_test(self.root)
+    def __post_init__(self) -> None:
+        self.check = self._walk
+
+    def _walk(self, present: set[Key], hits: Hits) -> bool:
+        """The test by walking the nodes. Compiling a watch's test into one Python
+        function (compile_test) makes each test several times cheaper, but costs as
+        much as a few dozen walks: at 10,000 watches most are tested a few times in a
+        backtest, or never (a watch of ORs alone never is), so a watch is compiled
+        only once it has been tested COMPILE_AFTER times."""
+        self._tests += 1
+        if self._tests >= COMPILE_AFTER:
+            self.check = compile_test(self.root)
+        return self.root.test(hits)
 
     def holds(self, hits: Hits) -> bool:
         return self.check(hits.present, hits)
 
 
-@dataclass(frozen=True)
+Found = dict[str, list[Span]]  # a match's hit spans per term label
+
+
 class Match:
-    watch: str
-    query: str
-    hits: list[dict[str, object]]
-    snippets: list[Snippet]
+    """A watch that holds for an article. Its hit list and snippets (what the store
+    keeps and alerts show) are worked out when first read: at 10,000 watches an article
+    matches dozens, and a caller that needs only which watches, or `terms`, would
+    otherwise pay for every snippet."""
+
+    def __init__(self, watch: str, query: str, hits: list[dict[str, object]] | None = None,
+                 snippets: list[Snippet] | None = None, *,
+                 found: Callable[[], tuple[Found, Mapping[str, Tokens]]] | None = None,
+                 terms: Callable[[], list[str]] | None = None):
+        if found is None and (hits is None or snippets is None):
+            raise TypeError("a Match needs its hits and snippets, or how to find them")
+        self.watch, self.query = watch, query
+        self._hits, self._snippets = hits, snippets
+        self._found, self._terms = found, terms
+        self._spans: tuple[Found, Mapping[str, Tokens]] | None = None
+
+    def _where(self) -> tuple[Found, Mapping[str, Tokens]]:
+        if self._spans is None:
+            assert self._found is not None
+            self._spans = self._found()
+        return self._spans
+
+    @property
+    def hits(self) -> list[dict[str, object]]:
+        """Per term and field: how often, the words as found, character offsets."""
+        if self._hits is None:
+            self._hits = hit_summary(*self._where())
+        return self._hits
+
+    @property
+    def snippets(self) -> list[Snippet]:
+        if self._snippets is None:
+            self._snippets = snippets(*self._where())
+        return self._snippets
+
+    @property
+    def terms(self) -> list[str]:
+        """The terms that hit (those of `hits`), sorted: found without working out where."""
+        if self._terms is None or self._hits is not None:
+            return sorted({str(h["term"]) for h in self.hits})
+        return self._terms()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return (self.watch, self.query, self.hits, self.snippets) == \
+            (other.watch, other.query, other.hits, other.snippets)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as before
+
+    def __repr__(self) -> str:
+        return f"Match(watch={self.watch!r}, query={self.query!r}, hits={self.hits!r}, " \
+               f"snippets={self.snippets!r})"
 
 
 @dataclass
@@ -127,7 +192,8 @@ class Matcher:
                           for tid in ids if self._terms[tid].exact)
             if plain:
                 for f, table in self._pairs.items():
-                    table.append(tuple(key_of(tid, f) for tid in plain))
+                    bit = key_of(0, f)  # key_of(tid, f), packed here for 10,000 watches
+                    table.append(tuple(tid << 2 | bit for tid in plain))
                 index = len(self._pairs["text"]) - 1
                 word = key[1:-1]
                 if key.endswith(" ") and " " not in word:
@@ -222,22 +288,31 @@ class Matcher:
         sure.update([i for i in tested if watches[i].check(present, hits)])
         return sorted(sure)
 
-    def _positive_hits(self, watch: Watch, doc: Document,
-                       hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
-        found: dict[str, list[Span]] = {}
+    @staticmethod
+    def _found(watch: Watch, hits: Hits) -> Found:
+        found: Found = {}
         for leaf in watch.positive:
             spans = leaf.spans(hits)
             if spans:
                 found.setdefault(leaf.label, []).extend(spans)
+        return found
+
+    def _positive_hits(self, watch: Watch, doc: Document,
+                       hits: Hits) -> tuple[list[dict[str, object]], list[Snippet]]:
+        found = self._found(watch, hits)
         return hit_summary(found, doc.fields), snippets(found, doc.fields)
 
     def match(self, doc: Document) -> list[Match]:
+        """The watches that hold, in config order; each match's hits and snippets are
+        worked out when they are read (Match)."""
         hits = self.scan(doc)
+        fields, present = doc.fields, hits.present
         out: list[Match] = []
         for index in self.matching_indexes(hits):
             watch = self.watches[index]
-            summary, snips = self._positive_hits(watch, doc, hits)
-            out.append(Match(watch.name, watch.query, summary, snips))
+            out.append(Match(watch.name, watch.query,
+                             found=partial(_found_in, watch, hits, fields),
+                             terms=partial(_terms_of, watch, present)))
         return out
 
     def matching_names(self, doc: Document) -> list[str]:
@@ -256,6 +331,16 @@ class Matcher:
             missing = [] if matched else why_not(watch.root, hits)
             out.append(Explanation(watch.name, watch.query, matched, summary, missing, snips))
         return out
+
+
+def _found_in(watch: Watch, hits: Hits,
+              fields: Mapping[str, Tokens]) -> tuple[Found, Mapping[str, Tokens]]:
+    return Matcher._found(watch, hits), fields
+
+
+def _terms_of(watch: Watch, present: set[Key]) -> list[str]:
+    # a positive leaf has hits exactly when one of its keys is present
+    return sorted({leaf.label for leaf in watch.positive if not present.isdisjoint(leaf.keys)})
 
 
 def _same_case(term: Term, raw: Sequence[str]) -> bool:

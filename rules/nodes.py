@@ -99,10 +99,16 @@ def compile_test(node: Check) -> Callable[[set[Key], Hits], bool]:
     return fn
 
 
+_BITS: dict[frozenset[str], tuple[int, ...]] = {}  # a field scope's bits, in name order
+
+
 class LeafCheck(Check):
     def __init__(self, tid: int, fields: frozenset[str], label: str):
         self.tid, self.fields, self.label = tid, fields, label
-        self.keys = tuple(key_of(tid, f) for f in sorted(fields))
+        bits = _BITS.get(fields)
+        if bits is None:
+            bits = _BITS[fields] = tuple(_FIELD_BIT[f] for f in sorted(fields))
+        self.keys = tuple(tid << 2 | bit for bit in bits)  # key_of(tid, f) for each
 
     def spans(self, hits: Hits) -> list[Span]:
         return [s for s in hits.spans(self.tid) if s[0] in self.fields]

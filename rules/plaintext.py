@@ -30,6 +30,10 @@ _BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _LINE_SEPARATORS = re.compile("[\u2028\u2029]")
+# a character that `clean` (the first range) or `for_terminal` (all of them) changes:
+# text without one is returned as it is, after one search instead of a substitution each
+_UNCLEAN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 # a numeric character reference: decimal or hexadecimal, the semicolon optional as in HTML
 _REFERENCE = re.compile(r"&#(?:([0-9]{1,8})|[xX]([0-9a-fA-F]{1,6}));?")
 # HTML5 reads references to 0x80-0x9F as windows-1252 (&#150; is an en dash), not as C1
@@ -38,7 +42,7 @@ _WINDOWS_1252 = {n: bytes([n]).decode("cp1252", errors="ignore") for n in range(
 
 def clean(text: str) -> str:
     """`text` without escape sequences and control characters (tab and newline stay)."""
-    if text.isprintable():  # the common case, and isprintable() is fast
+    if text.isprintable() or not _UNCLEAN.search(text):  # the common cases, fast
         return text
     text = _ESCAPES.sub("", text)
     text = _BREAKS.sub("\n", text)
@@ -51,6 +55,8 @@ def clean_optional(text: str | None) -> str | None:
 
 def for_terminal(text: str) -> str:
     """`text` safe to print: `clean`, bidi controls gone, line separators as newlines."""
+    if not _UNSHOWABLE.search(text):  # a table cell of plain text, lines and all
+        return text
     text = _BIDI.sub("", clean(text))
     return _LINE_SEPARATORS.sub("\n", text)
 

@@ -1,5 +1,7 @@
-"""The query language (SPEC §5): a lark grammar, the syntax tree it builds, and errors
-that point at the column where a query goes wrong.
+"""The query language (SPEC §5): the parser (the syntax tree is in rules.syntax). The grammar
+and its errors, which point at the column where a query goes wrong, are in
+rules.grammar (lark); the queries that are right are read here by a hand-written parser
+of the same grammar, many times faster and without importing lark.
 
     bitcoin  "crypto council"  crypto*  =MoU  ="Crypto Council"  @mou
     a AND b   a b   a OR b   NOT a   -a   ( )   a NEAR/5 b   title: text: url: source:
@@ -10,302 +12,147 @@ lowercase `and`/`or`/`not`/`near` is refused rather than silently searched for a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
+from newswatch.rules.syntax import (
+    All,
+    Any_,
+    Leaf,
+    Near,
+    Node,
+    Not,
+    QueryError,
+    SetRef,
+    Term,
+    build_near,
+    build_scoped,
+    build_termset,
+    build_word,
+    leaf_of,
+    parse_term,
 )
 
-from newswatch.rules.normalize import fold, words
-
-FIELDS = ("title", "text", "url", "source")
-DEFAULT_FIELDS = frozenset({"title", "text"})
-
-GRAMMAR = r"""
-?start: or_expr
-?or_expr: and_expr (_OR and_expr)*
-?and_expr: near_expr (_AND? near_expr)*
-?near_expr: not_expr (NEAR not_expr)*
-?not_expr: _NOT not_expr -> neg
-         | MINUS not_expr -> neg
-         | atom
-?atom: LPAR or_expr RPAR -> group
-     | FIELD atom -> scoped
-     | WORD -> word
-     | PHRASE -> phrase
-     | TERMSET -> termset
-_OR: "OR"
-_AND: "AND"
-_NOT: "NOT"
-LPAR: "("
-RPAR: ")"
-MINUS: "-"
-NEAR.3: /NEAR(\/\d+)?(?![^\s"()])/
-FIELD.2: /[^\s"()*:=@\-][^\s"()*:]*:/
-WORD: /=?[^\s"()*:=@\-][^\s"():]*/
-PHRASE: /=?"[^"]*"\*?/
-TERMSET: /@[^\s"()*:]*/
-%import common.WS
-%ignore WS
-"""
-
-_FRIENDLY = {
-    "WORD": "a word", "PHRASE": 'a "phrase"', "TERMSET": "an @term set", "LPAR": "(",
-    "RPAR": ")", "MINUS": "-", "_NOT": "NOT", "_OR": "OR", "_AND": "AND",
-    "NEAR": "NEAR/n", "FIELD": "a field:", "$END": "the end of the query",
-}
-_LOWER_OPERATORS = {"and": "AND", "or": "OR", "not": "NOT", "near": "NEAR/n"}
+_TOKEN = re.compile(r"""
+    (?P<NEAR>NEAR(?:/\d+)?(?![^\s"()]))
+  | (?P<FIELD>[^\s"()*:=@\-][^\s"()*:]*:)
+  | (?P<WORD>=?[^\s"()*:=@\-][^\s"():]*)
+  | (?P<PHRASE>=?"[^"]*"\*?)
+  | (?P<TERMSET>@[^\s"()*:]*)
+  | (?P<WS>[ \t\f\r\n]+)
+  | (?P<LPAR>\()
+  | (?P<MINUS>-)
+  | (?P<RPAR>\))
+""", re.VERBOSE)
+_OPERATORS = {"OR": "OR", "AND": "AND", "NOT": "NOT"}
+# what may start a NEAR operand, and so (with AND left out) the next operand of an AND
+_OPERAND = frozenset({"NOT", "MINUS", "LPAR", "FIELD", "WORD", "PHRASE", "TERMSET"})
 
 
-class QueryError(ValueError):
-    """A query that cannot be used; `column` is 1-based in the query text."""
-
-    def __init__(self, message: str, column: int | None = None):
-        self.column = column
-        self.reason = message
-        super().__init__(f"column {column}: {message}" if column else message)
+class _Unsure(Exception):
+    """A query the hand-written parser leaves to the grammar, which says what is wrong."""
 
 
-@dataclass(frozen=True)
-class Term:
-    """One word, phrase or prefix. `words` are folded; `exact` holds the words as
-    written when the term is case-sensitive (`=MoU`)."""
+class _Reader:
+    """A recursive-descent reader of the grammar in rules.grammar, for the queries that
+    are right: a config's 10,000 queries in a fraction of lark's time, with no lark to
+    import. It gives up (_Unsure, or a builder's QueryError) at the first thing it does
+    not expect, and `parse_syntax` then asks the grammar, whose error is the one shown."""
 
-    words: tuple[str, ...]
-    prefix: bool
-    exact: tuple[str, ...] | None
-    display: str
+    def __init__(self, query: str):
+        tokens: list[tuple[str, str]] = []
+        starts: list[int] = []
+        pos, end, match = 0, len(query), _TOKEN.match
+        while pos < end:
+            m = match(query, pos)
+            if m is None:
+                raise _Unsure
+            kind, value = m.lastgroup or "", m.group()
+            pos = m.end()
+            if kind == "WS":
+                continue
+            if kind == "WORD":
+                kind = _OPERATORS.get(value, kind)
+            tokens.append((kind, value))
+            starts.append(m.start())
+        tokens.append(("$END", ""))
+        self.tokens, self.starts, self.text, self.at = tokens, starts, query, 0
 
-    @property
-    def key(self) -> str:
-        """What the automaton looks for in a field's joined words."""
-        return " " + " ".join(self.words) + ("" if self.prefix else " ")
+    def peek(self) -> str:
+        return self.tokens[self.at][0]
 
+    def take(self) -> str:
+        value = self.tokens[self.at][1]
+        self.at += 1
+        return value
 
-@dataclass(frozen=True)
-class Leaf:
-    term: Term
-    fields: frozenset[str]
-    group: str | None = None  # the @set it came from
-
-
-@dataclass(frozen=True)
-class SetRef:
-    """An @name in a parsed query, before the term sets are known."""
-
-    name: str
-    fields: frozenset[str]
-    column: int | None
-
-
-@dataclass(frozen=True)
-class Any_:
-    """Any of the children (OR); `name` is set for an expanded @term set."""
-
-    children: tuple[Node, ...]
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class All:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-@dataclass(frozen=True)
-class Near:
-    left: Node
-    right: Node
-    distance: int
-
-
-Node = Leaf | SetRef | Any_ | All | Not | Near
-
-
-def parse_term(text: str, column: int | None = None) -> Term:
-    """A single term as written in a query or a `terms:` entry: words (several make
-    a phrase), an optional leading `=` (case-sensitive) and trailing `*` (prefix)."""
-    body = text.strip()
-    exact = body.startswith("=")
-    if exact:
-        body = body[1:]
-    prefix = body.endswith("*")
-    if prefix:
-        body = body[:-1]
-    if len(body) >= 2 and body[0] == body[-1] == '"':
-        body = body[1:-1]
-    if body.endswith("*") and not prefix:
-        prefix, body = True, body[:-1]
-    if "*" in body:
-        raise QueryError(f"{text!r}: * may only end a term", column)
-    raw = words(body)
-    if not raw:
-        raise QueryError(f"{text!r} has no words to search for", column)
-    if prefix and not body.rstrip()[-1:].isalnum():
-        raise QueryError(f"{text!r}: * must follow a word", column)
-    folded = tuple(fold(" ".join(raw)).split(" "))
-    return Term(folded, prefix, tuple(raw) if exact else None, text.strip())
-
-
-def _column(token: Token) -> int | None:
-    return token.column if isinstance(token.column, int) else None
-
-
-def _is_positional(node: Node) -> bool:
-    if isinstance(node, Leaf | SetRef | Near):
-        return True
-    if isinstance(node, Any_):
-        return all(_is_positional(c) for c in node.children)
-    return False
-
-
-class _Build(Transformer[Token, Node]):
-
-    def word(self, items: list[Token]) -> Node:
-        tok = items[0]
-        bare = tok.value
-        if bare in _LOWER_OPERATORS:
-            raise QueryError(
-                f'lowercase "{bare}" is taken as a word: write {_LOWER_OPERATORS[bare]} for '
-                f'the operator, or "{bare}" in quotes to search for the word', _column(tok))
-        return Leaf(parse_term(bare, _column(tok)), DEFAULT_FIELDS)
-
-    def phrase(self, items: list[Token]) -> Node:
-        tok = items[0]
-        return Leaf(parse_term(tok.value, _column(tok)), DEFAULT_FIELDS)
-
-    def termset(self, items: list[Token]) -> Node:
-        tok = items[0]
-        name = tok.value[1:]
-        if not name:
-            raise QueryError("@ must be followed by the name of a term set", _column(tok))
-        return SetRef(name, DEFAULT_FIELDS, _column(tok))
-
-    def group(self, items: list[Node | Token]) -> Node:
-        node = items[1]
-        assert not isinstance(node, Token)
+    def query(self) -> Node:
+        node = self.or_expr()
+        if self.peek() != "$END":
+            raise _Unsure
         return node
 
-    def scoped(self, items: list[Node | Token]) -> Node:
-        tok, node = items
-        assert isinstance(tok, Token) and not isinstance(node, Token)
-        field = tok.value[:-1]
-        if field not in FIELDS:
-            raise QueryError(
-                f"unknown field {field!r}: use {', '.join(FIELDS)} (or quote a word with a "
-                f"colon)", _column(tok))
-        return _scope(node, frozenset({field}), _column(tok))
+    def or_expr(self) -> Node:
+        items = [self.and_expr()]
+        while self.peek() == "OR":
+            self.take()
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else Any_(tuple(items))
 
-    def neg(self, items: list[Node | Token]) -> Node:
-        node = items[-1]
-        assert not isinstance(node, Token)
-        return Not(node)
+    def and_expr(self) -> Node:
+        items = [self.near_expr()]
+        while True:
+            kind = self.peek()
+            if kind == "AND":
+                self.take()
+            elif kind not in _OPERAND:
+                break
+            items.append(self.near_expr())
+        return items[0] if len(items) == 1 else All(tuple(items))
 
-    def or_expr(self, items: list[Node]) -> Node:
-        return Any_(tuple(items))
-
-    def and_expr(self, items: list[Node]) -> Node:
-        return All(tuple(items))
-
-    def near_expr(self, items: list[Node | Token]) -> Node:
-        node = items[0]
-        assert not isinstance(node, Token)
-        for i in range(1, len(items), 2):
-            op, right = items[i], items[i + 1]
-            assert isinstance(op, Token) and not isinstance(right, Token)
-            if "/" not in op.value:
-                raise QueryError("NEAR needs a distance in words, e.g. NEAR/5", _column(op))
-            if not (_is_positional(node) and _is_positional(right)):
-                raise QueryError("NEAR needs words, phrases, @sets or OR-groups of them on "
-                                 "both sides", _column(op))
-            node = Near(node, right, int(op.value.split("/", 1)[1]))
+    def near_expr(self) -> Node:
+        node = self.not_expr()
+        while self.peek() == "NEAR":
+            op = self.take()
+            node = build_near(node, op, None, self.not_expr())
         return node
 
+    def not_expr(self) -> Node:
+        if self.peek() in ("NOT", "MINUS"):
+            self.take()
+            return Not(self.not_expr())
+        return self.atom()
 
-def _scope(node: Node, fields: frozenset[str], column: int | None) -> Node:
-    if isinstance(node, Leaf | SetRef):
-        if node.fields != DEFAULT_FIELDS and node.fields != fields:
-            raise QueryError("field scopes cannot be nested", column)
-        if isinstance(node, SetRef):
-            return SetRef(node.name, fields, node.column)
-        return Leaf(node.term, fields, node.group)
-    if isinstance(node, Any_):
-        return Any_(tuple(_scope(c, fields, column) for c in node.children), node.name)
-    if isinstance(node, All):
-        return All(tuple(_scope(c, fields, column) for c in node.children))
-    if isinstance(node, Not):
-        return Not(_scope(node.child, fields, column))
-    return Near(_scope(node.left, fields, column), _scope(node.right, fields, column),
-                node.distance)
-
-
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    # the basic lexer keeps OR an operator even where only a word could follow, so that
-    # "a AND OR" is an error instead of a search for the word "or"; the transformer runs
-    # as the parser reduces (no tree built, then walked): half the time of a config's
-    # 10,000 queries
-    return Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False,
-                transformer=_Build())
-
-
-@lru_cache(maxsize=1)
-def _tree_parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False)
+    def atom(self) -> Node:
+        kind = self.peek()
+        if kind == "LPAR":
+            self.take()
+            node = self.or_expr()
+            if self.peek() != "RPAR":
+                raise _Unsure
+            self.take()
+            return node
+        if kind == "FIELD":
+            value = self.take()
+            return build_scoped(value, self.atom(), None)
+        if kind == "WORD":
+            return build_word(self.take(), None)
+        if kind == "PHRASE":
+            return leaf_of(self.take(), None)
+        if kind == "TERMSET":
+            # the one column a tree keeps: an unknown @name is found when it is expanded
+            start = self.starts[self.at]
+            column = start - self.text.rfind("\n", 0, start)  # 1-based, as lark counts
+            return build_termset(self.take(), column)
+        raise _Unsure
 
 
 def _two_steps(query: str) -> Node:
-    """Parse the whole query, then build its nodes: a syntax error anywhere is reported
-    before a mistake the builder finds (as `parse_syntax` reports them)."""
-    try:
-        tree = _tree_parser().parse(query)
-    except UnexpectedInput as exc:
-        raise _syntax_error(query, exc) from None
-    try:
-        node = _Build().transform(tree) if isinstance(tree, Tree) else None
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, QueryError):
-            raise exc.orig_exc from None
-        raise
-    if node is None or isinstance(node, Token):
-        raise QueryError("the query has no terms")
-    return node
+    """The grammar's reading in two steps: parse all, then build (rules.grammar)."""
+    from newswatch.rules.grammar import two_steps
 
-
-def _syntax_error(query: str, exc: UnexpectedInput) -> QueryError:
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
-        ch = query[pos] if pos < len(query) else ""
-        hint = ""
-        if ch == '"':
-            hint = " (a phrase needs its closing quote)"
-        elif ch in "*:":
-            hint = f" ({ch} cannot start a term)"
-        elif ch in "=@-":
-            hint = f" ({ch} must be followed by a term)"
-        return QueryError(f"unexpected {ch!r}{hint}", exc.column)
-    if isinstance(exc, UnexpectedToken | UnexpectedEOF):
-        expected = sorted({_FRIENDLY.get(e, e) for e in exc.expected})
-        token = getattr(exc, "token", None)
-        at_end = token is None or token.type == "$END"
-        column = len(query.rstrip()) + 1 if at_end else exc.column
-        found = "the end of the query" if at_end else repr(str(token))
-        if not at_end and str(token) == ")":
-            return QueryError("unbalanced ')': no ( to close", column)
-        want = "a term" if "a word" in expected else " or ".join(expected)
-        return QueryError(f"unexpected {found}: expected {want}", column)
-    return QueryError(str(exc))
+    return two_steps(query)
 
 
 @lru_cache(maxsize=65536)
@@ -315,16 +162,14 @@ def parse_syntax(query: str) -> Node:
     if not query.strip():
         raise QueryError("the query is empty")
     try:
-        node = _parser().parse(query)
-    except UnexpectedInput as exc:
-        raise _syntax_error(query, exc) from None
-    except QueryError:
-        # the builder found a mistake while the parser was still reading: a syntax error
-        # further on is what the user hears first, so read it again in two steps
-        return _two_steps(query)
-    if not isinstance(node, Leaf | SetRef | Any_ | All | Not | Near):
-        raise QueryError("the query has no terms")
-    return node
+        return _Reader(query).query()
+    except (_Unsure, QueryError, RecursionError):
+        pass
+    # imported here: only a query with a mistake (or nested past the recursion limit)
+    # needs lark, whose import and grammar build were most of a small config's load
+    from newswatch.rules.grammar import parse
+
+    return parse(query)
 
 
 def expand(node: Node, terms: dict[str, tuple[Term, ...]]) -> Node:

@@ -35,7 +35,7 @@ def test_demo_writes_the_emails_once_and_explains_them(tmp_path: Path) -> None:
 
 
 def test_the_demo_config_is_valid(tmp_path: Path) -> None:
-    template = Path(__file__).parent.parent / "newswatch" / "demo" / "demo.yaml"
+    template = Path(__file__).parent.parent / "newswatch" / "cli" / "demo" / "demo.yaml"
     cfg = tmp_path / "demo.yaml"
     cfg.write_text(template.read_text().replace("PORT", "8080"))
     proc = run_cli("check", config=cfg)

@@ -53,8 +53,8 @@ def test_readme_query_comments_hold() -> None:
 def test_the_grafana_dashboard_uses_only_series_newswatch_serves() -> None:
     import json
 
-    served = set(re.findall(r'"(newswatch_[a-z_]+)"',
-                            (ROOT / "newswatch" / "metrics.py").read_text(encoding="utf-8")))
+    metrics = ROOT / "newswatch" / "service" / "metrics.py"
+    served = set(re.findall(r'"(newswatch_[a-z_]+)"', metrics.read_text(encoding="utf-8")))
     # what Prometheus makes of counters and histograms
     served |= {f"{name}{suffix}" for name in served
                for suffix in ("_total", "_bucket", "_count", "_sum")}

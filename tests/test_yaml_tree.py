@@ -48,7 +48,7 @@ def readme_configs() -> list[str]:
     return re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
 
 
-CONFIGS = [ROOT / "config" / "newswatch.yaml", ROOT / "newswatch" / "demo" / "demo.yaml"]
+CONFIGS = [ROOT / "config" / "newswatch.yaml", ROOT / "newswatch" / "cli" / "demo" / "demo.yaml"]
 YAML_FILES = sorted(p for p in ROOT.rglob("*.yaml")
                     if ".venv" not in p.parts and ".git" not in p.parts)
 

@@ -180,12 +180,11 @@ def cmd_backtest(args: argparse.Namespace, config: Config, path: Path) -> int:
         matched_articles += 1
         day = readable(from_row(art["published"], art["published_precision"])
                        or art["first_seen"], tz, to="day")
+        title = one_line(art["title"]) or "(no title)"  # once, however many watches hit
         for m in found:
             per_watch[m.watch] += 1
-            terms = sorted({str(h["term"]) for h in m.hits})
             table.add_row(day, art["source"], m.watch,
-                          f"{one_line(art['title']) or '(no title)'}\n"
-                          f"terms: {', '.join(terms)}", url=art["url"])
+                          f"{title}\nterms: {', '.join(m.terms)}", url=art["url"])
     store.close()
     console = tables.console_for(out)
     if table.rows:

@@ -16,23 +16,27 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.console import Console
 
 from newswatch import __version__
-from newswatch.alerts.registry import where
 from newswatch.alerts.transport import shown
-from newswatch.cli import explain, recent, send, status, tables, upkeep
+from newswatch.cli import recent, send, tables, upkeep
 from newswatch.config.loader import ConfigError, config_warnings, default_config_path, load_config
 from newswatch.config.models import Config
 from newswatch.config.private import append_private, mask_url, private_dir, state_dir
 from newswatch.config.times import readable
 from newswatch.config.units import format_duration
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from newswatch.store.db import Store
-from newswatch.store.migrate import SchemaBehind
+from newswatch.rules.plaintext import for_terminal
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+    from newswatch.store.db import Store
+    from newswatch.store.migrate import SchemaBehind
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,11 @@ def cmd_check(args: argparse.Namespace, config: Config, path: Path) -> int:
             continue
         to = ", ".join(shown(r) for r in config.recipients(watch)) or "(no recipients)"
         lines.append(f"watch {watch.name}: {watch.query}  -> {to} ({watch.digest})")
-    if lines:  # one print: rich's work per call cost seconds for 10,000 watches
-        out.print("\n".join(lines), markup=False)
+    if lines:  # written as they are: rich's line splitting took a second for 10,000
+        out.file.write(for_terminal("\n".join(lines)) + "\n")
     if config.alerts.smtp or config.alerts.maildir:
+        from newswatch.alerts.registry import where
+
         out.print(f"alerts: {where(config.alerts)}")
     else:
         out.print("alerts: no delivery configured (alerts stay in the outbox)")
@@ -87,6 +93,8 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
         return EXIT_USAGE
     # an unusable database is one line now, not a crawl's worth later; the crawl and
     # the sending after it share it
+    from newswatch.store.db import Store
+
     with Store(config.database) as store:
         return _crawl(args, config, path, store)
 
@@ -143,6 +151,30 @@ def _web(args: argparse.Namespace, config: Config, path: Path) -> int:
     return cmd_web(args, config, path)
 
 
+def _later(module: str, name: str) -> Callable[[argparse.Namespace, Config, Path], int]:
+    """A command whose module is imported when it runs: the store and SQLAlchemy cost
+    a command that needs neither (`check`) most of its time."""
+    def command(args: argparse.Namespace, config: Config, path: Path) -> int:
+        from importlib import import_module
+
+        run: Callable[[argparse.Namespace, Config, Path], int] = getattr(
+            import_module(f"newswatch.cli.{module}"), name)
+        return run(args, config, path)
+    return command
+
+
+def _schema_behind() -> type[SchemaBehind]:
+    from newswatch.store.migrate import SchemaBehind
+
+    return SchemaBehind
+
+
+def _database_error() -> type[DBAPIError]:
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswatch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
@@ -174,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="NAME",
                    help="one source: its health, last run, next poll and why")
     tables.add_wide(p)
-    p.set_defaults(func=status.cmd_status)
+    p.set_defaults(func=_later("status", "cmd_status"))
     recent.add_commands(add)
     upkeep.add_commands(add)
     p = add("web", "a read-only web view of matches, sources and the outbox")
@@ -197,14 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("match", "explain, per watch, whether one page matches and why")
     p.add_argument("page", metavar="URL|FILE", help="an http(s) URL or a saved .html file")
     p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
-    p.set_defaults(func=explain.cmd_match)
+    p.set_defaults(func=_later("explain", "cmd_match"))
     p = add("backtest", "run watches over stored articles; sends nothing")
     p.add_argument("--watch", action="append", metavar="NAME", help="only this watch")
     p.add_argument("--query", metavar="Q", help="try a query that is not in the config")
     p.add_argument("--since", default="30d", metavar="AGE",
                    help="articles first seen within this age (default 30d; 'all' for all)")
     tables.add_wide(p)
-    p.set_defaults(func=explain.cmd_backtest)
+    p.set_defaults(func=_later("explain", "cmd_backtest"))
     return parser
 
 
@@ -280,17 +312,17 @@ def error_log() -> Path:
 def guarded(args: argparse.Namespace, call: Callable[[], int]) -> int:
     """Run a command; a failure it did not expect is one line on the terminal (what,
     and where the full report went) and exit 1, never a traceback, unless -v asks."""
-    from sqlalchemy.exc import DBAPIError
-
     try:
         return call()
     except KeyboardInterrupt:
         print("newswatch: interrupted", file=sys.stderr)
         return 130
-    except SchemaBehind as exc:  # a shared database waits for `newswatch migrate`
+    # the classes are imported only when something failed (an except clause is evaluated
+    # when an exception reaches it): `check` never imports the store or SQLAlchemy
+    except _schema_behind() as exc:  # a shared database waits for `newswatch migrate`
         print(f"newswatch: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except DBAPIError as exc:  # unreachable, refusing, read-only, full, corrupt
+    except _database_error() as exc:  # unreachable, refusing, read-only, full, corrupt
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         print(f"newswatch: the database cannot be used: {reason} (check `database:` in "
               "the config, and that the server runs and the file or folder is writable)",

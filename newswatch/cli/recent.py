@@ -9,19 +9,20 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from newswatch.alerts import atom
-from newswatch.alerts.render import matched_terms, one_line
-from newswatch.alerts.schedule import Schedule
 from newswatch.alerts.transport import shown
 from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.times import readable
 from newswatch.config.units import parse_duration
 from newswatch.exits import EXIT_OK, EXIT_USAGE
-from newswatch.store.db import Store, utcnow
-from newswatch.store.recent import Filters, Recent, mark_held, recent
+
+if TYPE_CHECKING:  # imported where used: every command builds the parser this module
+    # adds to, and `check` needs neither the store nor SQLAlchemy
+    from newswatch.alerts.schedule import Schedule
+    from newswatch.store.recent import Recent
 
 FEED_ENTRIES = 100
 
@@ -38,6 +39,11 @@ def _watches(config: Config, names: list[str] | None) -> list[str] | None:
 
 
 def cmd_recent(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.alerts.render import matched_terms, one_line
+    from newswatch.alerts.schedule import Schedule
+    from newswatch.store.db import Store, utcnow
+    from newswatch.store.recent import Filters, mark_held, recent
+
     names = _watches(config, args.watch)
     if names is None:
         return EXIT_USAGE
@@ -88,6 +94,10 @@ def waiting_state(schedule: Schedule, m: Recent, recipient: str, state: str,
 
 
 def cmd_feed(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.alerts import atom
+    from newswatch.store.db import Store
+    from newswatch.store.recent import Filters, recent
+
     names = _watches(config, [args.watch] if args.watch else None)
     if names is None:
         return EXIT_USAGE

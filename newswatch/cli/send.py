@@ -6,30 +6,36 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from newswatch.alerts import outbox
-from newswatch.alerts.deliver import Report, deliver
-from newswatch.alerts.preview import dry_run
-from newswatch.alerts.registry import where
 from newswatch.alerts.transport import kinds
 from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from newswatch.service import health
-from newswatch.store.db import Store, utcnow
+
+if TYPE_CHECKING:  # the store and the senders are imported where used: every command
+    # builds the parser this module adds to, and `check` needs neither (nor SQLAlchemy)
+    from newswatch.alerts import outbox
+    from newswatch.alerts.deliver import Report
+    from newswatch.store.db import Store
 
 
 def send_due(config: Config, store: Store, force: bool = True) -> tuple[list[outbox.Made],
                                                                         Report]:
     """Compose the due alerts into messages and deliver every pending one. A person who
     runs this by hand wants earlier failures retried now, hence `force`."""
+    from newswatch.alerts import outbox
+    from newswatch.alerts.deliver import deliver
+
     made = outbox.compose(store, config)
     return made, deliver(store, config.alerts, force=force)
 
 
 def describe(report: Report, made: list[outbox.Made], store: Store, config: Config) -> str:
     """The summary after sending: messages per kind, the outbox, where emails go."""
+    from newswatch.alerts import outbox
+    from newswatch.alerts.registry import where
+
     c = outbox.counts(store, [w.name for w in config.watches if not w.enabled])
     sent = kinds(report.sent_to) if report.sent else "0"
     lines = [f"alerts: sent {sent}; retry later {report.retry}, failed {report.failed}",
@@ -45,6 +51,10 @@ def after_crawl(config: Config, store: Store, dry_run_: bool, out: TextIO, sourc
                 previews: list[Any] | None = None) -> bool:
     """Assess the sources' health and send (or, dry, print) the alerts a crawl produced;
     False if sending failed."""
+    from newswatch.alerts.preview import dry_run
+    from newswatch.service import health
+    from newswatch.store.db import utcnow
+
     if dry_run_:
         dry_run(config, store, utcnow(), out, previews or [])
         return True
@@ -74,6 +84,9 @@ def cmd_send(args: argparse.Namespace, config: Config, path: Path) -> int:
         print("newswatch: --watch goes with --test (a real send sends every due alert)",
               file=sys.stderr)
         return EXIT_USAGE
+    from newswatch.alerts.preview import dry_run
+    from newswatch.store.db import Store, utcnow
+
     with Store(config.database) as store:
         if args.dry_run:
             dry_run(config, store, utcnow(), sys.stdout)

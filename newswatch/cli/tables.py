@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TextIO
 
 from rich.cells import cell_len
@@ -67,8 +68,13 @@ def prose_width(console: Console) -> int | None:
     return console.width
 
 
+# a long table measures the same cells and words many times over
+_cells = lru_cache(maxsize=65536)(cell_len)
+
+
+@lru_cache(maxsize=65536)
 def _width(word: str) -> int:
-    return cell_len(_SGR.sub("", word))
+    return cell_len(_SGR.sub("", word) if "\x1b" in word else word)
 
 
 def _fold(word: str, width: int) -> list[str]:
@@ -154,7 +160,7 @@ class Table:
                           for_terminal(url).replace("\n", "") if url else None))
 
     def _natural(self, i: int) -> int:
-        cells = [cell_len(line) for row, _ in self.rows for line in row[i]]
+        cells = [_cells(line) for row, _ in self.rows for line in row[i]]
         return max([*cells, *(cell_len(h) for h in self.columns[i].heading),
                     self.columns[i].least])
 
@@ -198,11 +204,20 @@ class Table:
     def lines(self, width: int) -> Iterator[tuple[str, Style | None, bool]]:
         """(line, style, is a URL line) for each line of the table at `width`."""
         shown, widths = self.layout(width)
+        # a line wrapped once per column: a backtest repeats a headline in a row for
+        # every watch it matched
+        wrapped: dict[tuple[int, str], list[str]] = {}
 
         def cell(i: int, lines: list[str]) -> list[str]:
             if not self.columns[i].wraps:
                 return lines
-            return [piece for line in lines for piece in wrap(line, widths[i], fold=True)]
+            out = []
+            for line in lines:
+                pieces = wrapped.get((i, line))
+                if pieces is None:
+                    pieces = wrapped[(i, line)] = wrap(line, widths[i], fold=True)
+                out += pieces
+            return out
 
         def joined(cells: dict[int, list[str]], bottom: bool) -> Iterator[str]:
             height = max(len(c) for c in cells.values())
@@ -212,7 +227,7 @@ class Table:
                     c = cells[i]
                     k = n - (height - len(c)) if bottom else n
                     text = c[k] if 0 <= k < len(c) else ""
-                    pad = " " * (widths[i] - cell_len(text))
+                    pad = " " * (widths[i] - _cells(text))
                     parts.append(pad + text if self.columns[i].right else text + pad)
                 yield GAP.join(parts).rstrip()
 

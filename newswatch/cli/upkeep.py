@@ -12,18 +12,19 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from newswatch.cli import tables
 from newswatch.config.models import Config
 from newswatch.config.private import FILE_MODE, mask_url
 from newswatch.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from newswatch.store import migrate
-from newswatch.store.db import Store, make_engine, utcnow
-from newswatch.store.retention import prune, window
+
+# the store (and SQLAlchemy) are imported in the commands: every command builds the
+# parser this module adds to, and `check` needs neither
 
 
 def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.store.db import Store, utcnow
+    from newswatch.store.retention import prune, window
+
     r = config.retention
     with Store(config.database) as store:
         done = prune(store, r, utcnow(), dry_run=args.dry_run)
@@ -59,6 +60,8 @@ def cmd_prune(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from sqlalchemy.engine import make_url
+
     url = make_url(config.database)
     if url.get_backend_name() != "sqlite" or not url.database:
         print("newswatch: backup copies a SQLite database; for PostgreSQL use pg_dump "
@@ -87,6 +90,9 @@ def cmd_backup(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, config: Config, path: Path) -> int:
+    from newswatch.store import migrate
+    from newswatch.store.db import make_engine
+
     engine = make_engine(config.database)
     try:
         revision, used = migrate.state(engine)
