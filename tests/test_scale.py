@@ -1,0 +1,49 @@
+"""What a crawl process keeps per source stays small and bounded (issue 24: 10,000
+sources on one machine): robots.txt answers of hosts not polled lately are swept out,
+and no spider class is made per source until one is asked for."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from scrapy.utils.test import get_crawler
+from twisted.internet.defer import Deferred
+
+from newswatch.spiders.kinds import EngineSpider
+from newswatch.spiders.politeness import ExpiringRobotsTxtMiddleware
+from tests.conftest import write_config
+
+
+def test_robots_answers_of_hosts_not_polled_lately_are_swept_out() -> None:
+    crawler = get_crawler(EngineSpider, {"ROBOTSTXT_OBEY": True,
+                                         "ROBOTSTXT_CACHE_SECONDS": 60})
+    robots = ExpiringRobotsTxtMiddleware(crawler)
+    now = time.monotonic()
+    pending: Deferred[None] = Deferred()
+    for netloc, age, parser in [("old.example:80", 120, None), ("older.example:80", 900, None),
+                                ("fresh.example:80", 30, None),
+                                ("asking.example:80", 120, pending)]:
+        robots._parsers[netloc] = parser
+        robots._fetched[netloc] = now - age
+    robots._sweep(now)
+    # a robots.txt still being fetched stays: its requests wait on it
+    assert set(robots._parsers) == set(robots._fetched) == {"fresh.example:80",
+                                                            "asking.example:80"}
+
+
+def test_the_spider_loader_makes_a_sources_spider_only_when_asked(tmp_path: Path) -> None:
+    from scrapy.settings import Settings
+
+    from newswatch.config.loader import load_config
+    from newswatch.spiders.loader import ConfigSpiderLoader
+
+    sources = "".join(f"  - name: s{i}\n    feeds: [\"http://127.0.0.1:9/{i}.xml\"]\n"
+                      for i in range(500))
+    cfg = write_config(tmp_path, "sources:\n" + sources)
+    before = len(EngineSpider.__subclasses__())
+    loader = ConfigSpiderLoader.of(load_config(cfg))(Settings())
+    assert len(EngineSpider.__subclasses__()) == before  # none made (nor kept)
+    assert len(loader.list()) == 501 and loader.list()[0] == "newswatch"
+    assert loader.load("newswatch") is EngineSpider
+    assert loader.load("s499").sources == ["s499"]  # type: ignore[attr-defined]
