@@ -63,7 +63,7 @@ class Limits:
         return min(self.slowest, max(self.fastest, seconds))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Asked:
     """The earliest next poll a site asked for, and in what words."""
 
@@ -71,7 +71,7 @@ class Asked:
     why: str  # "the feed asked max-age=3600"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Polled:
     """What a poll found: its new articles, the worst 429/5xx status of its listings
     (None: none), and the latest time a response asked not to be polled again before."""
@@ -83,7 +83,7 @@ class Polled:
     listed: tuple[datetime, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pace:
     """A source's schedule as stored: its interval (seconds), its decayed publishing
     record, its streaks, its last and next poll, and why."""
