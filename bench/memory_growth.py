@@ -17,27 +17,37 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def role(cmd: str) -> str:
-    words = cmd.split()
-    if "run" in words:
-        return "daemon (newswatch run)"
-    if "worker" in words:
-        return "crawl worker"
-    return "other (extraction processes)"
+def roles(folder: Path) -> dict[Path, str]:
+    """Each snapshot's process: the daemon (`run`), its crawl worker (the first process
+    started with `worker` in its command line: the extraction processes forked from it
+    keep that command line), or an extraction process (those and the fork server)."""
+    cmds = {}
+    for snap_path in folder.glob("*.snap"):
+        cmd_path = snap_path.with_suffix(".cmd")
+        cmds[snap_path] = cmd_path.read_text().split() if cmd_path.exists() else []
+    workers = sorted((p for p, cmd in cmds.items() if "worker" in cmd),
+                     key=lambda p: int(p.stem))
+    out = {}
+    for path, cmd in cmds.items():
+        if "run" in cmd:
+            out[path] = "daemon (newswatch run)"
+        elif workers and path == workers[0]:
+            out[path] = "crawl worker"
+        else:
+            out[path] = "extraction processes"
+    return out
 
 
 def load(folder: Path) -> dict[str, tuple[int, dict[str, int]]]:
     """role -> (processes, {file:line -> bytes}) summed over the role's processes."""
     out: dict[str, tuple[int, dict[str, int]]] = {}
-    for snap_path in sorted(folder.glob("*.snap")):
-        cmd_path = snap_path.with_suffix(".cmd")
-        cmd = cmd_path.read_text() if cmd_path.exists() else ""
+    for snap_path, name in sorted(roles(folder).items()):
         snap = tracemalloc.Snapshot.load(str(snap_path))
-        count, lines = out.get(role(cmd), (0, defaultdict(int)))
+        count, lines = out.get(name, (0, defaultdict(int)))
         for stat in snap.statistics("lineno"):
             frame = stat.traceback[0]
             lines[f"{frame.filename}:{frame.lineno}"] += stat.size
-        out[role(cmd)] = (count + 1, lines)
+        out[name] = (count + 1, lines)
     return out
 
 

@@ -5,7 +5,7 @@ pace so far, how its poll went, now) to its new pace, which carries the reason i
 The rule, in full:
 
 - A poll that finds new articles brings the interval back to `every` (the fastest).
-- A poll that finds none lengthens it by half, but not past a tenth of the gap between
+- A poll that finds none lengthens it by half, but not past a twelfth of the gap between
   articles that the source's observed publishing rate predicts (new articles per hour
   over its polls, each poll's weight halving every day), so a source that publishes
   every 20 minutes stays near `every` between its articles; and never past `every_max`.
@@ -20,7 +20,8 @@ dates, though, say how often the source publishes, so a new source does not star
 a poll that read dated feed entries seeds the record with the feed's rate (the newer
 half of its dated entries over the time from the oldest of them to now, so a few stray
 old dates do not slow it; weighed as at most a decay window's worth of polling), and
-its interval goes straight to a tenth of the gap that rate predicts (within the bounds).
+its interval goes straight to a twelfth of the gap that rate predicts (within the
+bounds).
 A feed of one dated entry, or of none, says nothing: the source starts at `every`."""
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 
 HALF_LIFE_HOURS = 24.0  # a poll's weight in the publishing rate halves every day
 GROWTH = 1.5  # a poll that finds nothing lengthens the interval by half
-SHARE = 0.1  # at most a tenth of the expected gap between two articles
+# at most a twelfth of the expected gap between two articles: a source publishing every
+# 30 minutes is polled every 2.5, so its articles reach their alerts within 3 minutes
+SHARE = 1 / 12
 THROTTLED = frozenset({429, 500, 502, 503, 504})
 # the hours a record of polls weighs at most once decayed (each poll's weight halving
 # every HALF_LIFE_HOURS): a feed's dates count as that much polling, however old

@@ -59,11 +59,11 @@ def feed(every: timedelta, count: int = 20, newest: timedelta = timedelta(0),
 
 
 def test_a_new_source_starts_at_the_rate_its_feeds_dates_give() -> None:
-    # an article every 2 hours: a tenth of that gap at once, not `every` and a slow
+    # an article every 2 hours: a twelfth of that gap at once, not `every` and a slow
     # back-off
     listed = feed(timedelta(hours=2), newest=timedelta(hours=1))
     pace = decide(None, Polled(new=20, listed=listed), T0, LIMITS)
-    assert pace.interval == pytest.approx(0.1 * 2 * 3600)
+    assert pace.interval == pytest.approx(2 * 3600 / 12)
     assert pace.next_poll == T0 + timedelta(seconds=pace.interval)
     assert pace.rate == pytest.approx(0.5, rel=0.1)
     assert pace.hours == 19  # its newer half: the tenth newest came 19 hours ago
@@ -112,7 +112,7 @@ def test_a_record_without_articles_learns_from_a_later_feed_and_only_it() -> Non
     failed = decide(None, Polled(throttled=503), T0, LIMITS)  # its first poll read nothing
     later = decide(failed, Polled(listed=feed(timedelta(hours=4), newest=timedelta(hours=2))),
                    T0 + 4 * MINUTE, LIMITS)
-    assert 20 * 60 < later.interval < 25 * 60  # a tenth of about 4 hours
+    assert 18 * 60 < later.interval < 22 * 60  # a twelfth of about 4 hours
     # (its 4 quiet minutes count too)
     assert later.reason.startswith("its feed's 20 dated entries say it publishes about "
                                    "every 4h")
@@ -145,19 +145,19 @@ def test_a_source_that_publishes_often_stays_near_every_between_its_articles() -
     # an article every 10 minutes (one poll in five finds one) for a day
     busy = polls(0, *([0, 0, 0, 0, 1] * 144))
     assert busy.rate == pytest.approx(6, rel=0.2)  # new articles an hour
-    # a tenth of its 10-minute gap is below every: the quiet polls do not back it off
+    # a twelfth of its 10-minute gap is below every: the quiet polls do not back it off
     assert busy.interval == 120
     assert max(polls(0, start=busy).interval, polls(0, 0, 0, start=busy).interval) == 120
 
 
 def test_the_publishing_rate_bounds_the_back_off_and_says_so() -> None:
-    # an article every 2 hours: back off to about a tenth of that, 12 minutes
+    # an article every 2 hours: back off to about a twelfth of that, 10 minutes
     steady = polls(0, *([1] + [0] * 59) * 12)
     rate = steady.rate
     assert rate is not None and rate == pytest.approx(0.5, rel=0.2)
     later = polls(*[0] * 20, start=steady)
-    assert later.interval == pytest.approx(0.1 * 3600 / later.rate)
-    assert 10 * 60 < later.interval < 15 * 60
+    assert later.interval == pytest.approx(3600 / 12 / later.rate)
+    assert 8 * 60 < later.interval < 13 * 60
     assert "it publishes about every 2h" in later.reason
 
 
