@@ -44,6 +44,9 @@ def main() -> int:
     parser.add_argument("--every-max", default="6h")
     parser.add_argument("--warm-up", type=float, default=1.0,
                         help="days before counting (a schedule learns first)")
+    parser.add_argument("--history", type=int, default=10,
+                        help="dated entries in a site's feed at its first poll, at its "
+                             "rate (0: none, the rule starts at every and backs off)")
     args = parser.parse_args()
     limits = Limits(parse_duration(args.every).total_seconds(),
                     parse_duration(args.every_max).total_seconds())
@@ -74,7 +77,11 @@ def main() -> int:
             pending.clear()
             if t >= warm:
                 polls += 1
-            pace = decide(pace, Polled(new=found), T0 + timedelta(seconds=t), limits)
+            # the first poll reads the feed's history: the dates before the clock's
+            listed = () if pace is not None else tuple(
+                T0 + timedelta(seconds=pubs[0] - k * gap) for k in range(1, args.history + 1))
+            pace = decide(pace, Polled(new=found, listed=listed), T0 + timedelta(seconds=t),
+                          limits)
             assert pace.next_poll is not None
             t = (pace.next_poll - T0).total_seconds()
     counted = end - warm
