@@ -205,7 +205,7 @@ def test_a_standby_scheduler_leads_within_30_s_of_the_leaders_death(
 def test_workers_and_the_scheduler_survive_a_database_restart(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
-    cfg = config(tmp_path, url, sites.sources_yaml("3s", 6, fixed=True))
+    cfg = config(tmp_path, url, sites.sources_yaml("3s", 6))
     worker = start(cfg, "worker", "w1.log")
     scheduler = start(cfg)
     first = matching(sites, range(6), range(3))
@@ -222,7 +222,7 @@ def test_workers_and_the_scheduler_survive_a_database_restart(
     assert max(mailed_urls(cfg).values()) == 1
     # a source added to the config reaches the scheduler with SIGHUP, and the worker
     # reads the file again when it is handed a source it does not know
-    added = "".join(sites.sources_yaml("3s", 7, fixed=True).partition("  - name: site6")[1:])
+    added = "".join(sites.sources_yaml("3s", 7).partition("  - name: site6")[1:])
     cfg.write_text(cfg.read_text() + added)
     scheduler.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: any(r["status"] == "ok" for r in rows(
