@@ -4,6 +4,10 @@ at a realistic mix of rates (10% every 10-30 min, 60% two to six times a day, 30
 weekly), against fixed polling every `--every`.
 
     python bench/adaptive_rule.py --sites 1000 --days 7 [--every 2m] [--every-max 6h]
+    python bench/adaptive_rule.py --sites 10000 --days 0.0208 --warm-up 0 --history 0
+
+--history N: each site's feed shows N dated entries at its first poll (default 10), from
+which the rule seeds the source's rate; 0 shows none (the rule starts at every).
 
 Prints the polls made against fixed polling, and per class the delay from each
 publication to the poll that finds it (median, p95, max). The real daemon adds its
