@@ -4,6 +4,10 @@ at a realistic mix of rates (10% every 10-30 min, 60% two to six times a day, 30
 weekly), against fixed polling every `--every`.
 
     python bench/adaptive_rule.py --sites 1000 --days 7 [--every 2m] [--every-max 6h]
+    python bench/adaptive_rule.py --sites 10000 --days 0.0208 --warm-up 0 --history 0
+
+--history N: each site's feed shows N dated entries at its first poll (default 10), from
+which the rule seeds the source's rate; 0 shows none (the rule starts at every).
 
 Prints the polls made against fixed polling, and per class the delay from each
 publication to the poll that finds it (median, p95, max). The real daemon adds its
@@ -44,6 +48,9 @@ def main() -> int:
     parser.add_argument("--every-max", default="6h")
     parser.add_argument("--warm-up", type=float, default=1.0,
                         help="days before counting (a schedule learns first)")
+    parser.add_argument("--history", type=int, default=10,
+                        help="dated entries in a site's feed at its first poll, at its "
+                             "rate (0: none, the rule starts at every and backs off)")
     args = parser.parse_args()
     limits = Limits(parse_duration(args.every).total_seconds(),
                     parse_duration(args.every_max).total_seconds())
@@ -74,7 +81,11 @@ def main() -> int:
             pending.clear()
             if t >= warm:
                 polls += 1
-            pace = decide(pace, Polled(new=found), T0 + timedelta(seconds=t), limits)
+            # the first poll reads the feed's history: the dates before the clock's
+            listed = () if pace is not None else tuple(
+                T0 + timedelta(seconds=pubs[0] - k * gap) for k in range(1, args.history + 1))
+            pace = decide(pace, Polled(new=found, listed=listed), T0 + timedelta(seconds=t),
+                          limits)
             assert pace.next_poll is not None
             t = (pace.next_poll - T0).total_seconds()
     counted = end - warm

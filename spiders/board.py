@@ -206,7 +206,8 @@ def _record_run(store: Store, poll: Poll, status: str, counts: dict[str, int],
 def _pace(store: Store, poll: Poll, counts: Mapping[str, int]) -> None:
     """The source's next poll, decided from what this one found and what its site asked
     (newswatch.config.pacing), stored for the scheduler. (On the writer thread.)"""
-    polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked)
+    polled = Polled(counts.get("new_articles", 0), poll.throttled, poll.asked,
+                    tuple(poll.listed))
     try:
         pace = decide(schedules.load(store, poll.name), polled, utcnow(), Limits.of(poll.source))
         schedules.save(store, poll.name, pace)

@@ -53,6 +53,7 @@ class FeedsKind(SpiderBase):
         except NotAFeed as exc:
             self.listing_unreadable(response, poll, not_a_feed(response, str(exc)))
             return
+        poll.note_dates(link.date for link in links)
         yield from self.article_requests(poll, links)
 
 

@@ -56,9 +56,9 @@ class ConfigSpiderLoader:
     def __init__(self, settings: BaseSettings):
         path = settings.get("NEWSWATCH_CONFIG") or None
         self.config = self.preloaded or load_config(path)
-        self._spiders: dict[str, type[EngineSpider]] = {
-            EngineSpider.name: EngineSpider,
-            **{s.name: source_spider(s.name) for s in self.config.sources}}
+        # a source's spider class is made when asked for: a class per source for
+        # 10,000 sources is tens of megabytes in every crawl process, which runs one
+        self._names = {s.name for s in self.config.sources}
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ConfigSpiderLoader:
@@ -70,13 +70,14 @@ class ConfigSpiderLoader:
         return type("PreloadedSpiderLoader", (cls,), {"preloaded": config})
 
     def load(self, spider_name: str) -> type[Spider]:
-        try:
-            return self._spiders[spider_name]
-        except KeyError:
-            raise KeyError(f"Spider not found: {spider_name}") from None
+        if spider_name == EngineSpider.name:
+            return EngineSpider
+        if spider_name in self._names:
+            return source_spider(spider_name)
+        raise KeyError(f"Spider not found: {spider_name}")
 
     def list(self) -> list[str]:
-        return list(self._spiders)
+        return [EngineSpider.name, *(s.name for s in self.config.sources)]
 
     def find_by_request(self, request: Request) -> builtins.list[str]:
-        return [name for name, cls in self._spiders.items() if cls.handles_request(request)]
+        return [name for name in self.list() if self.load(name).handles_request(request)]

@@ -89,19 +89,34 @@ class PoliteThrottle(AutoThrottle):
 class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt middleware keeps each host's answer for the life of the
     crawler, which for a long-lived worker is forever: here it is fetched again after
-    ROBOTSTXT_CACHE_SECONDS (RFC 9309 asks for at most a day)."""
+    ROBOTSTXT_CACHE_SECONDS (RFC 9309 asks for at most a day). Expired answers are
+    also swept out once per that time, so the cache holds the hosts of the last
+    ROBOTSTXT_CACHE_SECONDS, not every host ever polled (a source polled every 6 hours
+    fetches its robots.txt again anyway)."""
 
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self._ttl = crawler.settings.getfloat("ROBOTSTXT_CACHE_SECONDS", 3600.0)
         self._fetched: dict[str, float] = {}
+        self._swept = time.monotonic()
+
+    def _expired(self, netloc: str, now: float) -> bool:
+        fetched = self._fetched.get(netloc)
+        return (fetched is not None and now - fetched > self._ttl
+                and not isinstance(self._parsers.get(netloc), Deferred))
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        for netloc in [n for n in self._fetched if self._expired(n, now)]:
+            self._parsers.pop(netloc, None)
+            del self._fetched[netloc]
 
     async def robot_parser(self, request: Request) -> RobotParser | None:
         netloc = urlparse_cached(request).netloc
         now = time.monotonic()
-        fetched = self._fetched.get(netloc)
-        if (fetched is not None and now - fetched > self._ttl
-                and not isinstance(self._parsers.get(netloc), Deferred)):
+        if now - self._swept > self._ttl:
+            self._sweep(now)
+        if self._expired(netloc, now):
             self._parsers.pop(netloc, None)
         if netloc not in self._parsers:
             self._fetched[netloc] = now

@@ -9,17 +9,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from datetime import time as clock
 from typing import Any, Protocol
 
 from newswatch.config.models import CrawlOptions, Source
 from newswatch.config.pacing import Asked
+from newswatch.config.times import Published
 from newswatch.spiders.urls import registered_domain
 
 # request.meta key of the poll a request belongs to
 POLL = "newswatch_poll"
+MAX_LISTED = 200  # feed entry dates a poll keeps (a feed lists 10-100)
+NOON = clock(12, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class Poll:
     # what its listings' answers asked of the schedule (spiders/asked.py)
     throttled: int | None = None  # the worst 429/5xx status
     asked: Asked | None = None  # the latest "not before" of a listing
+    # publication dates of its feeds' entries, new or not (at most MAX_LISTED): how
+    # often the source publishes, for a source whose schedule knows no article yet
+    listed: list[datetime] = field(default_factory=list)
     run_id: int | None = None
     started: datetime | None = None
     pending: int = 1  # held by the engine until every start request is out
@@ -119,6 +126,16 @@ class Poll:
     def __post_init__(self) -> None:
         self.domains: list[str] = sorted({registered_domain(u)
                                           for u in self.source.start_urls()})
+
+    def note_dates(self, dates: Iterable[Published | None]) -> None:
+        """Keep the publication dates of a feed's entries (a bare day as its noon UTC)."""
+        for date in dates:
+            if len(self.listed) >= MAX_LISTED:
+                return
+            if isinstance(date, datetime):
+                self.listed.append(date)
+            elif date is not None:
+                self.listed.append(datetime.combine(date, NOON))
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n

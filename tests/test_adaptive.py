@@ -15,7 +15,17 @@ from hypothesis import strategies as st
 from scrapy.http import Response
 
 from newswatch.config.models import Source
-from newswatch.config.pacing import Asked, Limits, Pace, Polled, decide, explain, roughly
+from newswatch.config.pacing import (
+    WINDOW_HOURS,
+    Asked,
+    Limits,
+    Pace,
+    Polled,
+    decide,
+    explain,
+    roughly,
+    seed,
+)
 from newswatch.spiders.asked import LONGEST, site_ask
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -42,6 +52,78 @@ def test_the_first_poll_starts_at_every_and_does_not_count_its_backlog() -> None
     assert "first poll" in pace.reason
 
 
+def feed(every: timedelta, count: int = 20, newest: timedelta = timedelta(0),
+         now: datetime = T0) -> tuple[datetime, ...]:
+    """A feed's entry dates: `count` entries `every` apart, the newest `newest` ago."""
+    return tuple(now - newest - k * every for k in range(count))
+
+
+def test_a_new_source_starts_at_the_rate_its_feeds_dates_give() -> None:
+    # an article every 2 hours: a twelfth of that gap at once, not `every` and a slow
+    # back-off
+    listed = feed(timedelta(hours=2), newest=timedelta(hours=1))
+    pace = decide(None, Polled(new=20, listed=listed), T0, LIMITS)
+    assert pace.interval == pytest.approx(2 * 3600 / 12)
+    assert pace.next_poll == T0 + timedelta(seconds=pace.interval)
+    assert pace.rate == pytest.approx(0.5, rel=0.1)
+    assert pace.hours == 19  # its newer half: the tenth newest came 19 hours ago
+    # a longer span weighs as much as a day and a half of polls, no more
+    weekly = seed(feed(timedelta(days=7), 4, newest=timedelta(days=3)), T0)
+    assert weekly is not None and weekly.hours == pytest.approx(WINDOW_HOURS)
+    assert weekly.articles / weekly.hours == pytest.approx(1.5 / (10 * 24))
+    assert pace.reason == ("first poll: its feed's 20 dated entries say it publishes "
+                           "about every 2h")
+    # its own polls then take over: a new article brings it back to every
+    found = decide(pace, Polled(new=1), T0 + timedelta(minutes=12), LIMITS)
+    assert found.interval == 120
+
+
+@pytest.mark.parametrize(("every", "count", "newest", "interval"), [
+    (timedelta(minutes=10), 20, timedelta(minutes=3), 120),  # a wire: every (the fastest)
+    (timedelta(days=7), 3, timedelta(days=2), 6 * 3600),  # weekly: every_max
+    # it published daily, but not for two months: slow now
+    (timedelta(days=1), 20, timedelta(days=60), 6 * 3600),
+])
+def test_the_seed_is_bounded_by_every_and_every_max(every: timedelta, count: int,
+                                                     newest: timedelta,
+                                                     interval: float) -> None:
+    listed = feed(every, count, newest)
+    assert decide(None, Polled(new=count, listed=listed), T0, LIMITS).interval == interval
+
+
+def test_a_stray_old_date_or_a_future_one_does_not_slow_a_busy_source() -> None:
+    listed = (*feed(timedelta(minutes=20), 19), datetime(1999, 1, 1, tzinfo=UTC),
+              T0 + timedelta(days=3))
+    learned = seed(listed, T0)
+    assert learned is not None and learned.entries == 21
+    assert 2.5 <= learned.articles / learned.hours <= 4  # about three an hour
+    assert decide(None, Polled(listed=listed), T0, LIMITS).interval == 120
+
+
+def test_one_dated_entry_or_none_says_nothing() -> None:
+    assert seed((T0 - timedelta(hours=5),), T0) is None
+    for listed in ((), (T0 - timedelta(hours=5),)):
+        pace = decide(None, Polled(new=1, listed=listed), T0, LIMITS)
+        assert pace.interval == 120 and pace.articles == pace.hours == 0
+        assert pace.reason == "first poll: learning how often it publishes"
+
+
+def test_a_record_without_articles_learns_from_a_later_feed_and_only_it() -> None:
+    failed = decide(None, Polled(throttled=503), T0, LIMITS)  # its first poll read nothing
+    later = decide(failed, Polled(listed=feed(timedelta(hours=4), newest=timedelta(hours=2))),
+                   T0 + 4 * MINUTE, LIMITS)
+    assert 18 * 60 < later.interval < 22 * 60  # a twelfth of about 4 hours
+    # (its 4 quiet minutes count too)
+    assert later.reason.startswith("its feed's 20 dated entries say it publishes about "
+                                   "every 4h")
+    # a record with articles in it is its own: the feed's dates change nothing
+    known = polls(0, 1, 0)
+    again = decide(known, Polled(listed=feed(timedelta(days=7), 3)),
+                   known.last_poll + 2 * MINUTE, LIMITS)
+    plain = decide(known, Polled(), known.last_poll + 2 * MINUTE, LIMITS)
+    assert again == plain
+
+
 def test_polls_that_find_nothing_back_off_by_half_each_up_to_every_max() -> None:
     pace = polls(0, 0, 0, 0)  # the first, then three quiet ones
     assert pace.interval == pytest.approx(120 * 1.5 ** 3)
@@ -63,19 +145,19 @@ def test_a_source_that_publishes_often_stays_near_every_between_its_articles() -
     # an article every 10 minutes (one poll in five finds one) for a day
     busy = polls(0, *([0, 0, 0, 0, 1] * 144))
     assert busy.rate == pytest.approx(6, rel=0.2)  # new articles an hour
-    # a tenth of its 10-minute gap is below every: the quiet polls do not back it off
+    # a twelfth of its 10-minute gap is below every: the quiet polls do not back it off
     assert busy.interval == 120
     assert max(polls(0, start=busy).interval, polls(0, 0, 0, start=busy).interval) == 120
 
 
 def test_the_publishing_rate_bounds_the_back_off_and_says_so() -> None:
-    # an article every 2 hours: back off to about a tenth of that, 12 minutes
+    # an article every 2 hours: back off to about a twelfth of that, 10 minutes
     steady = polls(0, *([1] + [0] * 59) * 12)
     rate = steady.rate
     assert rate is not None and rate == pytest.approx(0.5, rel=0.2)
     later = polls(*[0] * 20, start=steady)
-    assert later.interval == pytest.approx(0.1 * 3600 / later.rate)
-    assert 10 * 60 < later.interval < 15 * 60
+    assert later.interval == pytest.approx(3600 / 12 / later.rate)
+    assert 8 * 60 < later.interval < 13 * 60
     assert "it publishes about every 2h" in later.reason
 
 
@@ -155,11 +237,13 @@ def test_roughly() -> None:
 
 # -- properties -------------------------------------------------------------------------
 polled = st.builds(
-    lambda new, status, ask, asked_in: Polled(
+    lambda new, status, ask, asked_in, ages: Polled(
         new=new, throttled=status,
-        asked=None if not ask else Asked(T0, f"asked {asked_in}")),
+        asked=None if not ask else Asked(T0, f"asked {asked_in}"),
+        listed=tuple(T0 - timedelta(seconds=a) for a in ages)),
     new=st.integers(0, 50), status=st.sampled_from([None, None, None, 429, 500, 503]),
-    ask=st.booleans(), asked_in=st.floats(0, 30 * 86400))
+    ask=st.booleans(), asked_in=st.floats(0, 30 * 86400),
+    ages=st.lists(st.floats(-86400, 400 * 86400), max_size=30))
 step = st.tuples(polled, st.floats(0, 3 * 86400), st.floats(0, 30 * 86400))
 limits = st.tuples(st.floats(1, 86400), st.floats(0, 7 * 86400)).map(
     lambda t: Limits(t[0], t[0] + t[1]))

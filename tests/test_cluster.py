@@ -121,9 +121,9 @@ def test_a_worker_killed_mid_poll_has_its_poll_taken_by_the_other(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
     sites.outlets[9].hang = True  # its article pages never answer: always mid-poll
-    sources = sites.sources_yaml("3s", 9) + (
+    sources = sites.sources_yaml("3s", 9, fixed=True) + (
         f'  - name: hangs\n    feeds: ["{sites.base(9)}/feed.xml"]\n    every: 3s\n'
-        f"    timeout: 60s\n")
+        f"    every_max: 3s\n    timeout: 60s\n")
     cfg = config(tmp_path, url, sources)
     workers = {w.pid: w for w in (start(cfg, "worker", "w1.log"),
                                   start(cfg, "worker", "w2.log"))}
@@ -174,7 +174,7 @@ def mailed_to(cfg: Path) -> dict[str, Counter[str]]:
 def test_a_standby_scheduler_leads_within_30_s_of_the_leaders_death(
         postgres: Any, sites: ManySites, tmp_path: Path, start: Starter) -> None:
     url = postgres.new_database()
-    cfg = config(tmp_path, url, sites.sources_yaml("3s", 6))
+    cfg = config(tmp_path, url, sites.sources_yaml("3s", 6, fixed=True))
     cfg.write_text(cfg.read_text().replace(
         "watches:\n", "watches:\n  - name: council-digest\n    query: '\"crypto council\"'\n"
                       "    to: [boss@example.org]\n    digest: hourly\n", 1))

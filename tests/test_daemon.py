@@ -31,6 +31,7 @@ def daemon_config(tmp_path: Path, site: FixtureServer, extra_sources: str = "",
           - name: daily
             feeds: ["{site.base}/feed.xml"]
             every: 2s
+            every_max: 2s
         """) + extra_sources + dedent(f"""
         watches:
           - name: everything-new
@@ -142,7 +143,8 @@ def test_suspended_across_firings_runs_once_on_waking(fresh_site: FixtureServer,
                                                       start: Starter) -> None:
     cfg = daemon_config(tmp_path, fresh_site)
     # a 3 s schedule leaves idle moments between crawls even on a loaded machine
-    cfg.write_text(cfg.read_text().replace("every: 2s", "every: 3s"))
+    cfg.write_text(cfg.read_text().replace("every: 2s", "every: 3s")
+                   .replace("every_max: 2s", "every_max: 3s"))
     daemon = start(cfg)
     wait_for(lambda: len(runs(cfg)) >= 1 and runs(cfg)[-1]["status"] != "running", 60,
              "a first run")

@@ -130,9 +130,9 @@ def test_fifty_sources_each_polled_every_interval_by_a_constant_set_of_processes
 def test_a_worker_killed_mid_poll_is_replaced_and_no_alert_is_lost_or_repeated(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
     sites.outlets[9].hang = True  # its article pages never answer: always mid-poll
-    sources = sites.sources_yaml("3s", 9) + (
+    sources = sites.sources_yaml("3s", 9, fixed=True) + (
         f'  - name: hangs\n    feeds: ["{sites.base(9)}/feed.xml"]\n    every: 3s\n'
-        f"    timeout: 60s\n")
+        f"    every_max: 3s\n    timeout: 60s\n")
     cfg = config(tmp_path, sources, "time_limit: 2m")
     daemon = start(cfg)
     first = matching(sites, range(9), range(3))
@@ -163,9 +163,9 @@ def test_a_worker_killed_mid_poll_is_replaced_and_no_alert_is_lost_or_repeated(
 def test_a_hanging_source_meets_its_time_limit_while_the_others_finish(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
     sites.outlets[5].hang = True
-    sources = sites.sources_yaml("3s", 5) + (
+    sources = sites.sources_yaml("3s", 5, fixed=True) + (
         f'  - name: hangs\n    feeds: ["{sites.base(5)}/feed.xml"]\n    every: 3s\n'
-        f"    timeout: 60s\n")
+        f"    every_max: 3s\n    timeout: 60s\n")
     cfg = config(tmp_path, sources, "time_limit: 4s")
     daemon = start(cfg)
 
@@ -187,7 +187,7 @@ def test_a_hanging_source_meets_its_time_limit_while_the_others_finish(
 
 def test_a_tiny_memory_limit_recycles_the_worker_without_losing_a_poll(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
-    cfg = config(tmp_path, sites.sources_yaml("2s", 5), "memory_limit: 20MB")
+    cfg = config(tmp_path, sites.sources_yaml("2s", 5, fixed=True), "memory_limit: 20MB")
     daemon = start(cfg)
     wait_for(lambda: daemon.text().count("it finishes its polls while a new one starts") >= 2,
              90, "two recycled workers")
@@ -204,15 +204,15 @@ def test_a_tiny_memory_limit_recycles_the_worker_without_losing_a_poll(
 
 def test_sighup_gives_the_running_worker_the_new_config(
         sites: ManySites, tmp_path: Path, start: Starter) -> None:
-    cfg = config(tmp_path, sites.sources_yaml("2s", 3))
+    cfg = config(tmp_path, sites.sources_yaml("2s", 3, fixed=True))
     daemon = start(cfg)
     first = matching(sites, range(3), range(3))
     wait_for(lambda: set(mailed_urls(cfg)) == first, 60, "the first articles' alerts")
     text = cfg.read_text()
     cfg.write_text(text.replace("watches:\n", "watches:\n  - name: fourth\n"
                                 "    query: '\"story 4\"'\n")
-                   + sites.sources_yaml("2s")[len(sites.sources_yaml("2s", 3)):
-                                              len(sites.sources_yaml("2s", 4))])
+                   + sites.sources_yaml("2s", 4, fixed=True)[
+                       len(sites.sources_yaml("2s", 3, fixed=True)):])
     daemon.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "config reloaded" in daemon.text(), 20, "the reload")
     new_source = matching(sites, range(3, 4), range(3))

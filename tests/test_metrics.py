@@ -77,7 +77,8 @@ def test_the_daemon_serves_its_counters_and_health(fresh_site: FixtureServer,
                                                    tmp_path: Path) -> None:
     cfg = maildir_config(tmp_path, fresh_site)
     port = free_port()
-    cfg.write_text(cfg.read_text().replace("/feed.xml\"]", "/feed.xml\"]\n    every: 2s", 1)
+    cfg.write_text(cfg.read_text().replace("/feed.xml\"]",
+                                           "/feed.xml\"]\n    every: 2s\n    every_max: 2s", 1)
                    + f"metrics:\n  listen: 127.0.0.1:{port}\ndaemon:\n  send_every: 1s\n")
     daemon = DaemonProc(cfg)
     base = f"http://127.0.0.1:{port}"

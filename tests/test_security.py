@@ -419,7 +419,8 @@ def test_no_password_in_any_output_log_or_file(site: FixtureServer, postgres: An
     security: none
     username: alerts@newswatch.test
     password_env: NW_SMTP_PASSWORD"""))
-    cfg.write_text(cfg.read_text().replace("/feed.xml\"]", "/feed.xml\"]\n    every: 2s"))
+    cfg.write_text(cfg.read_text().replace("/feed.xml\"]",
+                                           "/feed.xml\"]\n    every: 2s\n    every_max: 2s"))
     assert "smtp:" in cfg.read_text() and "every: 2s" in cfg.read_text()
     env = {"NW_DB_PASSWORD": PASSWORD, "NW_SMTP_PASSWORD": SMTP_PASSWORD}
     os.environ.update(env)  # the daemon and the web view inherit it

@@ -39,6 +39,11 @@ class Outlet:
     phase: float  # seconds after the clock starts that its first clock article comes
     published: list[float] = field(default_factory=list)  # times of the other articles
     hang: bool = False  # article pages never answer
+    max_age: int | None = None  # the feed's Cache-Control max-age (seconds), if any
+    # every `throttle`-th feed request is answered 429 with Retry-After: retry_after
+    throttle: int = 0
+    retry_after: int = 0
+    asked: int = 0  # feed requests so far
 
     def count(self, clock: float | None, now: float) -> int:
         n = len([t for t in self.published if t <= now])
@@ -109,6 +114,10 @@ class ManySites:
         self._ready = threading.Event()
         self._rng = random.Random(seed + 1)
         self._pages: dict[tuple[int, int], bytes] = {}
+        # the size of the pages of the articles out before the clock starts, if not
+        # page_kb (mixed(): a first crawl of 10,000 sites' history is not what is
+        # measured, and full pages would make it take most of an hour)
+        self.history_kb: tuple[int, int] | None = None
 
     # -- what is served -------------------------------------------------------------------
     def base(self, i: int) -> str:
@@ -155,7 +164,9 @@ class ManySites:
 
     def _make_article(self, outlet: Outlet, n: int) -> bytes:
         rng = random.Random(outlet.index * 7919 + n)
-        target = rng.randint(*self.page_kb) * 1024
+        history = self.history_kb is not None and n < len(outlet.published)
+        target = rng.randint(*(self.history_kb if history and self.history_kb
+                               else self.page_kb)) * 1024
         title = headline(outlet.index, n)
         nav = "".join(f"<li><a href='/section/{w}/'>{w.title()}</a></li>"
                       for w in WORDS[:25])
@@ -187,9 +198,14 @@ class ManySites:
         if path == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"
         if path == "/feed.xml":
+            outlet.asked += 1
+            if outlet.throttle and outlet.asked % outlet.throttle == 0:
+                return 429, {"Retry-After": str(outlet.retry_after)}, b"slow down"
             body, latest = self._feed(outlet, now)
             etag = f'"{outlet.index}-{outlet.count(self.clock, now)}"'
             out = {"Content-Type": "application/rss+xml; charset=utf-8", "ETag": etag}
+            if outlet.max_age is not None:
+                out["Cache-Control"] = f"public, max-age={outlet.max_age}"
             if latest is not None:
                 out["Last-Modified"] = formatdate(latest, usegmt=True)
             if headers.get("if-none-match") == etag:
@@ -304,8 +320,13 @@ class ManySites:
 
 def mixed(sites: ManySites, seed: int = 7) -> None:
     """Give each outlet a publishing rate from a realistic mix: 10% publish every 10-30
-    minutes, 60% two to six times a day, 30% once a week; each with its own phase."""
+    minutes, 60% two to six times a day, 30% once a week; each with its own phase, and
+    the articles already out (its feed's history, in short pages) at the same rate. As
+    sites do, a fifth ask for a Cache-Control max-age on their feed (1-2 minutes for
+    the busy ones, 10-60 for the others), and one in a hundred of the slower ones
+    answers every third feed request 429 with a Retry-After of 10-30 minutes."""
     rng = random.Random(seed)
+    sites.history_kb = (3, 5)
     for o in sites.outlets:
         pick = rng.random()
         if pick < 0.1:
@@ -315,6 +336,15 @@ def mixed(sites: ManySites, seed: int = 7) -> None:
         else:
             o.every = 7 * 86400
         o.phase = rng.uniform(0, o.every)
+        # the beat went on before the clock: the last one came a gap before the next
+        history = len(o.published)
+        o.published = [sites.start_time + o.phase - (history - k) * o.every
+                       for k in range(history)]
+        busy = o.every < 3600
+        if rng.random() < 0.2:
+            o.max_age = rng.randint(60, 120) if busy else rng.randint(600, 3600)
+        elif not busy and rng.random() < 0.01 / 0.8:
+            o.throttle, o.retry_after = 3, rng.randint(600, 1800)
 
 
 def main() -> None:
@@ -350,7 +380,9 @@ def main() -> None:
         with open(args.state, "w", encoding="utf-8") as out:
             json.dump({"port": sites.port, "clock": sites.clock,
                        "outlets": [{"host": o.host, "every": o.every, "phase": o.phase,
-                                    "published": o.published} for o in sites.outlets],
+                                    "published": o.published, "max_age": o.max_age,
+                                    "retry_after": o.retry_after}
+                                   for o in sites.outlets],
                        "hits": [[h.host, h.path, h.status, h.began, h.ended]
                                 for h in sites.requests()]}, out)
 
