@@ -58,7 +58,7 @@ def test_the_daemon_reads_the_last_runs_of_all_its_sources_at_once(tmp_path: Pat
     from sqlalchemy import update
 
     from newswatch.config.loader import load_config
-    from newswatch.daemon import Daemon
+    from newswatch.service.daemon import Daemon
     from newswatch.store import schema
     from newswatch.store.db import Store, utcnow
 
