@@ -93,8 +93,9 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
 def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -> int:
     from newswatch.pipeline.pool import ExtractionPool
 
-    # started before the crawl imports Scrapy: the workers' warm-up overlaps it
-    with ExtractionPool().start() as pool:
+    # started when the first article request is sent: a crawl that finds nothing new
+    # never starts the workers
+    with ExtractionPool().start_on_demand() as pool:
         from newswatch.crawl import print_summary, run_crawl
 
         console = tables.console_for(sys.stdout)
