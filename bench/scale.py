@@ -288,6 +288,9 @@ def main() -> int:
                         help="adaptive schedules (every_max: --every-max) or a fixed clock")
     parser.add_argument("--every-max", default="6h")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--initial", type=int, default=3,
+                        help="articles each site has out at the start (0: the first crawl "
+                             "finds empty feeds, for measuring the re-crawls alone)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="unchanged re-crawls (each beside the bare clients)")
     parser.add_argument("--bare", default="aiohttp,streams",
@@ -304,7 +307,8 @@ def main() -> int:
     state_file = work / "server.json"
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.site.many", "--sites", str(args.sites), "--every",
-         str(publish), "--state", str(state_file), *(["--mix"] if args.mix else [])],
+         str(publish), "--state", str(state_file), "--initial", str(args.initial),
+         *(["--mix"] if args.mix else [])],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     port = int(server.stdout.readline())
