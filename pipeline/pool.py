@@ -69,6 +69,7 @@ class ExtractionPool:
         self.pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
                                 initializer=_warm, context=_WidePipes(ctx))
         self._closing = threading.Lock()
+        self.workers = n
         self._started = False
         self.lazy = False  # started by the crawl when a page is on its way
         log.debug("extraction pool made with %d workers", n)
@@ -85,6 +86,7 @@ class ExtractionPool:
             if self._started:
                 return self
             self._started = True
+        log.debug("extraction workers starting (%d)", self.workers)
         # scheduling a task is pebble's public way to start a pool's workers
         threading.Thread(target=self.pool.schedule, args=(_warm,), daemon=True,
                          name="extraction-pool-start").start()
@@ -100,7 +102,9 @@ class ExtractionPool:
 
     def schedule(self, function: Callable[..., Any], args: tuple[Any, ...],
                  timeout: float) -> Future[Any]:
-        self._started = True  # pebble starts the workers for the first task
+        if not self._started:  # pebble starts the workers for the first task
+            self._started = True
+            log.debug("extraction workers starting (%d)", self.workers)
         return self.pool.schedule(function, args=args, timeout=timeout)
 
     def close(self, wait: float = 10) -> None:

@@ -79,10 +79,14 @@ def feed_and_sitemap_config(tmp_path: Path, site: FixtureServer) -> Path:
 def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
                                               tmp_path: Path) -> None:
     cfg = feed_and_sitemap_config(tmp_path, fresh_site)
-    assert run_cli("crawl", "--source", "daily", config=cfg).returncode == 0
+    first = run_cli("crawl", "-v", "--source", "daily", config=cfg)
+    assert first.returncode == 0, first.stderr
+    assert "extraction workers starting" in first.stderr
     fresh_site.state.reset_hits()
-    proc = run_cli("crawl", config=cfg)
+    proc = run_cli("crawl", "-v", config=cfg)
     assert proc.returncode == 0, proc.stderr
+    # nothing to extract: the extraction workers were never started
+    assert "extraction workers starting" not in proc.stderr
     # the feed answered 304 to the conditional request; the sitemap's article URLs
     # (without tracking parameters) are recognised as the feed's articles: no downloads
     assert _article_hits(fresh_site) == 0
