@@ -10,11 +10,15 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessPool
+
+if TYPE_CHECKING:
+    from newswatch.config.models import Source
+    from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +133,23 @@ class ExtractionPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def crawl_pool(store: Store, sources: Iterable[Source]) -> ExtractionPool:
+    """The pool of a one-off crawl of these sources: started at once (the workers'
+    warm-up overlaps the crawl's own start-up) when a listing of theirs has no
+    validators stored (pages are coming: a first crawl, or a site that sends none), else
+    started on demand (a re-crawl whose listings all answer "not modified" never pays
+    for the workers)."""
+    from sqlalchemy import select
+
+    from newswatch.store import schema
+
+    t = schema.http_validators
+    with store.reader.connect() as conn:
+        known = set(conn.execute(select(t.c.url)).scalars())
+    pool = ExtractionPool()
+    if all(url in known for source in sources for url in source.start_urls()):
+        return pool.start_on_demand()
+    return pool.start()
+
