@@ -15,6 +15,13 @@ and scripts, 50-250 ms per response. Then:
   3. `newswatch run` for --daemon, while each site publishes an article every
      --publish-every on its own clock (a third of them match the watch).
 
+Beside each re-crawl, a bare asyncio HTTP client (bench/bare_client.py, in a process of
+its own) makes the requests an unchanged re-crawl makes (robots.txt, then the feed with the
+validators newswatch stored, answered 304) to the same sites: its CPU is the floor that
+newswatch's is compared with (newswatch CPU / bare CPU, both whole processes, start-up
+included). Two such clients: aiohttp (a real HTTP client library, as a hand-written
+poller would use) and raw asyncio streams (no HTTP library at all).
+
 For each: wall time, CPU seconds of the whole process tree (the command and every
 process under it), and its peak memory (sum of PSS, which counts shared pages once;
 the sum of RSS too). For the daemon: polls due and polls started within 30 s of their
@@ -47,6 +54,7 @@ import email
 import json
 import os
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -103,10 +111,13 @@ def memory(pids: set[int]) -> tuple[int, int]:
 class Measured:
     """A command run as a child; its tree sampled twice a second for memory (peak) and
     CPU (each process's own, as last seen: its final half second may be missed; rusage
-    would miss more, as a process that ends with os._exit never waits for its own)."""
+    would miss more, as a process that ends with os._exit never waits for its own). The
+    command's own process is counted exactly: its rusage once it has been waited for
+    (a short command, such as the bare client, would lose much of its CPU otherwise)."""
 
     def __init__(self, cmd: list[str], log: Path, env: dict[str, str]):
         self.cpu: dict[tuple[int, int], float] = {}
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.start = time.monotonic()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"),
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -129,8 +140,31 @@ class Measured:
         wall = time.monotonic() - self.start
         self.done.set()
         self.sampler.join()
+        # one command measured at a time: the children's rusage grew by this one's (and
+        # by that of the processes it waited for, which sampling may have seen too)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = (after.ru_utime - self.children.ru_utime) + (after.ru_stime
+                                                           - self.children.ru_stime)
+        mine = [key for key in self.cpu if key[0] == self.proc.pid]
+        for key in mine:
+            self.cpu[key] = max(self.cpu[key], own)
+        if not mine:
+            self.cpu[(self.proc.pid, 0)] = own
         return {"exit": code, "wall": wall, "cpu": sum(self.cpu.values()),
                 "pss_mb": self.peak_pss / 2**20, "rss_mb": self.peak_rss / 2**20}
+
+
+def bare_client(work: Path, env: dict[str, str], kind: str, sites: int,
+                newswatch_cpu: float) -> None:
+    """Run the bare client as a process of its own and print its figures and the ratio."""
+    log = work / f"bare-{kind}.log"
+    m = Measured([sys.executable, str(ROOT / "bench" / "bare_client.py"), kind,
+                  str(work / "nw.db")], log, env).wait()
+    answers = log.read_text().strip().splitlines()[-1:] or ["?"]
+    print(f"  bare {kind} client, same requests: exit {m['exit']}, wall {m['wall']:.1f} s, "
+          f"CPU {m['cpu']:.2f} s ({1000 * m['cpu'] / sites:.2f} ms per source; answers "
+          f"{answers[0]}): newswatch / bare CPU = {newswatch_cpu / max(m['cpu'], 0.01):.1f}x",
+          flush=True)
 
 
 WATCHED = '"crypto council"'  # every third story (tests/site/many.py)
@@ -280,7 +314,9 @@ def main() -> int:
                         help="adaptive schedules (every_max: --every-max) or a fixed clock")
     parser.add_argument("--every-max", default="6h")
     parser.add_argument("--initial", type=int, default=3,
-                        help="articles each site has out before the daemon starts")
+                        help="articles each site has out before the daemon starts (0: the "
+                             "first crawl finds empty feeds, for measuring the re-crawls "
+                             "alone)")
     parser.add_argument("--crawls", choices=("all", "first", "none"), default="all",
                         help="the crawls before the daemon: all three, the first only, or "
                              "none (the daemon starts on an empty store and makes every "
@@ -288,7 +324,12 @@ def main() -> int:
     parser.add_argument("--trace-memory", type=Path, default=None, metavar="DIR",
                         help="tracemalloc snapshots of the daemon's processes into DIR")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="unchanged re-crawls (each beside the bare clients)")
+    parser.add_argument("--bare", default="aiohttp,streams",
+                        help="bare clients to compare each re-crawl with (aiohttp, streams)")
     args = parser.parse_args()
+    bares = [b for b in args.bare.split(",") if b]
     interval = parse_duration(args.every).total_seconds()
     adaptive = args.adaptive == "on"
     slowest = parse_duration(args.every_max).total_seconds() if adaptive else interval
@@ -316,8 +357,13 @@ def main() -> int:
             first = Measured([*cli, "crawl", "-c", str(cfg)], work / "crawl1.log", env).wait()
             report("first crawl", first, args.sites)
         if args.crawls == "all":
-            again = Measured([*cli, "crawl", "-c", str(cfg)], work / "crawl2.log", env).wait()
-            report("unchanged re-crawl", again, args.sites)
+            for n in range(1, args.rounds + 1):
+                again = Measured([*cli, "crawl", "-c", str(cfg)], work / "crawl2.log",
+                                 env).wait()
+                report("unchanged re-crawl" + (f" (round {n})" if args.rounds > 1 else ""),
+                       again, args.sites)
+                for kind in bares:
+                    bare_client(work, env, kind, args.sites, again["cpu"])
             one = Measured([*cli, "crawl", "-c", str(cfg), "--source", "site0"],
                            work / "crawl3.log", env).wait()
             report("unchanged re-crawl of one source (the start-up)", one, 1)

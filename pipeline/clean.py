@@ -10,7 +10,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pebble import ProcessExpired
-from scrapy import Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
@@ -34,6 +34,16 @@ class CleanPipeline:
         # the starter's pool; `scrapy crawl NAME` has none, so this pipeline owns one
         self.own = None if isinstance(given, ExtractionPool) else ExtractionPool()
         self.pool: ExtractionPool = self.own or given
+        if self.pool.lazy:
+            self.crawler.signals.connect(self._request_sent,
+                                         signal=signals.request_reached_downloader)
+
+    def _request_sent(self, request: Request, **kwargs: Any) -> None:
+        """The first article request on its way: the workers start while it downloads."""
+        if request.meta.get("article"):
+            self.crawler.signals.disconnect(self._request_sent,
+                                            signal=signals.request_reached_downloader)
+            self.pool.start()
 
     def close_spider(self, spider: Spider | None = None) -> None:
         if self.own is not None:

@@ -10,11 +10,15 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pebble import ProcessPool
+
+if TYPE_CHECKING:
+    from newswatch.config.models import Source
+    from newswatch.store.db import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,10 @@ class ExtractionPool:
         self.pool = ProcessPool(max_workers=n, max_tasks=PAGES_PER_WORKER,
                                 initializer=_warm, context=_WidePipes(ctx))
         self._closing = threading.Lock()
-        log.debug("extraction pool started with %d workers", n)
+        self.workers = n
+        self._started = False
+        self.lazy = False  # started by the crawl when a page is on its way
+        log.debug("extraction pool made with %d workers", n)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ExtractionPool:
         return self  # Scrapy copies settings per crawler: these are live processes
@@ -78,21 +85,39 @@ class ExtractionPool:
         """Start the workers in a background thread. Starting them blocks until the fork
         server has imported trafilatura (about half a second); begun before the crawl
         imports Scrapy, that wait overlaps the parent's own imports instead of stalling
-        the reactor on the first page."""
+        the reactor on the first page. A second call does nothing."""
+        with self._closing:
+            if self._started:
+                return self
+            self._started = True
+        log.debug("extraction workers starting (%d)", self.workers)
         # scheduling a task is pebble's public way to start a pool's workers
         threading.Thread(target=self.pool.schedule, args=(_warm,), daemon=True,
                          name="extraction-pool-start").start()
         return self
 
+    def start_on_demand(self) -> ExtractionPool:
+        """Start the workers only once a page is on its way (the clean pipeline calls
+        start() when the first article request is sent): a crawl whose feeds all answer
+        "not modified" extracts nothing, and the fork server and its workers cost more
+        CPU than the rest of such a crawl's start-up."""
+        self.lazy = True
+        return self
+
     def schedule(self, function: Callable[..., Any], args: tuple[Any, ...],
                  timeout: float) -> Future[Any]:
+        if not self._started:  # pebble starts the workers for the first task
+            self._started = True
+            log.debug("extraction workers starting (%d)", self.workers)
         return self.pool.schedule(function, args=args, timeout=timeout)
 
     def close(self, wait: float = 10) -> None:
         """Stop the workers, giving the pages they hold `wait` seconds; a second call (a
         worker's stop path, then its finally) finds nothing left to do."""
         with self._closing:
-            if not self.pool.active:
+            # pebble's `active` starts a pool that never ran: one that never started
+            # has nothing to stop
+            if not self._started or not self.pool.active:
                 return
             self.pool.close()
             # pebble raises TimeoutError while its workers are still busy (on a loaded
@@ -108,3 +133,23 @@ class ExtractionPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def crawl_pool(store: Store, sources: Iterable[Source]) -> ExtractionPool:
+    """The pool of a one-off crawl of these sources: started at once (the workers'
+    warm-up overlaps the crawl's own start-up) when a listing of theirs has no
+    validators stored (pages are coming: a first crawl, or a site that sends none), else
+    started on demand (a re-crawl whose listings all answer "not modified" never pays
+    for the workers)."""
+    from sqlalchemy import select
+
+    from newswatch.store import schema
+
+    t = schema.http_validators
+    with store.reader.connect() as conn:
+        known = set(conn.execute(select(t.c.url)).scalars())
+    pool = ExtractionPool()
+    if all(url in known for source in sources for url in source.start_urls()):
+        return pool.start_on_demand()
+    return pool.start()
+

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -55,11 +56,51 @@ def run_status(counts: Mapping[str, int]) -> str:
     return "ok"
 
 
+class RunStarts:
+    """Polls' runs opened together: each start hands a job to the writer thread, and the
+    first of them to run opens every run waiting by then in one transaction (the others
+    find none left). A crawl opens up to daemon.concurrent_sources polls at once, and a
+    transaction each was most of the store's work for a poll that finds nothing new."""
+
+    def __init__(self, threads: StoreThreads):
+        self.threads = threads
+        self.waiting: deque[tuple[str, asyncio.Future[int]]] = deque()
+
+    async def start(self, source: str) -> int:
+        """The new run's id (or the database's error, for each run of its batch)."""
+        mine: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.waiting.append((source, mine))
+        # jobs run in order: this one, or one before it, takes this source
+        for future, result in await self.threads.write(self._open):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        return await mine
+
+    def _open(self) -> list[tuple[asyncio.Future[int], int | Exception]]:
+        """(On the writer thread.) Every run waiting now, in one transaction."""
+        batch = []
+        while self.waiting:  # deque pops are thread-safe
+            batch.append(self.waiting.popleft())
+        if not batch:
+            return []
+        try:
+            ids: list[int | Exception] = list(self.threads.store.start_runs(
+                [source for source, _ in batch]))
+        except Exception as exc:
+            ids = [exc] * len(batch)
+        return [(future, run_id) for (_, future), run_id in zip(batch, ids, strict=True)]
+
+
 class PollBoard:
     def __init__(self, crawler: Crawler, rt: Runtime):
         self.crawler = crawler
         self.rt = rt
         self.threads: StoreThreads | None = None if rt.dry_run else store_threads(crawler)
+        self.starts = RunStarts(self.threads) if self.threads is not None else None
         self.polls: dict[str, Poll] = {}
         self.timers: dict[str, CallLaterResult] = {}
         self.recording: set[asyncio.Future[None]] = set()  # runs being written
@@ -99,8 +140,8 @@ class PollBoard:
         poll.started = utcnow()
         tls_policy(self.crawler.settings).register(source.start_urls(),
                                                    poll.options.verify_tls)
-        if self.threads is not None:
-            poll.run_id = await self.threads.write(self.threads.store.start_run, source.name)
+        if self.starts is not None:
+            poll.run_id = await self.starts.start(source.name)
         self.polls[order.id] = poll
         self.timers[order.id] = call_later(limit.total_seconds(), self._expire, poll)
         self.rt.feed.started(order, poll.run_id)

@@ -20,7 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import DNSLookupError
 
 from newswatch.spiders.poll import poll_of
@@ -127,6 +127,13 @@ class GuardedResolver(CachingThreadedResolver):
         return super().getHostByName(name)
 
     def getHostByName(self, name: str, timeout: Any = None) -> Deferred[str]:
+        given = literal_ip(name)
+        if isinstance(given, ipaddress.IPv4Address):
+            # what gethostbyname answers for an address, without its trip to a thread
+            # (Twisted's endpoints resolve every host, addresses too: a thread hop per
+            # new host cost more than the rest of its connection); judged by the
+            # middleware, as any address given as such
+            return succeed(str(given))
         d: Deferred[str] = super().getHostByName(name, timeout)
         approvals = self.approvals
 

@@ -390,10 +390,15 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------
     def start_run(self, source: str) -> int:
+        return self.start_runs([source])[0]
+
+    def start_runs(self, sources: Sequence[str]) -> list[int]:
+        """Runs of these sources, started now, in one transaction: their ids in order."""
+        worker = worker_id()
         with self.tx() as conn:
-            return int(conn.execute(insert(schema.runs).values(
-                source=source, started=utcnow(), status="running", worker=worker_id())
-            ).inserted_primary_key[0])  # type: ignore[index]
+            return [int(conn.execute(insert(schema.runs).values(
+                source=source, started=utcnow(), status="running", worker=worker)
+            ).inserted_primary_key[0]) for source in sources]  # type: ignore[index]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int],
                    message: str | None = None) -> None:

@@ -79,7 +79,9 @@ def feed_and_sitemap_config(tmp_path: Path, site: FixtureServer) -> Path:
 def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
                                               tmp_path: Path) -> None:
     cfg = feed_and_sitemap_config(tmp_path, fresh_site)
-    assert run_cli("crawl", "--source", "daily", config=cfg).returncode == 0
+    first = run_cli("crawl", "-v", "--source", "daily", config=cfg)
+    assert first.returncode == 0, first.stderr
+    assert "extraction workers starting" in first.stderr
     fresh_site.state.reset_hits()
     proc = run_cli("crawl", config=cfg)
     assert proc.returncode == 0, proc.stderr
@@ -92,6 +94,12 @@ def test_second_crawl_downloads_nothing_known(fresh_site: FixtureServer,
     # the sitemap's five article links were found stored when it was parsed
     last = db_rows(cfg, "select known from runs where source = 'daily-sitemap'")
     assert last[-1]["known"] == 5
+    # every listing read before and not modified since: the extraction workers, which
+    # start at once when pages may come, are never started
+    again = run_cli("crawl", "-v", "--source", "daily", config=cfg)
+    assert again.returncode == 0, again.stderr
+    assert "extraction workers starting" not in again.stderr
+    assert _article_hits(fresh_site) == 0
 
 
 def test_known_keys_are_looked_up_in_batches(tmp_path: Path) -> None:

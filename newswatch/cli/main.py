@@ -100,10 +100,12 @@ def cmd_crawl(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 def _crawl(args: argparse.Namespace, config: Config, path: Path, store: Store) -> int:
-    from newswatch.pipeline.pool import ExtractionPool
+    from newswatch.pipeline.pool import crawl_pool
 
-    # started before the crawl imports Scrapy: the workers' warm-up overlaps it
-    with ExtractionPool().start() as pool:
+    # started before the crawl imports Scrapy (the workers' warm-up overlaps it), unless
+    # every listing was read before: then when the first article request is sent
+    with crawl_pool(store, [s for s in config.sources
+                            if not args.source or s.name in args.source]) as pool:
         from newswatch.cli.crawl import print_summary, run_crawl
 
         console = tables.console_for(sys.stdout)
