@@ -151,10 +151,13 @@ SERVERS = {"site", "fresh_site", "sites", "postgres", "start", "runs", "smtp", "
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks `e2e` every test that crawls a site or talks to a server it starts (by its
-    fixtures, or its module's E2E = True): `make test-fast` leaves them out."""
+    fixtures, its `db` backend being PostgreSQL, or its module's E2E = True):
+    `make test-fast` leaves them out."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & SERVERS or getattr(item.module, "E2E", False):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (fixtures & SERVERS or params.get("db") == "postgresql"
+                or getattr(item.module, "E2E", False)):
             item.add_marker(pytest.mark.e2e)
 
 
