@@ -129,12 +129,13 @@ def postgres() -> Iterator[Any]:
 
 @pytest.fixture
 def start() -> Iterator[Callable[..., DaemonProc]]:
-    """Starts a daemon (or a worker: command="worker", log="w1.log") on a config;
-    whatever is left running is killed afterwards."""
+    """Starts a daemon (or a worker: command="worker", log="w1.log"; with -v: verbose)
+    on a config; whatever is left running is killed afterwards."""
     started: list[DaemonProc] = []
 
-    def launch(config: Path, command: str = "run", log: str = "daemon.log") -> DaemonProc:
-        started.append(DaemonProc(config, command, log))
+    def launch(config: Path, command: str = "run", log: str = "daemon.log",
+               verbose: bool = False) -> DaemonProc:
+        started.append(DaemonProc(config, command, log, verbose))
         return started[-1]
 
     yield launch
