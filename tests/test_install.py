@@ -5,6 +5,7 @@ the wheel every folder of code and every file the code reads."""
 from __future__ import annotations
 
 import email
+import fcntl
 import importlib.metadata
 import os
 import shutil
@@ -50,19 +51,31 @@ def test_make_test_still_installs_what_ci_needs() -> None:
 STAGES = ("config", "spiders", "pipeline", "rules", "store", "alerts")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `pip wheel .` builds from this tree, as CI and pipx would."""
-    out = tmp_path_factory.mktemp("wheel")
-    litter = not (ROOT / "build").exists()  # setuptools builds in the tree: leave it clean
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                           "-w", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=600)
-    if litter:
-        shutil.rmtree(ROOT / "build", ignore_errors=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    [built] = out.glob("newswatch-*.whl")
-    return built
+    """The wheel `pip wheel .` builds from this tree, as CI and pipx would: built once
+    for the test run, whichever pytest-xdist worker asks first (the others wait on the
+    lock, then take the same file)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's is a folder in the run's one
+        shared = shared.parent
+    with (shared / "wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = shared / "wheel"
+        built = sorted(out.glob("newswatch-*.whl"))
+        if not built:
+            out.mkdir(exist_ok=True)
+            # setuptools builds in the tree: leave it clean
+            litter = not (ROOT / "build").exists()
+            done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                                   "-w", str(out), str(ROOT)],
+                                  capture_output=True, text=True, timeout=600)
+            if litter:
+                shutil.rmtree(ROOT / "build", ignore_errors=True)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            built = sorted(out.glob("newswatch-*.whl"))
+    [whl] = built
+    return whl
 
 
 def test_the_wheel_claims_one_import_name(wheel: Path) -> None:
