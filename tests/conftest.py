@@ -160,6 +160,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if (fixtures & SERVERS or params.get("db") == "postgresql"
                 or getattr(item.module, "E2E", False)):
             item.add_marker(pytest.mark.e2e)
+    # the longest first (the daemons', then the other end-to-end tests): pytest-xdist's
+    # workers then share the short ones at the end, and neither waits alone on a long
+    # test it took last
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 item.get_closest_marker("e2e") is None))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

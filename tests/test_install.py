@@ -4,9 +4,7 @@ the wheel every folder of code and every file the code reads."""
 
 from __future__ import annotations
 
-import email
 import fcntl
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.venvs import seeded_venv, wheel_requires
 
 TEST_ONLY = ("[test]", "apt-get", "playwright", "chromium", "postgresql", "pytest")
 
@@ -100,54 +99,16 @@ def test_the_wheel_holds_every_file_of_the_code(wheel: Path) -> None:
     assert sorted(expected - held) == []
 
 
-def declared_closure(wheel: Path) -> list[importlib.metadata.Distribution]:
-    """The installed distributions the wheel needs: its own dependencies (no extras) and
-    theirs, as pip would resolve them on this Python. A dependency missing from this
-    environment fails the test (with its name)."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    with zipfile.ZipFile(wheel) as whl:
-        [meta] = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
-        wanted = email.message_from_bytes(whl.read(meta)).get_all("Requires-Dist") or []
-    found: dict[str, importlib.metadata.Distribution] = {}
-    done: set[tuple[str, str]] = set()
-    todo = [(Requirement(r), "") for r in wanted]  # the wheel installed without extras
-    while todo:
-        req, context = todo.pop()
-        if req.marker is not None and not req.marker.evaluate({"extra": context}):
-            continue
-        name = canonicalize_name(req.name)
-        if name not in found:
-            found[name] = importlib.metadata.distribution(req.name)
-        for extra in ["", *sorted(req.extras)]:
-            if (name, extra) not in done:
-                done.add((name, extra))
-                todo += [(Requirement(r), extra) for r in found[name].requires or []]
-    return list(found.values())
-
-
 @pytest.mark.slow
 def test_the_wheel_runs_the_demo_from_a_fresh_virtualenv(wheel: Path, tmp_path: Path) -> None:
     """SPEC §13 Install: the built wheel, installed in a new virtualenv and run from an
     empty folder (no source tree in reach), gives a working `newswatch demo`. Its
-    dependencies are the ones this environment installed already (downloading them again
-    was most of the test's time): the new virtualenv sees only those the wheel declares,
-    and theirs, each linked into one folder its site-packages names."""
+    dependencies are this environment's copies of those the wheel declares, and theirs
+    (tests/venvs.py: installing them again was most of the test's time)."""
     # nothing of the source tree: pip would see the tree's newswatch as installed already
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NEWSWATCH_CONFIG")}
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=300)
-    deps = tmp_path / "deps"
-    deps.mkdir()
-    for dist in declared_closure(wheel):
-        for top in {Path(str(f)).parts[0] for f in dist.files or []} - {".."}:
-            there = Path(str(dist.locate_file(top)))
-            if there.exists() and not (deps / top).exists() and not top.endswith(".pth"):
-                (deps / top).symlink_to(there)
-    [site] = (venv / "lib").glob("python3*/site-packages")
-    (site / "deps.pth").write_text(f"{deps}\n", encoding="utf-8")
+    site = seeded_venv(venv, wheel_requires(wheel))
     pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
                           "install", "-q", "--no-deps", "--no-index", str(wheel)],
                          capture_output=True, text=True, timeout=600, env=env)
