@@ -1,0 +1,220 @@
+"""The outbox on its own, in-process on a SQLite file: due alerts composed into one
+message per recipient and digest, each with its own article and the story's other
+outlets; the backoff; which emails a sender claims, gives back and marks; the counts
+`status` shows. (The end-to-end tests send through it; these pin what they cannot see:
+mutants of alerts/outbox.py that survived them under mutmut.)"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from newswatch.alerts import outbox
+from newswatch.config.models import Config
+from newswatch.store import schema
+from newswatch.store.db import Store, worker_id
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+DESK = "desk@example.org"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(f"sqlite:///{tmp_path / 'nw.db'}") as s:
+        yield s
+
+
+def add(store: Store, table: Any, **row: Any) -> int:
+    with store.tx() as conn:
+        return int(conn.execute(insert(table).values(**row)).inserted_primary_key[0])
+
+
+def article(store: Store, n: int, source: str, title: str, story: int | None = None) -> int:
+    return add(store, schema.articles, url_key=f"k{n}", url=f"https://{source}.example/{n}",
+               source=source, title=title, text="text", published=NOW, first_seen=NOW,
+               too_old=False, has_text=True, story_id=story)
+
+
+def alert(store: Store, watch: str, article_id: int, recipient: str = DESK,
+          digest: str = "immediate", due: datetime = NOW) -> int:
+    match = add(store, schema.matches, watch=watch, article_id=article_id,
+                query=f'"{watch}"', hits=[], snippets=[], matched_at=NOW)
+    return add(store, schema.outbox, match_id=match, recipient=recipient, digest=digest,
+               due=due, message_id=f"<{watch}-{article_id}-{recipient}@test>", created=NOW)
+
+
+def config(*watches: str | dict[str, str]) -> Config:
+    """Watches by name (their query their name), or as written in the YAML."""
+    return Config.model_validate({
+        "watches": [w if isinstance(w, dict) else {"name": w, "query": f'"{w}"'}
+                    for w in watches],
+        "alerts": {"to": [DESK], "from": "newswatch <nw@example.org>"}})
+
+
+def test_each_alert_shows_its_own_article_by_watch_with_the_storys_other_outlets(
+        store: Store) -> None:
+    # two outlets of one story (the second matched), and an article of another watch
+    first = article(store, 1, "daily", "Council meets on Monday", story=7)
+    second = article(store, 2, "wire", "Council to meet Monday, officials say", story=7)
+    lone = article(store, 3, "gazette", "Dams are full after the rains")
+    alert(store, "zeta-dams", lone)
+    alert(store, "alpha-council", second)
+    [made] = outbox.compose(store, config("alpha-council", "zeta-dams"), now=NOW)
+    assert (made.recipient, made.digest, made.alerts) == (DESK, "immediate", 2)
+    text = made.text
+    # grouped by watch in name order, each title under its own watch, once
+    assert text.index("== alpha-council ==") < text.index("Council to meet Monday") \
+        < text.index("== zeta-dams ==") < text.index("Dams are full after the rains")
+    assert text.count("Council to meet Monday") == 1
+    assert "https://wire.example/2" in text and "https://gazette.example/3" in text
+    # the story's other outlet, not the alerted article itself
+    assert "also reported by daily:\n  https://daily.example/1" in text
+    assert "also reported by wire" not in text and "also reported by gazette" not in text
+    assert first != second
+    with store.engine.connect() as conn:
+        linked = conn.execute(select(schema.outbox.c.email_id)).scalars().all()
+    assert linked == [made.id, made.id]
+
+
+def test_one_message_per_recipient_and_digest_and_only_what_is_due(store: Store) -> None:
+    a = article(store, 1, "daily", "Council meets on Monday")
+    b = article(store, 2, "wire", "Dams are full after the rains")
+    alert(store, "council", a)
+    alert(store, "council", b, recipient="boss@example.org")
+    c = article(store, 3, "gazette", "A council for the dams")
+    evening = NOW.replace(hour=23, minute=0)  # a digest not yet due
+    alert(store, "evening", c, digest="daily@23:00", due=evening)
+    cfg = config("council", {"name": "evening", "query": "council", "digest": "daily@23:00"})
+    made = outbox.compose(store, cfg, now=NOW)
+    assert [(m.recipient, m.alerts) for m in made] == [("boss@example.org", 1), (DESK, 1)]
+    desk = next(m for m in made if m.recipient == DESK)
+    assert "Council meets on Monday" in desk.text
+    assert "Dams are full" not in desk.text and "A council for the dams" not in desk.text
+    # its time come, a dry run makes it and writes nothing
+    [dry] = outbox.compose(store, cfg, now=evening, commit=False)
+    assert (dry.digest, dry.alerts) == ("daily@23:00", 1)
+    assert outbox.counts(store)["waiting"] == 1
+
+
+def test_the_backoff_doubles_from_a_minute_up_to_six_hours() -> None:
+    assert [outbox.backoff(n) for n in (0, 1, 2, 3, 4)] == \
+        [timedelta(minutes=m) for m in (1, 1, 2, 4, 8)]
+    assert outbox.backoff(9) == timedelta(minutes=256)
+    assert outbox.backoff(10) == outbox.backoff(40) == timedelta(hours=6)
+
+
+def email(store: Store, n: int, status: str = "pending", due: datetime = NOW,
+          claimed: datetime | None = None, claimed_by: str | None = None,
+          error: str | None = None, attempts: int = 0) -> int:
+    return add(store, schema.emails, recipient=DESK, digest="immediate",
+               message_id=f"<e{n}@test>", subject=f"email {n}", mime=b"x", status=status,
+               attempts=attempts, next_attempt=due, created=NOW, claimed=claimed,
+               claimed_by=claimed_by, last_error=error)
+
+
+def emails(store: Store) -> dict[int, dict[str, Any]]:
+    with store.engine.connect() as conn:
+        return {r["id"]: dict(r) for r in conn.execute(select(schema.emails)).mappings()}
+
+
+def dead_pid() -> int:
+    """A pid no process has now (a child that has exited and been reaped)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_sender_claims_what_is_due_and_what_a_gone_sender_held(store: Store) -> None:
+    here = socket.gethostname()
+    due = email(store, 1)
+    later = email(store, 2, due=NOW + timedelta(minutes=1))
+    stale = email(store, 3, "sending", claimed=NOW - outbox.LEASE - timedelta(seconds=1),
+                  claimed_by="elsewhere:1")
+    leased = email(store, 4, "sending", claimed=NOW - outbox.LEASE + timedelta(seconds=5),
+                   claimed_by="elsewhere:1")  # another host's, within its lease
+    alive = email(store, 5, "sending", claimed=NOW, claimed_by=f"{here}:{os.getpid()}")
+    gone = email(store, 6, "sending", claimed=NOW, claimed_by=f"{here}:{dead_pid()}")
+    nobody = email(store, 7, "sending", claimed=NOW, claimed_by=None)
+    email(store, 8, "sent")
+    email(store, 9, "failed")
+    got = outbox.claim(store, now=NOW)
+    assert [c.id for c in got] == [due, stale, gone, nobody]
+    assert got[0].subject == "email 1" and got[0].mime == b"x" and got[0].attempts == 0
+    rows = emails(store)
+    assert {rows[i]["status"] for i in (due, stale, gone, nobody)} == {"sending"}
+    assert rows[due]["claimed_by"] == worker_id()
+    assert rows[leased]["claimed_by"] == "elsewhere:1" and rows[alive]["status"] == "sending"
+    assert rows[later]["status"] == "pending"
+    # forced (`newswatch send`): every pending one, due or not; nothing left to take
+    assert [c.id for c in outbox.claim(store, now=NOW, force=True)] == [later]
+    assert outbox.claim(store, now=NOW, force=True) == []
+
+
+def test_a_claimant_is_dead_only_if_it_ran_here_and_its_process_is_gone() -> None:
+    here = socket.gethostname()
+    assert outbox._dead(None) and outbox._dead("") and outbox._dead("no-pid")
+    assert outbox._dead(f"{here}:{dead_pid()}")
+    assert not outbox._dead(f"{here}:{os.getpid()}")
+    assert not outbox._dead(f"{here}x:{dead_pid()}")  # another host: its lease decides
+    assert not outbox._dead(f"{here}:pid")
+    assert not outbox._dead(f"{here}:1")  # init: alive, and not ours to signal as a user
+
+
+def test_retry_sent_failed_and_release_move_an_email_as_they_say(store: Store) -> None:
+    retried, sent, failed, given, kept = (email(store, n, "sending", attempts=2, error="x")
+                                          for n in range(1, 6))
+    before = datetime.now(UTC)
+    when = outbox.mark_retry(store, retried, "421 try later", 2)
+    after = datetime.now(UTC)
+    assert before + timedelta(minutes=4) <= when <= after + timedelta(minutes=4)
+    outbox.mark_sent(store, sent)
+    outbox.mark_failed(store, failed, "550 no such user")
+    outbox.release(store, [given])
+    outbox.release(store, [])
+    rows = emails(store)
+    assert {k: rows[retried][k] for k in ("status", "attempts", "last_error")} == \
+        {"status": "pending", "attempts": 3, "last_error": "421 try later"}
+    assert rows[retried]["next_attempt"] == when
+    assert {k: rows[sent][k] for k in ("status", "attempts", "last_error")} == \
+        {"status": "sent", "attempts": 3, "last_error": None}
+    assert rows[sent]["sent"] is not None
+    assert {k: rows[failed][k] for k in ("status", "attempts", "last_error")} == \
+        {"status": "failed", "attempts": 3, "last_error": "550 no such user"}
+    assert (rows[given]["status"], rows[given]["claimed_by"], rows[given]["attempts"]) == \
+        ("pending", None, 2)
+    assert rows[kept]["status"] == "sending"
+    # release gives back only what is still being sent
+    outbox.release(store, [sent])
+    assert emails(store)[sent]["status"] == "sent"
+
+
+def test_counts_and_the_failed_list_as_status_shows_them(store: Store) -> None:
+    for n, (status, error) in enumerate([("pending", None), ("pending", "421 later"),
+                                         ("sending", None), ("sent", None),
+                                         ("failed", "550 no"), ("failed", "550 gone")]):
+        email(store, n, status, error=error)
+    a = article(store, 1, "daily", "Council meets on Monday")
+    alert(store, "council", a)
+    alert(store, "quiet", a)
+    alert(store, "quiet", article(store, 2, "wire", "Dams are full"))
+    assert outbox.counts(store, muted=["quiet"]) == \
+        {"pending": 3, "sent": 1, "failed": 2, "waiting": 1, "held": 2}
+    assert outbox.counts(store) == \
+        {"pending": 3, "sent": 1, "failed": 2, "waiting": 3, "held": 0}
+    failed = list(outbox.failed_emails(store))
+    assert [(f["subject"], f["last_error"]) for f in failed] == \
+        [("email 4", "550 no"), ("email 5", "550 gone")]
+    assert set(failed[0]) == {"id", "recipient", "subject", "last_error"}
+    retrying = list(outbox.failed_emails(store, "pending"))
+    assert [f["subject"] for f in retrying] == ["email 1"]
+    waiting = list(outbox.failed_emails(store, "pending", errors_only=False))
+    assert [f["subject"] for f in waiting] == ["email 0", "email 1", "email 2"]
