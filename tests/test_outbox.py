@@ -6,6 +6,7 @@ mutants of alerts/outbox.py that survived them under mutmut.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from newswatch.alerts import outbox
+from newswatch.alerts.render import AlertItem
 from newswatch.config.models import Config
 from newswatch.store import schema
 from newswatch.store.db import Store, worker_id
@@ -47,7 +49,7 @@ def alert(store: Store, watch: str, article_id: int, recipient: str = DESK,
     match = add(store, schema.matches, watch=watch, article_id=article_id,
                 query=f'"{watch}"', hits=[], snippets=[], matched_at=NOW)
     return add(store, schema.outbox, match_id=match, recipient=recipient, digest=digest,
-               due=due, message_id=f"<{watch}-{article_id}-{recipient}@test>", created=NOW)
+               due=due, message_id=f"<alert-{match}@test>", created=NOW)
 
 
 def config(*watches: str | dict[str, str]) -> Config:
@@ -64,11 +66,23 @@ def test_each_alert_shows_its_own_article_by_watch_with_the_storys_other_outlets
     first = article(store, 1, "daily", "Council meets on Monday", story=7)
     second = article(store, 2, "wire", "Council to meet Monday, officials say", story=7)
     lone = article(store, 3, "gazette", "Dams are full after the rains")
+    article(store, 4, "paper", "A story of its own, never alerted")  # no story either
+    article(store, 5, "herald", "Monday's council, as the herald saw it", story=7)
+    later = article(store, 6, "gazette", "More water released from the dams")
+    alert(store, "zeta-dams", later)  # queued first, its article stored last
     alert(store, "zeta-dams", lone)
     alert(store, "alpha-council", second)
     [made] = outbox.compose(store, config("alpha-council", "zeta-dams"), now=NOW)
-    assert (made.recipient, made.digest, made.alerts) == (DESK, "immediate", 2)
+    assert (made.recipient, made.digest, made.alerts) == (DESK, "immediate", 3)
     text = made.text
+    # each item as the database has it: its query, source and publication time
+    assert 'query: "alpha-council"' in text and 'query: "zeta-dams"' in text
+    assert "wire · published 2026-03-14" in text, text
+    # within a watch, in the order the alerts were queued
+    assert text.index("More water released") < text.index("Dams are full after the rains")
+    # the story's other outlets in the order they were stored
+    assert text.index("also reported by daily") < text.index("also reported by herald")
+    assert "also reported by paper" not in text  # sharing no story is no story
     # grouped by watch in name order, each title under its own watch, once
     assert text.index("== alpha-council ==") < text.index("Council to meet Monday") \
         < text.index("== zeta-dams ==") < text.index("Dams are full after the rains")
@@ -80,7 +94,18 @@ def test_each_alert_shows_its_own_article_by_watch_with_the_storys_other_outlets
     assert first != second
     with store.engine.connect() as conn:
         linked = conn.execute(select(schema.outbox.c.email_id)).scalars().all()
-    assert linked == [made.id, made.id]
+    assert linked == [made.id, made.id, made.id]
+    # the message as composed: what was stored, its Message-ID the first alert's
+    assert made.message is not None
+    assert made.subject == str(made.message["Subject"])
+    assert made.subject.startswith("[newswatch] 3 new matches")
+    assert made.body == made.message.as_bytes()
+    assert str(made.message["To"]) == DESK
+    assert str(made.message["From"]) == "newswatch <nw@example.org>"
+    assert str(made.message["Message-ID"]) == "<alert-1@test>"
+    stored = emails(store)[made.id]
+    assert (stored["subject"], stored["mime"], stored["message_id"]) == \
+        (made.subject, made.body, "<alert-1@test>")
 
 
 def test_one_message_per_recipient_and_digest_and_only_what_is_due(store: Store) -> None:
@@ -139,8 +164,8 @@ def test_a_sender_claims_what_is_due_and_what_a_gone_sender_held(store: Store) -
     later = email(store, 2, due=NOW + timedelta(minutes=1))
     stale = email(store, 3, "sending", claimed=NOW - outbox.LEASE - timedelta(seconds=1),
                   claimed_by="elsewhere:1")
-    leased = email(store, 4, "sending", claimed=NOW - outbox.LEASE + timedelta(seconds=5),
-                   claimed_by="elsewhere:1")  # another host's, within its lease
+    leased = email(store, 4, "sending", claimed=NOW - outbox.LEASE,
+                   claimed_by="elsewhere:1")  # another host's, at the end of its lease
     alive = email(store, 5, "sending", claimed=NOW, claimed_by=f"{here}:{os.getpid()}")
     gone = email(store, 6, "sending", claimed=NOW, claimed_by=f"{here}:{dead_pid()}")
     nobody = email(store, 7, "sending", claimed=NOW, claimed_by=None)
@@ -148,7 +173,8 @@ def test_a_sender_claims_what_is_due_and_what_a_gone_sender_held(store: Store) -
     email(store, 9, "failed")
     got = outbox.claim(store, now=NOW)
     assert [c.id for c in got] == [due, stale, gone, nobody]
-    assert got[0].subject == "email 1" and got[0].mime == b"x" and got[0].attempts == 0
+    assert (got[0].recipient, got[0].message_id, got[0].subject, got[0].mime,
+            got[0].attempts) == (DESK, "<e1@test>", "email 1", b"x", 0)
     rows = emails(store)
     assert {rows[i]["status"] for i in (due, stale, gone, nobody)} == {"sending"}
     assert rows[due]["claimed_by"] == worker_id()
@@ -218,3 +244,45 @@ def test_counts_and_the_failed_list_as_status_shows_them(store: Store) -> None:
     assert [f["subject"] for f in retrying] == ["email 1"]
     waiting = list(outbox.failed_emails(store, "pending", errors_only=False))
     assert [f["subject"] for f in waiting] == ["email 0", "email 1", "email 2"]
+
+
+def test_a_channel_gets_its_message_a_moved_schedule_is_written_back_and_a_dry_run_adds_extra(
+        store: Store) -> None:
+    hook = "json://127.0.0.1:9/hook"
+    a = article(store, 1, "daily", "Council meets on Monday")
+    b = article(store, 2, "wire", "Dams are full after the rains")
+    alert(store, "council", a, recipient=hook)
+    # queued under a daily digest; the watch is hourly now
+    tomorrow = NOW.replace(day=15, hour=8, minute=0)
+    moved = alert(store, "dams", b, digest="daily", due=tomorrow)
+    cfg = config("council", {"name": "dams", "query": "dams", "digest": "hourly"})
+    [made] = outbox.compose(store, cfg, now=NOW)
+    assert (made.recipient, made.message) == (hook, None)
+    body = json.loads(made.body)
+    assert made.subject == body["title"] == "newswatch: 1 new match"
+    assert "Council meets on Monday" in made.text
+    with store.engine.connect() as conn:
+        row = conn.execute(select(schema.outbox).where(schema.outbox.c.id == moved)).one()
+    assert (row.digest, row.due, row.email_id) == ("hourly", NOW.replace(hour=10, minute=0),
+                                                   None)
+    # a dry run at ten: the hourly alert, and a dry-run crawl's alerts joined to its batch
+    # in watch order (never stored)
+    extra = AlertItem("aardvark", "aardvark", "An extra, unstored alert",
+                      "https://x.example/1", "x", None, [], [])
+    [dry] = outbox.compose(store, cfg, now=NOW.replace(hour=10, minute=0), commit=False,
+                           extra={(DESK, "hourly"): [extra]})
+    assert (dry.recipient, dry.digest, dry.alerts) == (DESK, "hourly", 2)
+    assert dry.text.index("An extra, unstored alert") < dry.text.index("Dams are full")
+    # and a batch of extra alerts alone gets a message of its own, with a new Message-ID
+    [alone] = outbox.compose(store, cfg, now=NOW, commit=False,
+                             extra={("boss@example.org", "immediate"): [extra]})
+    assert alone.message is not None and alone.recipient == "boss@example.org"
+    assert "newswatch-dry-run" in str(alone.message["Message-ID"])
+    assert outbox.counts(store)["waiting"] == 1  # nothing written by either dry run
+
+
+def test_counts_of_an_empty_outbox_are_zero(store: Store) -> None:
+    assert outbox.counts(store) == {"pending": 0, "sent": 0, "failed": 0, "waiting": 0,
+                                    "held": 0}
+    email(store, 1, "sending")
+    assert outbox.counts(store)["pending"] == 1
