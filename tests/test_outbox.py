@@ -106,6 +106,8 @@ def test_each_alert_shows_its_own_article_by_watch_with_the_storys_other_outlets
     stored = emails(store)[made.id]
     assert (stored["subject"], stored["mime"], stored["message_id"]) == \
         (made.subject, made.body, "<alert-1@test>")
+    assert (stored["status"], stored["attempts"], stored["next_attempt"]) == \
+        ("pending", 0, NOW)  # to be sent at once
 
 
 def test_one_message_per_recipient_and_digest_and_only_what_is_due(store: Store) -> None:
@@ -196,7 +198,8 @@ def test_a_claimant_is_dead_only_if_it_ran_here_and_its_process_is_gone() -> Non
 
 
 def test_retry_sent_failed_and_release_move_an_email_as_they_say(store: Store) -> None:
-    retried, sent, failed, given, kept = (email(store, n, "sending", attempts=2, error="x")
+    retried, sent, failed, given, kept = (email(store, n, "sending", attempts=2, error="x",
+                                                claimed=NOW, claimed_by="elsewhere:1")
                                           for n in range(1, 6))
     before = datetime.now(UTC)
     when = outbox.mark_retry(store, retried, "421 try later", 2)
@@ -226,19 +229,20 @@ def test_retry_sent_failed_and_release_move_an_email_as_they_say(store: Store) -
 def test_counts_and_the_failed_list_as_status_shows_them(store: Store) -> None:
     for n, (status, error) in enumerate([("pending", None), ("pending", "421 later"),
                                          ("sending", None), ("sent", None),
-                                         ("failed", "550 no"), ("failed", "550 gone")]):
+                                         ("failed", "550 no"), ("failed", "550 gone"),
+                                         ("failed", None)]):
         email(store, n, status, error=error)
     a = article(store, 1, "daily", "Council meets on Monday")
     alert(store, "council", a)
     alert(store, "quiet", a)
     alert(store, "quiet", article(store, 2, "wire", "Dams are full"))
     assert outbox.counts(store, muted=["quiet"]) == \
-        {"pending": 3, "sent": 1, "failed": 2, "waiting": 1, "held": 2}
+        {"pending": 3, "sent": 1, "failed": 3, "waiting": 1, "held": 2}
     assert outbox.counts(store) == \
-        {"pending": 3, "sent": 1, "failed": 2, "waiting": 3, "held": 0}
-    failed = list(outbox.failed_emails(store))
+        {"pending": 3, "sent": 1, "failed": 3, "waiting": 3, "held": 0}
+    failed = list(outbox.failed_emails(store))  # every failed one, with an error or not
     assert [(f["subject"], f["last_error"]) for f in failed] == \
-        [("email 4", "550 no"), ("email 5", "550 gone")]
+        [("email 4", "550 no"), ("email 5", "550 gone"), ("email 6", None)]
     assert set(failed[0]) == {"id", "recipient", "subject", "last_error"}
     retrying = list(outbox.failed_emails(store, "pending"))
     assert [f["subject"] for f in retrying] == ["email 1"]
