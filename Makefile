@@ -41,12 +41,20 @@ typecheck: $(STAMP)
 importlint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
-# the tests on both cores (a worker takes the next test when it is free); then the
-# end-to-end daemons and workers with clocks of a few seconds (slow) and the tests that
-# measure a daemon's clock (serial), one at a time, so no other test's load shows in them
-test: $(STAMP) lint typecheck importlint
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow and not serial" tests
-	$(BIN)/python -m pytest -q -m "slow or serial" tests
+# the tests on both cores (a worker takes the next test when it is free), the end-to-end
+# daemons and workers (slow) among them: they wait on what their logs and databases say,
+# not on windows of time; then the tests that measure a daemon's clock (serial), one at
+# a time of their own, so no other test's load shows in them. ruff, mypy and the import
+# contracts run beside the first part (its daemons mostly wait on their clocks), their
+# output shown after it, and any of them failing fails the target
+test: $(STAMP)
+	@rm -f $(VENV)/static.log
+	( $(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports --no-cache ) \
+		>$(VENV)/static.log 2>&1 & static=$$!; \
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial" tests; tests=$$?; \
+	wait $$static; checks=$$?; cat $(VENV)/static.log; \
+	test $$tests -eq 0 && test $$checks -eq 0
+	$(BIN)/python -m pytest -q -m serial tests
 
 # the tests that crawl no site and start no server (tests/conftest.py marks the others
 # `e2e`, the daemons' ones are `slow` besides)

@@ -129,12 +129,13 @@ def postgres() -> Iterator[Any]:
 
 @pytest.fixture
 def start() -> Iterator[Callable[..., DaemonProc]]:
-    """Starts a daemon (or a worker: command="worker", log="w1.log") on a config;
-    whatever is left running is killed afterwards."""
+    """Starts a daemon (or a worker: command="worker", log="w1.log"; with -v: verbose)
+    on a config; whatever is left running is killed afterwards."""
     started: list[DaemonProc] = []
 
-    def launch(config: Path, command: str = "run", log: str = "daemon.log") -> DaemonProc:
-        started.append(DaemonProc(config, command, log))
+    def launch(config: Path, command: str = "run", log: str = "daemon.log",
+               verbose: bool = False) -> DaemonProc:
+        started.append(DaemonProc(config, command, log, verbose))
         return started[-1]
 
     yield launch
@@ -151,11 +152,19 @@ SERVERS = {"site", "fresh_site", "sites", "postgres", "start", "runs", "smtp", "
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks `e2e` every test that crawls a site or talks to a server it starts (by its
-    fixtures, or its module's E2E = True): `make test-fast` leaves them out."""
+    fixtures, its `db` backend being PostgreSQL, or its module's E2E = True):
+    `make test-fast` leaves them out."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & SERVERS or getattr(item.module, "E2E", False):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (fixtures & SERVERS or params.get("db") == "postgresql"
+                or getattr(item.module, "E2E", False)):
             item.add_marker(pytest.mark.e2e)
+    # the longest first (the daemons', then the other end-to-end tests): pytest-xdist's
+    # workers then share the short ones at the end, and neither waits alone on a long
+    # test it took last
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 item.get_closest_marker("e2e") is None))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

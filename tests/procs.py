@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 class DaemonProc:
     """`newswatch run` (or another long-running command, e.g. `worker`) in its own
     session, its log in a file beside the config."""
-    def __init__(self, config: Path, command: str = "run", log: str = "daemon.log"):
+    def __init__(self, config: Path, command: str = "run", log: str = "daemon.log",
+                 verbose: bool = False):
         self.config = config
         self.log = config.parent / log
-        argv = [command, "-c", str(config)]
+        argv = [command, *(["-v"] if verbose else []), "-c", str(config)]
         env = {**os.environ, "NEWSWATCH_EXTRACT_WORKERS": "1"}
         self.log.write_text("")  # a restarted daemon's log starts afresh
         self.proc: subprocess.Popen[bytes] | Forked

@@ -5,9 +5,12 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 
 
+@pytest.mark.e2e  # the demo serves its own news site and crawls it
 def test_demo_writes_the_emails_once_and_explains_them(tmp_path: Path) -> None:
     first = run_cli("demo", "--dir", str(tmp_path / "demo"))
     assert first.returncode == 0, first.stderr

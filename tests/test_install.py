@@ -4,6 +4,7 @@ the wheel every folder of code and every file the code reads."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.venvs import seeded_venv, wheel_requires
 
 TEST_ONLY = ("[test]", "apt-get", "playwright", "chromium", "postgresql", "pytest")
 
@@ -48,19 +50,31 @@ def test_make_test_still_installs_what_ci_needs() -> None:
 STAGES = ("config", "spiders", "pipeline", "rules", "store", "alerts")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `pip wheel .` builds from this tree, as CI and pipx would."""
-    out = tmp_path_factory.mktemp("wheel")
-    litter = not (ROOT / "build").exists()  # setuptools builds in the tree: leave it clean
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                           "-w", str(out), str(ROOT)],
-                          capture_output=True, text=True, timeout=600)
-    if litter:
-        shutil.rmtree(ROOT / "build", ignore_errors=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    [built] = out.glob("newswatch-*.whl")
-    return built
+    """The wheel `pip wheel .` builds from this tree, as CI and pipx would: built once
+    for the test run, whichever pytest-xdist worker asks first (the others wait on the
+    lock, then take the same file)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's is a folder in the run's one
+        shared = shared.parent
+    with (shared / "wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = shared / "wheel"
+        built = sorted(out.glob("newswatch-*.whl"))
+        if not built:
+            out.mkdir(exist_ok=True)
+            # setuptools builds in the tree: leave it clean
+            litter = not (ROOT / "build").exists()
+            done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                                   "-w", str(out), str(ROOT)],
+                                  capture_output=True, text=True, timeout=600)
+            if litter:
+                shutil.rmtree(ROOT / "build", ignore_errors=True)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+            built = sorted(out.glob("newswatch-*.whl"))
+    [whl] = built
+    return whl
 
 
 def test_the_wheel_claims_one_import_name(wheel: Path) -> None:
@@ -87,19 +101,31 @@ def test_the_wheel_holds_every_file_of_the_code(wheel: Path) -> None:
 
 @pytest.mark.slow
 def test_the_wheel_runs_the_demo_from_a_fresh_virtualenv(wheel: Path, tmp_path: Path) -> None:
-    """SPEC §13 Install: the built wheel, installed alone in a new virtualenv and run
-    from an empty folder (no source tree in reach), gives a working `newswatch demo`."""
+    """SPEC §13 Install: the built wheel, installed in a new virtualenv and run from an
+    empty folder (no source tree in reach), gives a working `newswatch demo`. Its
+    dependencies are this environment's copies of those the wheel declares, and theirs
+    (tests/venvs.py: installing them again was most of the test's time)."""
+    # nothing of the source tree: pip would see the tree's newswatch as installed already
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NEWSWATCH_CONFIG")}
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)],
-                         capture_output=True, text=True, timeout=1200)
+    site = seeded_venv(venv, wheel_requires(wheel))
+    pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                          "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                         capture_output=True, text=True, timeout=600, env=env)
     assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
     home = tmp_path / "empty"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NEWSWATCH_CONFIG")}
     demo = subprocess.run([str(venv / "bin" / "newswatch"), "demo"], cwd=home, env=env,
                           capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "what matched, and why:" in demo.stdout
     assert "Traceback" not in demo.stdout + demo.stderr
     assert any((home / "data" / "demo" / "mail" / "new").iterdir())
+    # what ran was the wheel's copy, with nothing of the test environment's beyond the
+    # declared dependencies
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import newswatch, importlib.util as u; print(newswatch.__file__);"
+                            "print(u.find_spec('psycopg'), u.find_spec('pytest'))"],
+                           cwd=home, env=env, capture_output=True, text=True, timeout=60)
+    assert where.stdout.splitlines() == [f"{site}/newswatch/__init__.py", "None None"], \
+        where.stdout + where.stderr

@@ -4,6 +4,7 @@ and never costs the other links of its feed, sitemap or page."""
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -25,6 +26,14 @@ urls = st.builds(lambda scheme, host, port, path: f"{scheme}://{host}{port}{path
                  st.sampled_from(["http", "https"]), hosts, ports, paths) | st.text(max_size=60)
 
 
+@cache
+def spider() -> EngineSpider:
+    """One spider for every example: building a Scrapy crawler costs a tenth of a second
+    (most of the test's time when each example built its own), and a spider keeps no
+    state of a poll's links (a poll does: each example gets its own)."""
+    return EngineSpider.from_crawler(get_crawler(EngineSpider))
+
+
 def poll() -> Poll:
     source = Source(name="daily", feeds=["https://daily.example/feed.xml"])
     return Poll(PollOrder("daily"), source, CrawlOptions(max_age=None),
@@ -40,7 +49,7 @@ def poll() -> Poll:
 def test_no_link_makes_link_handling_raise(bad: list[str]) -> None:
     p = poll()
     links = [Link(u) for u in bad] + [Link(GOOD)]
-    out = list(EngineSpider.from_crawler(get_crawler(EngineSpider)).article_requests(p, links))
+    out = list(spider().article_requests(p, links))
     assert GOOD in [r.url for r in out]  # the good link always gets through
     assert p.counts["links"] + p.counts["bad_links"] <= len(links)
 

@@ -24,6 +24,7 @@ from newswatch.config.models import Alerts
 from newswatch.pipeline.pool import ExtractionPool
 from newswatch.spiders.runtime import ListFeed, Runtime
 from newswatch.store.db import Store
+from tests.cli_runner import run_command
 from tests.conftest import ROOT, write_config
 
 STAGES = ("config", "spiders", "pipeline", "rules", "store", "alerts")
@@ -59,11 +60,11 @@ def test_the_import_contracts_hold_and_a_stage_importing_upward_breaks_them(
 
 def cli_in(cwd: Path, *args: str, env: dict[str, str] | None = None
            ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k != "NEWSWATCH_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "newswatch.cli", *args], cwd=cwd,
-                          env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
-                          capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    """The CLI run in `cwd` (forked as run_cli's commands are: tests/cli_runner.py), with
+    no $NEWSWATCH_CONFIG unless `env` sets one."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("NEWSWATCH_CONFIG", "COLUMNS", "LINES")}
+    return run_command(list(args), {**base, **(env or {})}, cwd, timeout=120)
 
 
 def test_without_a_config_the_cli_says_in_one_line_where_it_looked(tmp_path: Path) -> None:
