@@ -430,7 +430,12 @@ def timed_prune(store: Store, config: Config, poller: Poller) -> dict[str, float
 
 
 def prune_alone(work: Path, db: Path, sources: int) -> dict[str, float]:
-    """--prune-only: the aged store's prune with polls beside it, nothing else."""
+    """--prune-only: the aged store's prune with polls beside it, nothing else (and how
+    long each step took, in how many transactions)."""
+    import logging
+
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("newswatch.store.retention").setLevel(logging.DEBUG)
     config = load_config(config_for(work, db, sources))
     with Store(config.database) as store:
         poller = Poller(store, config, sources)

@@ -53,7 +53,10 @@ def _where(f: Filters) -> list[Any]:
     if f.watches:
         out.append(m.c.watch.in_(list(f.watches)))
     if f.source:
-        out.append(a.c.source == f.source)
+        # a match's article is never pruned (pruning deletes its matches): said here, it
+        # lets the source's articles be found among those kept whole
+        # (ix_articles_kept_source), not among every one kept for its URLs
+        out.extend((a.c.source == f.source, a.c.pruned.is_(None)))
     if f.since is not None:
         out.append(m.c.matched_at >= f.since)
     if f.until is not None:

@@ -91,18 +91,28 @@ class Pruner:
         self.pause = pause
         self.stopped = stopped  # the daemon stopping: leave the rest for next time
         self.done = Pruned()
+        self.batches, self.longest = 0, 0.0  # of the step under way
 
     def run(self) -> Pruned:
         r = self.retention
         if r.articles is not None:
-            self._articles(self.now - r.articles)
+            self._timed(self._articles, self.now - r.articles)
             if r.urls is not None:
-                self._forget(self.now - max(r.urls, r.articles))
+                self._timed(self._forget, self.now - max(r.urls, r.articles))
         if r.runs is not None:
-            self._runs(self.now - r.runs)
+            self._timed(self._runs, self.now - r.runs)
         if r.alerts is not None:
-            self._emails(self.now - r.alerts)
+            self._timed(self._emails, self.now - r.alerts)
         return self.done
+
+    def _timed(self, step: Callable[[datetime], None], before: datetime) -> None:
+        """A step, and at debug level how long it took, in how many transactions, and
+        the longest of them (the longest another writer could have waited)."""
+        began, self.batches, self.longest = time.perf_counter(), 0, 0.0
+        step(before)
+        log.debug("prune %s: %.1f s, %d batch(es), the longest %.2f s",
+                  step.__name__.strip("_"), time.perf_counter() - began, self.batches,
+                  self.longest)
 
     # -- the batches --------------------------------------------------------------------
     @contextmanager
@@ -112,7 +122,10 @@ class Pruner:
         began = time.perf_counter()
         with self.store.tx() as conn:
             yield conn
-        pace.took(time.perf_counter() - began, rows)
+        took = time.perf_counter() - began
+        pace.took(took, rows)
+        self.batches += 1
+        self.longest = max(self.longest, took)
         time.sleep(self.pause)
 
     def _ids(self, query: Select[Any], pace: Pace) -> Iterator[list[int]]:

@@ -74,10 +74,11 @@ articles = Table(
     Column("pruned", UTCDateTime),
     # over the articles not pruned yet: `status` counts them by source, and the prune
     # finds the oldest of them, without reading the rows kept only for their URLs
-    Index("ix_articles_kept_source", "source", sqlite_where=text("pruned IS NULL"),
-          postgresql_where=text("pruned IS NULL")),
-    Index("ix_articles_kept_first_seen", "first_seen", sqlite_where=text("pruned IS NULL"),
-          postgresql_where=text("pruned IS NULL")),
+    # (`pruned`, always NULL there, makes the first cover the count: see revision 0004)
+    Index("ix_articles_kept_source", "source", "pruned",
+          sqlite_where=text("pruned IS NULL"), postgresql_where=text("pruned IS NULL")),
+    Index("ix_articles_kept_first_seen", "first_seen",
+          sqlite_where=text("pruned IS NULL"), postgresql_where=text("pruned IS NULL")),
 )
 
 # Every URL variant under which an article was fetched or announced, so that a re-crawl

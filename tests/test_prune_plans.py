@@ -114,9 +114,11 @@ def test_the_prune_and_the_counts_read_by_index(tmp_path: Path) -> None:
     assert pruning and counting
     # no table read whole (the names of the sources come from a recursive CTE's scan),
     # nor the articles walked in id order from the oldest, pruned or not
-    assert [line for line in _plans(path, pruning)
-            if line.startswith(tuple(f"SCAN {t}" for t in TABLES))
+    plans = _plans(path, pruning)
+    assert [line for line in plans if line.startswith(tuple(f"SCAN {t}" for t in TABLES))
             or line.startswith("SEARCH articles USING INTEGER PRIMARY KEY (rowid>")] == []
+    # the articles to prune found among those not pruned yet, not among all by age
+    assert any("USING INDEX ix_articles_kept_first_seen" in line for line in plans)
     # the matches counted from their own indexes: no article read for each
     assert [line for line in _plans(path, counting) if "articles" in line.split(":")[0]] \
         == []
