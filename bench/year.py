@@ -4,22 +4,30 @@ at day 365 as at day 30, and how long does the daily prune take on SQLite, and h
 does a poll's write wait while it runs?
 
     python bench/year.py [--sources 200] [--days 365] [--scale 0.1] [--repeat 5]
+    python bench/year.py --prune-only --sources 2000 --scale 1 [--dir DIR]
 
-The store is generated row by row as the daemon and its daily prune would leave it
-after --days days (not crawled: a year of crawling takes a year): --sources sources,
-each polled every 2 minutes / --scale (a run row each) and finding 30 x --scale
-articles a day (titles and texts of realistic sizes, a median 3.5 kB of text, one URL
-variant for one in three), 3% of them matched by one of five watches, each match with
-its outbox row, sent in emails of three alerts (6 kB each). What yesterday's prune
-removed is not generated; what today's prune removes (one day past each window) is:
-articles of day -91 still hold their text and matches, runs and emails of day -31 are
-still there. The same is built for day 30, and both are measured: the file's size,
-`status` and `recent` (in this process, output discarded), the web view's pages (its
-app served by uvicorn on 127.0.0.1 in this process), one poll's store work
-(validators, a run, the known-URL lookup of a 50-link feed, one new article, the run's
-end, the source's health); then today's prune, while a thread makes poll writes back
-to back and records the longest one. Ratios day N / day 30 are printed; --scale 1
---sources 2000 is the issue's rate."""
+The store is generated (by SQLite itself, a day at a time) as the daemon and its daily
+prune would leave it after --days days (not crawled: a year of crawling takes a year):
+--sources sources, each polled every 2 minutes / --scale (a run row each) and finding
+30 x --scale articles a day (titles and texts of realistic sizes, a median 3.5 kB of
+text, one URL variant for one in three), 3% of them matched by one of five watches,
+each match with its outbox row, sent in emails of three alerts (6 kB each). A day's
+articles follow from the day's age, so the stores of day 30 and day 365 hold the same
+last 30 days. What yesterday's prune removed is not generated; what today's prune
+removes (one day past each window) is: articles of day -91 still hold their text and
+matches, runs and emails of day -31 are still there. The same is built for day 30, and
+both are measured: the file's size, `status` and `recent` (in this process, output
+discarded), the web view's pages (its app served by uvicorn on 127.0.0.1 in this
+process), one poll's store work (validators, a run, the known-URL lookup of a 50-link
+feed, one new article, the run's end, the source's health), the two stores in turns;
+then today's prune, while a thread makes poll writes back to back and records the
+longest wait for the write lock. Ratios day N / day 30 are printed, of the wall time
+and of this process's CPU time (steadier on a shared machine).
+
+--prune-only builds only the aged store and times its prune: with --scale 1 --sources
+2000 (the issue's rate) it is ~12 GB, so the rows of articles pruned before (kept for
+their URLs, which the prune no longer reads) are left out and the texts of the days the
+prune does not touch are a tenth as long."""
 
 from __future__ import annotations
 
@@ -448,23 +456,29 @@ def measure(subjects: list[Subject], repeat: int
     """Each figure's median over `repeat` rounds, then each prune; and each figure's
     ratio, the median of its rounds' ratios. In a round the two stores are timed one
     right after the other, figure by figure, in turns (first one, then the other first),
-    so that a machine whose load swings weighs on both alike."""
+    so that a machine whose load swings weighs on both alike. The ratios are also given
+    of the CPU time this process spent (its threads serve the web view too), which
+    other processes' load on a shared machine barely moves: `{name} cpu`."""
     times: list[dict[str, list[float]]] = [{k: [] for k in s.figures} for s in subjects]
+    cpu: list[dict[str, list[float]]] = [{k: [] for k in s.figures} for s in subjects]
     for round_ in range(repeat):
         for name in subjects[0].figures:
-            turns = list(zip(subjects, times, strict=True))
-            for subject, got in turns[::-1] if round_ % 2 else turns:
-                began = time.perf_counter()
+            turns = list(zip(subjects, times, cpu, strict=True))
+            for subject, got, got_cpu in turns[::-1] if round_ % 2 else turns:
+                began, began_cpu = time.perf_counter(), time.process_time()
                 subject.figures[name]()
                 got[name].append(time.perf_counter() - began)
-    first, last = times[0], times[-1]
-    ratios = {k: statistics.median(b / a for a, b in zip(first[k], last[k], strict=True))
-              for k in first}
+                got_cpu[name].append(time.process_time() - began_cpu)
+    ratios = {}
+    for kind, (first, last) in (("", (times[0], times[-1])), (" cpu", (cpu[0], cpu[-1]))):
+        ratios.update({k + kind: statistics.median(
+            b / a for a, b in zip(first[k], last[k], strict=True) if a) for k in first})
     results = []
-    for subject, got in zip(subjects, times, strict=True):
+    for subject, got, spent in zip(subjects, times, cpu, strict=True):
         file_bytes, used = subject.size
         results.append({"file MB": file_bytes / 1e6, "in use MB": used / 1e6,
                         **{k: statistics.median(v) for k, v in got.items()},
+                        **{f"{k} cpu": statistics.median(v) for k, v in spent.items()},
                         **subject.prune()})
     return results, ratios
 
