@@ -53,7 +53,10 @@ def _where(f: Filters) -> list[Any]:
     if f.watches:
         out.append(m.c.watch.in_(list(f.watches)))
     if f.source:
-        out.append(a.c.source == f.source)
+        # a match's article is never pruned (pruning deletes its matches): said here, it
+        # lets the source's articles be found among those kept whole
+        # (ix_articles_kept_source), not among every one kept for its URLs
+        out.extend((a.c.source == f.source, a.c.pruned.is_(None)))
     if f.since is not None:
         out.append(m.c.matched_at >= f.since)
     if f.until is not None:
@@ -64,11 +67,14 @@ def _where(f: Filters) -> list[Any]:
 
 
 def count(store: Store, f: Filters) -> int:
+    """How many matches pass the filters: from the matches' indexes alone unless a source
+    is asked for (every match has its article: the join would only read articles)."""
     m, a = schema.matches, schema.articles
+    query = select(func.count()).select_from(m)
+    if f.source:
+        query = query.join(a, a.c.id == m.c.article_id)
     with store.reader.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(m)
-                                .join(a, a.c.id == m.c.article_id).where(*_where(f)))
-                   .scalar_one())
+        return int(conn.execute(query.where(*_where(f))).scalar_one())
 
 
 def recent(store: Store, f: Filters = Filters(), limit: int = 50,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -71,6 +72,13 @@ articles = Table(
     Column("story_id", Integer, index=True),
     # when retention took its text and matches; the row stays, as the URL's memory
     Column("pruned", UTCDateTime),
+    # over the articles not pruned yet: `status` counts them by source, and the prune
+    # finds the oldest of them, without reading the rows kept only for their URLs
+    # (`pruned`, always NULL there, makes the first cover the count: see revision 0004)
+    Index("ix_articles_kept_source", "source", "pruned",
+          sqlite_where=text("pruned IS NULL"), postgresql_where=text("pruned IS NULL")),
+    Index("ix_articles_kept_first_seen", "first_seen",
+          sqlite_where=text("pruned IS NULL"), postgresql_where=text("pruned IS NULL")),
 )
 
 # Every URL variant under which an article was fetched or announced, so that a re-crawl
@@ -78,7 +86,8 @@ articles = Table(
 url_aliases = Table(
     "url_aliases", metadata,
     Column("url_key", String(2048), primary_key=True),
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE")),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"),
+           index=True),  # the prune forgets an article's aliases with it
 )
 
 # A (watch, article) pair is stored once: re-crawls, URL variants and edits of the
@@ -97,6 +106,11 @@ matches = Table(
     Column("duplicate_of", Integer, ForeignKey("matches.id")),
     UniqueConstraint("watch", "article_id", name="uq_matches_watch_article"),
     Index("ix_matches_matched_at", "matched_at"),
+    # the prune's lookups and the checks of the foreign keys pointing here; a watch's
+    # newest matches
+    Index("ix_matches_article_id", "article_id"),
+    Index("ix_matches_duplicate_of", "duplicate_of"),
+    Index("ix_matches_watch_matched_at", "watch", "matched_at"),
 )
 
 # One row per match and recipient, written with the match. `due` is when it may go
