@@ -286,7 +286,11 @@ def test_an_older_database_gets_the_precision_column(tmp_path: Path) -> None:
     con = sqlite3.connect(db)  # the articles table as it was before published_precision
     con.execute("alter table articles drop column published_precision")
     con.execute("drop table alembic_version")  # made before migrations (0.1.0)
-    con.execute("drop table schedules")  # came with 0.3.0
+    con.execute("drop table schedules")  # came with 0.3.0, as did these indexes
+    for index in ("ix_articles_kept_source", "ix_articles_kept_first_seen",
+                  "ix_matches_article_id", "ix_matches_duplicate_of",
+                  "ix_matches_watch_matched_at", "ix_url_aliases_article_id"):
+        con.execute(f"drop index {index}")
     con.execute("insert into articles (url_key, url, source, published, first_seen, too_old, "
                 "has_text) values ('k', 'https://s.example/a', 's', '2026-12-03 00:00:00.000000',"
                 " '2026-12-03 09:00:00.000000', 0, 1)")

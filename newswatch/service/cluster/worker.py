@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,7 +42,8 @@ from newswatch.service.outcomes import Outcomes, Troubles
 from newswatch.service.polls import LATE, STOP_GRACE
 from newswatch.spiders.poll import PollOrder, PollOutcome
 from newswatch.spiders.runtime import Runtime
-from newswatch.store.db import Store, worker_id
+from newswatch.store import schedules
+from newswatch.store.db import Store, utcnow, worker_id
 from newswatch.store.errors import why
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ class QueueFeed:
         self.config_stamp = 0  # the config file's mtime when it was last read
         # called with each order's source before the engine gets it (the queue thread)
         self.on_order: Callable[[str], None] = lambda source: None
+        # until when the source's site asked not to be polled (its stored schedule), read
+        # as each job starts: a poll queued while the one before it ran runs right after
+        # it, before the scheduler could have read what that poll's site asked
+        self.asked_until: Callable[[str], datetime | None] = lambda source: None
 
     # -- the engine's side ------------------------------------------------------------------
     async def take(self) -> PollOrder | None:
@@ -240,6 +246,11 @@ class QueueFeed:
         @app.task(name=database.TASK, queue=database.QUEUE, pass_context=True)
         async def poll(context: JobContext, source: str, due: float) -> dict[str, Any]:
             job = context.job
+            wait = await asyncio.to_thread(feed.asked_until, source)
+            if wait is not None and wait > utcnow():
+                log.info("[%s] not polled: its site asked not before %s (the poll queued "
+                         "while the one before ran)", source, wait)
+                return {"status": "skipped", "run_id": None}
             order = PollOrder(source, due, id=f"{job.id}.{job.attempts}")
             future: concurrent.futures.Future[PollOutcome] = concurrent.futures.Future()
             with feed.lock:
@@ -304,8 +315,17 @@ def run_queue_worker(config: Config, config_path: Path) -> int:
                 feed.config_stamp = stamp
                 reload(f"[{source}] unknown source")
 
+        def asked_until(source: str) -> datetime | None:
+            try:
+                pace = schedules.load(store, source)
+            except Exception as exc:  # polled as queued: the site's word is kept next time
+                log.debug("[%s] schedule not read: %s", source, why(exc))
+                return None
+            return pace.next_poll if pace is not None and pace.asked else None
+
         feed.config_stamp = config_path.stat().st_mtime_ns
         feed.on_order = unknown
+        feed.asked_until = asked_until
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
