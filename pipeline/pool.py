@@ -86,15 +86,21 @@ class ExtractionPool:
         server has imported trafilatura (about half a second); begun before the crawl
         imports Scrapy, that wait overlaps the parent's own imports instead of stalling
         the reactor on the first page. A second call does nothing."""
-        with self._closing:
-            if self._started:
-                return self
-            self._started = True
-        log.debug("extraction workers starting (%d)", self.workers)
+        if not self._begin():
+            return self
         # scheduling a task is pebble's public way to start a pool's workers
         threading.Thread(target=self.pool.schedule, args=(_warm,), daemon=True,
                          name="extraction-pool-start").start()
         return self
+
+    def _begin(self) -> bool:
+        """Mark the workers started; False if they already were."""
+        with self._closing:
+            if self._started:
+                return False
+            self._started = True
+        log.debug("extraction workers starting (%d)", self.workers)
+        return True
 
     def start_on_demand(self) -> ExtractionPool:
         """Start the workers only once a page is on its way (the clean pipeline calls
@@ -106,9 +112,7 @@ class ExtractionPool:
 
     def schedule(self, function: Callable[..., Any], args: tuple[Any, ...],
                  timeout: float) -> Future[Any]:
-        if not self._started:  # pebble starts the workers for the first task
-            self._started = True
-            log.debug("extraction workers starting (%d)", self.workers)
+        self._begin()  # pebble starts the workers for the first task
         return self.pool.schedule(function, args=args, timeout=timeout)
 
     def close(self, wait: float = 10) -> None:
